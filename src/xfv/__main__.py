@@ -1,0 +1,5 @@
+import sys
+
+from xfv.cli import main
+
+sys.exit(main())

@@ -1,0 +1,34 @@
+"""The ``xfv`` command line: a thin layer that parses arguments and calls jobs and domain functions."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Each module adds its sub-commands through ``add_commands(subparsers)``.
+COMMAND_MODULES = ["xfv.cli.core", "xfv.cli.evaluate"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xfv", description="Explainable face verification.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_commands(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as error:
+        print(f"xfv {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xfv: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Readers for pair lists. Every reader yields :class:`Pair` records with fold, label, identities and paths.
+
+Formats (see ``shared/data/SOURCES.md`` for the originals):
+
+- ``lfw`` / ``xqlfw``: ``pairs.txt`` of LFW view 2. Line 1 ``<folds><TAB><n>``, then per fold ``n`` matched
+  lines ``name n1 n2`` and ``n`` mismatched lines ``name1 n1 name2 n2``; images ``name/name_%04d.jpg``.
+- ``calfw`` / ``cplfw``: two lines per pair, ``<file> <label>``; a label > 0 is genuine, 0 imposter.
+  The k-th genuine pair and the k-th imposter pair go to fold ``k // (count / 10)``: this reproduces both the
+  CALFW layout (blocks of 300 + 300 per fold) and the all-genuine-first CPLFW list (FaceX-Zoo convention).
+- ``sllfw``: two lines per pair, ``Name/Name_%04d.jpg``; 10 folds of 300 matched then 300 mismatched pairs.
+- ``csv``: ``path1,path2,label[,fold]`` with an optional header; label 1 genuine, 0 imposter. Without a fold
+  column the k-th genuine and the k-th imposter pair go to fold ``k % 10``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+NUM_FOLDS = 10
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One verification pair; ``image1`` and ``image2`` are paths relative to the dataset root."""
+
+    index: int
+    fold: int
+    label: int  # 1 genuine (same person), 0 imposter
+    image1: str
+    image2: str
+    identity1: str
+    identity2: str
+
+
+@dataclass(frozen=True)
+class PairList:
+    name: str
+    root: Path
+    pairs: list[Pair]
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+
+def _malformed(path: Path, lineno: int, expected: str, line: str) -> ValueError:
+    return ValueError(f"{path}:{lineno}: malformed pair list line, expected {expected}, got {line.strip()!r}.")
+
+
+def _lfw_image(name: str, number: str, path: Path, lineno: int, line: str) -> str:
+    if not number.isdigit():
+        raise _malformed(path, lineno, "an image number", line)
+    return f"{name}/{name}_{int(number):04d}.jpg"
+
+
+def read_lfw_pairs(path: Path) -> Iterator[Pair]:
+    """LFW view 2 ``pairs.txt`` (also XQLFW's ``xqlfw_pairs.txt``)."""
+    with open(path, encoding="utf-8") as handle:
+        lines = [line for line in handle]
+    if not lines:
+        raise ValueError(f"{path}: the pair list is empty.")
+    header = lines[0].split()
+    if len(header) != 2 or not all(h.isdigit() for h in header):
+        raise _malformed(path, 1, "'<folds><TAB><pairs per class>'", lines[0])
+    num_folds, per_class = int(header[0]), int(header[1])
+    expected = num_folds * per_class * 2
+    body = [(n, line) for n, line in enumerate(lines[1:], start=2) if line.strip()]
+    if len(body) != expected:
+        raise ValueError(
+            f"{path}: the header announces {num_folds} folds x {per_class} x 2 = {expected} pairs, "
+            f"but the file has {len(body)} pair lines."
+        )
+    for index, (lineno, line) in enumerate(body):
+        fields = line.split()
+        fold, position = divmod(index, 2 * per_class)
+        if position < per_class:
+            if len(fields) != 3:
+                raise _malformed(path, lineno, "a matched pair 'name n1 n2'", line)
+            name, n1, n2 = fields
+            yield Pair(index, fold, 1, _lfw_image(name, n1, path, lineno, line),
+                       _lfw_image(name, n2, path, lineno, line), name, name)
+        else:
+            if len(fields) != 4:
+                raise _malformed(path, lineno, "a mismatched pair 'name1 n1 name2 n2'", line)
+            name1, n1, name2, n2 = fields
+            yield Pair(index, fold, 0, _lfw_image(name1, n1, path, lineno, line),
+                       _lfw_image(name2, n2, path, lineno, line), name1, name2)
+
+
+_IDENTITY = re.compile(r"^(?P<identity>.+?)_\d+\.(jpg|jpeg|png)$", re.IGNORECASE)
+
+
+def _identity_of(filename: str) -> str:
+    match = _IDENTITY.match(Path(filename).name)
+    return match.group("identity") if match else Path(filename).stem
+
+
+def _two_line_records(path: Path, fields_per_line: int, expected: str) -> list[tuple[int, list[str], list[str]]]:
+    with open(path, encoding="utf-8") as handle:
+        lines = [(n, line) for n, line in enumerate(handle, start=1) if line.strip()]
+    if not lines:
+        raise ValueError(f"{path}: the pair list is empty.")
+    if len(lines) % 2:
+        raise ValueError(f"{path}: two lines per pair expected, but the file has an odd number ({len(lines)}) of lines.")
+    records = []
+    for (n1, line1), (n2, line2) in zip(lines[0::2], lines[1::2]):
+        f1, f2 = line1.split(), line2.split()
+        for n, fields, line in ((n1, f1, line1), (n2, f2, line2)):
+            if len(fields) != fields_per_line:
+                raise _malformed(path, n, expected, line)
+        records.append((n1, f1, f2))
+    return records
+
+
+def read_calfw_pairs(path: Path) -> Iterator[Pair]:
+    """CALFW / CPLFW: two lines ``<file> <label>`` per pair; folds by rank within each class."""
+    records = _two_line_records(path, 2, "'<file> <label>'")
+    labels = []
+    for lineno, f1, f2 in records:
+        if not (f1[1].isdigit() and f2[1].isdigit()):
+            raise _malformed(path, lineno, "an integer label", " ".join(f1))
+        if (int(f1[1]) > 0) != (int(f2[1]) > 0):
+            raise ValueError(f"{path}:{lineno}: the two lines of a pair disagree on the label ({f1[1]} vs {f2[1]}).")
+        labels.append(1 if int(f1[1]) > 0 else 0)
+    counts = {c: labels.count(c) for c in (0, 1)}
+    seen = {0: 0, 1: 0}
+    for index, ((_, f1, f2), label) in enumerate(zip(records, labels)):
+        per_fold = max(1, counts[label] // NUM_FOLDS)
+        fold = min(seen[label] // per_fold, NUM_FOLDS - 1)
+        seen[label] += 1
+        yield Pair(index, fold, label, f1[0], f2[0], _identity_of(f1[0]), _identity_of(f2[0]))
+
+
+def read_sllfw_pairs(path: Path) -> Iterator[Pair]:
+    """SLLFW ``pair_SLLFW.txt``: two lines per pair, 10 folds of 300 matched then 300 mismatched pairs."""
+    records = _two_line_records(path, 1, "'Name/Name_NNNN.jpg'")
+    per_fold = len(records) // NUM_FOLDS
+    if per_fold == 0 or len(records) % (2 * NUM_FOLDS):
+        raise ValueError(f"{path}: {len(records)} pairs cannot form {NUM_FOLDS} folds of matched + mismatched pairs.")
+    for index, (_, f1, f2) in enumerate(records):
+        fold, position = divmod(index, per_fold)
+        label = 1 if position < per_fold // 2 else 0
+        yield Pair(index, fold, label, f1[0], f2[0], _identity_of(f1[0]), _identity_of(f2[0]))
+
+
+def read_csv_pairs(path: Path) -> Iterator[Pair]:
+    """Generic CSV ``path1,path2,label[,fold]`` (header optional)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [(n, row) for n, row in enumerate(csv.reader(handle), start=1) if row and any(c.strip() for c in row)]
+    if rows and rows[0][1][:3] == ["path1", "path2", "label"]:
+        rows = rows[1:]
+    if not rows:
+        raise ValueError(f"{path}: the pair list has no pairs.")
+    seen = {0: 0, 1: 0}
+    for index, (lineno, row) in enumerate(rows):
+        if len(row) not in (3, 4):
+            raise _malformed(path, lineno, "'path1,path2,label[,fold]'", ",".join(row))
+        label_text = row[2].strip()
+        if label_text not in ("0", "1"):
+            raise _malformed(path, lineno, "label 1 (genuine) or 0 (imposter)", ",".join(row))
+        label = int(label_text)
+        if len(row) == 4:
+            if not row[3].strip().lstrip("-").isdigit():
+                raise _malformed(path, lineno, "an integer fold", ",".join(row))
+            fold = int(row[3])
+        else:
+            fold = seen[label] % NUM_FOLDS
+        seen[label] += 1
+        image1, image2 = row[0].strip(), row[1].strip()
+        yield Pair(index, fold, label, image1, image2, _identity_of(image1), _identity_of(image2))
+
+
+DATASET_FORMATS = {
+    "lfw": (read_lfw_pairs, "pairs.txt"),
+    "xqlfw": (read_lfw_pairs, "xqlfw_pairs.txt"),
+    "calfw": (read_calfw_pairs, "pairs_CALFW.txt"),
+    "cplfw": (read_calfw_pairs, "pairs_CPLFW.txt"),
+    "sllfw": (read_sllfw_pairs, "pair_SLLFW.txt"),
+    "csv": (read_csv_pairs, "pairs.csv"),
+}
+
+
+def read_pairs(dataset: str, root: str | Path, pairs_file: str | Path | None = None, name: str | None = None) -> PairList:
+    """Read the pair list of ``dataset`` (a format in :data:`DATASET_FORMATS`) whose images lie under ``root``.
+
+    ``pairs_file`` defaults to the format's usual file name inside ``root``.
+    """
+    if dataset not in DATASET_FORMATS:
+        raise ValueError(f"Unknown dataset format {dataset!r}; expected one of {sorted(DATASET_FORMATS)}.")
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"Dataset root {str(root)!r} is not a directory.")
+    reader, default_file = DATASET_FORMATS[dataset]
+    pairs_path = Path(pairs_file) if pairs_file is not None else root / default_file
+    if not pairs_path.is_file():
+        raise FileNotFoundError(f"Pair list {str(pairs_path)!r} not found (give it with --pairs).")
+    return PairList(name or dataset, root, list(reader(pairs_path)))

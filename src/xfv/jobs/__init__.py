@@ -1,0 +1,1 @@
+"""Jobs: long-running work over datasets (embedding, evaluation, ingest, precompute) with progress."""

@@ -1,0 +1,102 @@
+"""The model protocol: aligned face images in, embeddings out (a black box, method.md §0)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+
+Alignment = Literal["dlib", "arcface", "none"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Preprocessing that travels with a model (in the spirit of timm's ``PretrainedCfg``).
+
+    ``input_size``: the native square input in pixels; aligned crops of any other size are resized to it.
+    ``alignment``: the face template the model was trained on (``dlib``: dlib's face-chip geometry,
+    ``arcface``: the 5-point ArcFace template, ``none``: the model takes whatever it is given).
+    ``channel_order``, ``mean``, ``std``: how pixel values reach the network (``(x - mean) / std`` per channel).
+    ``options``: everything else that changes the output (backend, flip averaging, ...), part of the cache key.
+    """
+
+    name: str
+    input_size: int
+    alignment: Alignment
+    embedding_dim: int | None = None
+    channel_order: Literal["RGB", "BGR"] = "RGB"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    options: dict = field(default_factory=dict)
+
+    def fingerprint(self, extra: str = "") -> str:
+        """A short content hash of the configuration (and ``extra``, e.g. a weights checksum)."""
+        payload = json.dumps(asdict(self), sort_keys=True, default=str) + extra
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def check_faces(faces: np.ndarray) -> np.ndarray:
+    """Validate a batch of aligned faces: ``uint8`` array of shape ``(N, H, W, 3)``."""
+    if not isinstance(faces, np.ndarray):
+        raise TypeError(f"faces must be a numpy array of shape (N, H, W, 3), got {type(faces).__name__}.")
+    if faces.ndim == 3 and faces.shape[-1] == 3:
+        raise ValueError(
+            f"faces must be a batch of shape (N, H, W, 3), got a single image of shape {faces.shape}; "
+            "use faces[None] for one image."
+        )
+    if faces.ndim != 4 or faces.shape[-1] != 3:
+        raise ValueError(f"faces must have shape (N, H, W, 3), got {faces.shape}.")
+    if faces.dtype != np.uint8:
+        raise ValueError(f"faces must be uint8 in [0, 255], got dtype {faces.dtype}.")
+    return faces
+
+
+def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
+    """Resize a batch of square crops to ``size`` x ``size`` (bilinear; area when shrinking)."""
+    if faces.shape[1] == size and faces.shape[2] == size:
+        return faces
+    interpolation = cv2.INTER_AREA if faces.shape[1] > size else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(face, (size, size), interpolation=interpolation) for face in faces])
+
+
+class EmbeddingModel(ABC):
+    """Base class for all models: validation, resizing and batching live here.
+
+    Subclasses implement :meth:`_forward` on a batch already resized to ``config.input_size``.
+    """
+
+    config: ModelConfig
+    batch_size: int = 64
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the model's outputs: configuration plus, where relevant, a weights checksum."""
+        return self.config.fingerprint()
+
+    def embed(self, faces: np.ndarray) -> np.ndarray:
+        """Embed aligned faces: ``uint8 (N, H, W, 3)`` RGB -> ``float32 (N, D)``, in batches."""
+        faces = check_faces(faces)
+        if len(faces) == 0:
+            dim = self.config.embedding_dim or 0
+            return np.zeros((0, dim), dtype=np.float32)
+        outputs = []
+        for start in range(0, len(faces), self.batch_size):
+            batch = resize_faces(faces[start : start + self.batch_size], self.config.input_size)
+            outputs.append(np.asarray(self._forward(batch), dtype=np.float32))
+        return np.concatenate(outputs, axis=0)
+
+    @abstractmethod
+    def _forward(self, faces: np.ndarray) -> np.ndarray:
+        """Embed one batch of ``uint8 (n, S, S, 3)`` RGB faces with ``S = config.input_size``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, options={self.config.options!r})"
