@@ -22,7 +22,8 @@ class ModelConfig:
     ``alignment``: the face template the model was trained on (``dlib``: dlib's face-chip geometry,
     ``arcface``: the 5-point ArcFace template, ``none``: the model takes whatever it is given).
     ``channel_order``, ``mean``, ``std``: how pixel values reach the network (``(x - mean) / std`` per channel).
-    ``options``: everything else that changes the output (backend, flip averaging, ...), part of the cache key.
+    ``options``: everything else that changes the output (backend, ``flip`` averaging, ...), part of the cache key.
+    ``flip=True`` makes :meth:`EmbeddingModel.embed` average the unit embeddings of each face and its mirror.
     """
 
     name: str
@@ -88,10 +89,18 @@ class EmbeddingModel(ABC):
         if len(faces) == 0:
             dim = self.config.embedding_dim or 0
             return np.zeros((0, dim), dtype=np.float32)
+        flip = bool(self.config.options.get("flip", False))
+        step = max(1, self.batch_size // 2) if flip else self.batch_size
         outputs = []
-        for start in range(0, len(faces), self.batch_size):
-            batch = resize_faces(faces[start : start + self.batch_size], self.config.input_size)
-            outputs.append(np.asarray(self._forward(batch), dtype=np.float32))
+        for start in range(0, len(faces), step):
+            batch = resize_faces(faces[start : start + step], self.config.input_size)
+            if flip:
+                # Flip averaging: the mean of the unit embeddings of the face and its mirror image.
+                both = np.asarray(self._forward(np.concatenate([batch, batch[:, :, ::-1]])), dtype=np.float32)
+                both /= np.linalg.norm(both, axis=1, keepdims=True) + 1e-12
+                outputs.append((both[: len(batch)] + both[len(batch) :]) / 2)
+            else:
+                outputs.append(np.asarray(self._forward(batch), dtype=np.float32))
         return np.concatenate(outputs, axis=0)
 
     @abstractmethod

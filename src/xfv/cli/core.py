@@ -1,0 +1,120 @@
+"""Core commands: models, align, embed, verify, data download."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
+from xfv.faces import FaceDetector, load_face
+from xfv.faces.detection import DETECTORS
+from xfv.faces.pipeline import CANONICAL_SIZE
+from xfv.jobs.embeddings import embed_paths
+from xfv.models import list_models
+from xfv.verification import cosine_distance
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser("models", help="list the registered models")
+    models.set_defaults(handler=run_models)
+
+    align = subparsers.add_parser("align", help="write the canonical 112 x 112 aligned crop of each photo")
+    align.add_argument("images", nargs="+", metavar="IMAGE")
+    align.add_argument("--out", required=True, help="output folder; writes <stem>.png per input")
+    align.add_argument("--template", default="dlib", choices=["dlib", "arcface"], help="alignment template (default dlib)")
+    align.add_argument("--size", type=int, default=CANONICAL_SIZE, help="crop size in pixels (default 112)")
+    _add_detector_argument(align)
+    align.set_defaults(handler=run_align)
+
+    embed = subparsers.add_parser("embed", help="embed photos (or aligned crops) into an .npy file")
+    embed.add_argument("images", nargs="+", metavar="IMAGE")
+    embed.add_argument("--out", required=True, help="output .npy file, one row per image in argument order")
+    add_model_arguments(embed)
+    _add_detector_argument(embed)
+    embed.add_argument("--json", action="store_true", help="print a JSON summary")
+    embed.set_defaults(handler=run_embed)
+
+    verify = subparsers.add_parser("verify", help="same person or not, with distance and confidence")
+    verify.add_argument("image1")
+    verify.add_argument("image2")
+    add_model_arguments(verify)
+    _add_detector_argument(verify)
+    verify.add_argument("--calibration", help="calibration JSON (default: the one shipped for the model)")
+    verify.add_argument("--threshold", type=float, help="decision threshold on the cosine distance (overrides the calibration's)")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.set_defaults(handler=run_verify)
+
+
+def _add_detector_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detector", default="hog", choices=list(DETECTORS), help="face detector (default hog)")
+
+
+def run_models(args: argparse.Namespace) -> int:
+    for name, description in list_models().items():
+        print(f"{name:10s} {description}")
+    return 0
+
+
+def run_align(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    detector = FaceDetector(args.detector)
+    stems = [Path(p).stem for p in args.images]
+    duplicates = {s for s in stems if stems.count(s) > 1}
+    if duplicates:
+        raise ValueError(f"Several inputs share the file stem(s) {sorted(duplicates)}; their crops would overwrite each other.")
+    for path, stem in zip(args.images, stems):
+        crop = load_face(path, alignment=args.template, size=args.size, detector=detector)
+        Image.fromarray(crop).save(out / f"{stem}.png")
+    print(f"wrote {len(args.images)} aligned crop(s) to {out}")
+    return 0
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    model = model_from_args(args)
+    embeddings = embed_paths(args.images, model, aligned=args.aligned, use_cache=not args.no_cache,
+                             progress=show_progress(args), detector=FaceDetector(args.detector))
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise ValueError(f"--out must name an .npy file, got {str(out)!r}.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, embeddings)
+    if args.json:
+        print_json({"model": model.name, "images": len(args.images), "dimension": int(embeddings.shape[1]), "out": str(out)})
+    else:
+        print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {out}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from xfv.confidence import default_calibration, load_calibration
+
+    model = model_from_args(args)
+    embeddings = embed_paths([args.image1, args.image2], model, aligned=args.aligned, use_cache=not args.no_cache,
+                             detector=FaceDetector(args.detector))
+    distance = float(cosine_distance(embeddings[0], embeddings[1]))
+    calibration = load_calibration(args.calibration) if args.calibration else default_calibration(model.name)
+    if calibration is not None and calibration.model != model.name:
+        raise ValueError(f"The calibration was fitted for model {calibration.model!r}, not {model.name!r}.")
+    if args.threshold is not None:
+        threshold = args.threshold
+    elif calibration is not None:
+        threshold = calibration.threshold
+    else:
+        raise ValueError(f"No calibration ships for model {model.name!r}: pass --calibration FILE.json or --threshold T.")
+    prediction = "same" if distance <= threshold else "different"
+    # The C-Score curve belongs to the calibration's own threshold (Eq. 3); with another threshold it has no meaning.
+    confidence = None
+    if calibration is not None and args.threshold is None:
+        confidence = float(calibration.confidence(np.array([distance]))[0])
+    result = {"model": model.name, "distance": distance, "threshold": threshold, "prediction": prediction,
+              "confidence": confidence}
+    if args.json:
+        print_json(result)
+    else:
+        confidence_text = "" if confidence is None else f", confidence {confidence:.1%}"
+        print(f"{prediction} (distance {distance:.4f}, threshold {threshold:.4f}{confidence_text}; model {model.name})")
+    return 0

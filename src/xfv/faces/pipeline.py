@@ -1,0 +1,53 @@
+"""Photo -> aligned crop: load, detect, landmark, align."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from xfv.faces.alignment import align_face
+from xfv.faces.detection import FaceDetector
+from xfv.faces.images import load_image
+
+CANONICAL_SIZE = 112  # X-Maps are defined on 112 x 112 crops (method.md §0)
+
+
+@dataclass(frozen=True)
+class AlignedFace:
+    crop: np.ndarray  # uint8 (size, size, 3) RGB
+    box: tuple[int, int, int, int]  # the detection in the source image
+    detector: str  # which detector found it ("hog", "cnn", "centre")
+
+
+def detect_and_align(
+    image: np.ndarray, *, alignment: str, size: int = CANONICAL_SIZE, detector: FaceDetector | None = None,
+    name: str = "image",
+) -> AlignedFace:
+    """Find the largest face in ``image`` and align it into a ``size`` crop of the ``alignment`` template."""
+    if alignment == "none":
+        return AlignedFace(align_face(image, None, "none", size), (0, 0, image.shape[1], image.shape[0]), "none")
+    face = (detector or FaceDetector()).detect_one(image, name=name)
+    return AlignedFace(align_face(image, face, alignment, size), face.box, face.source)
+
+
+def load_face(
+    path: str | Path | bytes, *, alignment: str, size: int = CANONICAL_SIZE, aligned: bool = False,
+    detector: FaceDetector | None = None,
+) -> np.ndarray:
+    """Load a photo and return its aligned ``uint8 (size, size, 3)`` crop.
+
+    With ``aligned=True`` the image is taken as an already aligned crop: no detection, only a resize.
+    """
+    image = load_image(path)
+    name = "<upload>" if isinstance(path, (bytes, bytearray)) else str(path)
+    if aligned:
+        if image.shape[0] != image.shape[1]:
+            raise ValueError(f"{name}: an aligned crop must be square, got {image.shape[1]} x {image.shape[0]}.")
+        if image.shape[0] == size:
+            return image
+        interpolation = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
+        return cv2.resize(image, (size, size), interpolation=interpolation)
+    return detect_and_align(image, alignment=alignment, size=size, detector=detector, name=name).crop

@@ -1,0 +1,1 @@
+"""Persistence: on-disk caches keyed by content, and the platform's database."""
