@@ -1,0 +1,8 @@
+"""X-Maps: occlusion-based explanations of a face-verification decision (method.md §2-§5)."""
+
+from xfv.xmaps.blend import blend, colorize
+from xfv.xmaps.cache import OcclusionCache
+from xfv.xmaps.explainer import Explanation, XMapExplainer
+from xfv.xmaps.occlusion import OcclusionConfig
+
+__all__ = ["Explanation", "OcclusionCache", "OcclusionConfig", "XMapExplainer", "blend", "colorize"]

@@ -1,0 +1,223 @@
+"""The X-Maps entry point: a model and two aligned faces in, maps for methods 1-3 out (method.md §2-§4).
+
+Three pieces, kept apart (style.md 2): occluded images are rendered lazily (:mod:`xfv.xmaps.occlusion`),
+embedded in bounded batches here (one pass per face, shared by all methods and both images, cached per face),
+and assembled into maps (:mod:`xfv.xmaps.methods`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from xfv.models.base import EmbeddingModel
+from xfv.verification import cosine_distance
+from xfv.xmaps.blend import blend
+from xfv.xmaps.cache import OcclusionCache, face_hash
+from xfv.xmaps.methods import (
+    METHODS,
+    blur_map,
+    method_distances,
+    multiscale_map,
+    normalise_map,
+    similarity_map,
+    unit_rows,
+)
+from xfv.xmaps.occlusion import IMAGE_SIZE, OcclusionConfig
+
+Progress = Callable[[int, int], None]
+ORIGINAL = "original"
+
+
+def check_face(face: object, name: str) -> np.ndarray:
+    """An aligned face: ``uint8 (112, 112, 3)`` RGB."""
+    if not isinstance(face, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array of shape (112, 112, 3), got {type(face).__name__}.")
+    if face.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
+        raise ValueError(f"{name} must be an aligned crop of shape (112, 112, 3), got shape {face.shape}.")
+    if face.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8 in [0, 255], got dtype {face.dtype}.")
+    return face
+
+
+def check_methods(methods: Iterable[int]) -> tuple[int, ...]:
+    chosen = tuple(dict.fromkeys(methods))
+    if not chosen or any(m not in METHODS for m in chosen):
+        raise ValueError(f"methods must be a non-empty selection of {METHODS}, got {tuple(methods)!r}.")
+    return chosen
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """X-Maps of one pair. ``maps[k]`` / ``raw_maps[k]``: ``(image 1, image 2)`` for method ``k``.
+
+    ``maps`` are blurred and normalised, ``float32 (112, 112)`` in [-1, 1] (+1 similar, -1 dissimilar);
+    ``raw_maps`` are the multi-scale maps of Eq. 10 before blur and normalisation. Method 3 has one map,
+    stored for both images. ``forward_passes``: images the model embedded (0 when all came from the cache).
+    """
+
+    face1: np.ndarray
+    face2: np.ndarray
+    distance: float
+    maps: dict[int, tuple[np.ndarray, np.ndarray]]
+    raw_maps: dict[int, tuple[np.ndarray, np.ndarray]]
+    forward_passes: int
+    timings: dict[str, float]
+    occlusion: OcclusionConfig
+
+    def map(self, method: int, image: int) -> np.ndarray:
+        """The normalised map of ``method`` for ``image`` 1 or 2."""
+        if method not in self.maps:
+            raise ValueError(f"method {method!r} was not computed; available: {sorted(self.maps)}.")
+        if image not in (1, 2):
+            raise ValueError(f"image must be 1 or 2, got {image!r}.")
+        return self.maps[method][image - 1]
+
+    def blend(self, method: int, image: int, colormap: str = "red-green") -> np.ndarray:
+        """Algorithm 2: the X-Map of ``method`` over face ``image``, ``uint8 (112, 112, 3)`` RGB."""
+        face = self.face1 if image == 1 else self.face2
+        return blend(face, self.map(method, image), colormap)
+
+
+@dataclass
+class _Job:
+    """Images of one face still to embed: its original (one image) or one patch size's occlusions."""
+
+    digest: str
+    key: str
+    count: int
+    render: Callable[[int, int], np.ndarray]
+    embeddings: np.ndarray | None = None
+    filled: int = 0
+
+
+class XMapExplainer:
+    """X-Maps for a black-box model (captum-style: build once, call :meth:`explain` per pair).
+
+    ``occlusion``: Algorithm 1's parameters; ``batch_size``: occluded images per ``model.embed`` call (memory
+    is bounded by it, never by the 1,058 images per face); ``cache``: an :class:`OcclusionCache` or None.
+    """
+
+    def __init__(
+        self,
+        model: EmbeddingModel,
+        *,
+        occlusion: OcclusionConfig | None = None,
+        batch_size: int = 64,
+        cache: OcclusionCache | None = None,
+    ) -> None:
+        if not callable(getattr(model, "embed", None)):
+            raise ValueError(f"model must have an embed(faces) method, got {type(model).__name__}.")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        self.model = model
+        self.occlusion = occlusion or OcclusionConfig()
+        self.batch_size = int(batch_size)
+        self.cache = cache
+
+    def explain(
+        self, face1: np.ndarray, face2: np.ndarray, *, methods: Iterable[int] = METHODS, progress: Progress | None = None
+    ) -> Explanation:
+        """Maps of ``methods`` for two aligned faces; ``progress(done, total)`` after every batch."""
+        face1, face2 = check_face(face1, "face1"), check_face(face2, "face2")
+        methods = check_methods(methods)
+        started = time.perf_counter()
+        digest1, digest2 = face_hash(face1), face_hash(face2)
+        embeddings, forward_passes = self._embed({digest1: face1, digest2: face2}, progress)
+        embedded = time.perf_counter()
+
+        distance = float(cosine_distance(embeddings[digest1][ORIGINAL][0], embeddings[digest2][ORIGINAL][0]))
+        unit1 = {key: unit_rows(value) for key, value in embeddings[digest1].items()}
+        unit2 = {key: unit_rows(value) for key, value in embeddings[digest2].items()}
+        maps, raw_maps = {}, {}
+        for method in methods:
+            per_size: tuple[dict[int, np.ndarray], dict[int, np.ndarray]] = ({}, {})
+            for grid in self.occlusion.grids():
+                key = self.occlusion.cache_key(grid.patch_size)
+                d1, d2 = method_distances(method, unit1[key], unit2[key], unit1[ORIGINAL][0], unit2[ORIGINAL][0])
+                per_size[0][grid.patch_size] = similarity_map(d1, distance, grid)
+                per_size[1][grid.patch_size] = (
+                    per_size[0][grid.patch_size] if method == 3 else similarity_map(d2, distance, grid)
+                )
+            raw = (multiscale_map(per_size[0]), multiscale_map(per_size[1]))
+            raw_maps[method] = raw
+            maps[method] = tuple(normalise_map(blur_map(r, self.occlusion.stride)) for r in raw)
+        finished = time.perf_counter()
+        return Explanation(
+            face1=face1,
+            face2=face2,
+            distance=distance,
+            maps=maps,
+            raw_maps=raw_maps,
+            forward_passes=forward_passes,
+            timings={"embed": embedded - started, "maps": finished - embedded, "total": finished - started},
+            occlusion=self.occlusion,
+        )
+
+    def _jobs(self, digest: str, face: np.ndarray, fill: np.ndarray) -> Iterator[_Job]:
+        yield _Job(digest, ORIGINAL, 1, lambda start, stop: face[None])
+        for grid in self.occlusion.grids():
+            render = partial(grid.render, face, fill)
+            yield _Job(digest, self.occlusion.cache_key(grid.patch_size), len(grid), render)
+
+    def _embed(
+        self, faces: dict[str, np.ndarray], progress: Progress | None
+    ) -> tuple[dict[str, dict[str, np.ndarray]], int]:
+        """Embeddings of each distinct face's original and occlusions, from the cache or in batches."""
+        fingerprint = self.model.fingerprint if self.cache is not None else ""
+        fill = self.occlusion.fill()
+        results: dict[str, dict[str, np.ndarray]] = {digest: {} for digest in faces}
+        pending: list[_Job] = []
+        for digest, face in faces.items():
+            for job in self._jobs(digest, face, fill):
+                cached = self.cache.load(fingerprint, digest, job.key, job.count) if self.cache else None
+                if cached is None:
+                    pending.append(job)
+                else:
+                    results[digest][job.key] = cached
+        total = sum(job.count for job in pending)
+        done = 0
+        for batch in _batches(pending, self.batch_size):
+            images = np.concatenate([job.render(start, stop) for job, start, stop in batch])
+            embedded = np.asarray(self.model.embed(images), dtype=np.float32)
+            if embedded.ndim != 2 or len(embedded) != len(images):
+                raise ValueError(
+                    f"model.embed returned shape {embedded.shape} for {len(images)} images; expected (n, D)."
+                )
+            offset = 0
+            for job, start, stop in batch:
+                if job.embeddings is None:
+                    job.embeddings = np.empty((job.count, embedded.shape[1]), dtype=np.float32)
+                job.embeddings[start:stop] = embedded[offset : offset + stop - start]
+                offset += stop - start
+                job.filled += stop - start
+                if job.filled == job.count:
+                    results[job.digest][job.key] = job.embeddings
+                    if self.cache is not None:
+                        self.cache.save(fingerprint, job.digest, job.key, job.embeddings)
+            done += len(images)
+            if progress is not None:
+                progress(done, total)
+        return results, total
+
+
+def _batches(jobs: list[_Job], batch_size: int) -> Iterator[list[tuple[_Job, int, int]]]:
+    """Split the jobs' images into batches of ``batch_size`` (a batch may span several jobs)."""
+    batch: list[tuple[_Job, int, int]] = []
+    room = batch_size
+    for job in jobs:
+        start = 0
+        while start < job.count:
+            stop = min(job.count, start + room)
+            batch.append((job, start, stop))
+            room -= stop - start
+            start = stop
+            if room == 0:
+                yield batch
+                batch, room = [], batch_size
+    if batch:
+        yield batch
