@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
+from xfv.datasets.download import REMOTE_DATASETS, download_dataset
 from xfv.faces import FaceDetector, load_face
 from xfv.faces.detection import DETECTORS
 from xfv.faces.pipeline import CANONICAL_SIZE
@@ -46,6 +48,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--threshold", type=float, help="decision threshold on the cosine distance (overrides the calibration's)")
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(handler=run_verify)
+
+    data = subparsers.add_parser("data", help="benchmark data")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    download = data_commands.add_parser("download", help="download a dataset with checksum verification")
+    download.add_argument("dataset", choices=sorted(REMOTE_DATASETS))
+    download.add_argument("--dest", default="data", help="destination folder (default ./data)")
+    download.add_argument("--base-url", help="a mirror holding the same files (default: the official site)")
+    download.set_defaults(handler=run_download)
 
 
 def _add_detector_argument(parser: argparse.ArgumentParser) -> None:
@@ -117,4 +127,10 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         confidence_text = "" if confidence is None else f", confidence {confidence:.1%}"
         print(f"{prediction} (distance {distance:.4f}, threshold {threshold:.4f}{confidence_text}; model {model.name})")
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    root = download_dataset(args.dataset, args.dest, base_url=args.base_url, progress=sys.stderr.isatty())
+    print(f"{args.dataset} is ready: use --root {root}")
     return 0

@@ -23,7 +23,7 @@ class CallableModel(EmbeddingModel):
         self.batch_size = batch_size
         self.config = ModelConfig(
             name=name, input_size=input_size, alignment=alignment,
-            options={"callable": getattr(fn, "__qualname__", repr(fn)), "flip": bool(flip)},
+            options={"callable": getattr(fn, "__qualname__", None) or type(fn).__name__, "flip": bool(flip)},
         )
 
     def _forward(self, faces: np.ndarray) -> np.ndarray:

@@ -392,12 +392,19 @@ class _GraphBuilder:
         return out
 
     def pad_to(self, x: str, shape: tuple[int, int, int]) -> str:
-        """Zero-pad ``x`` at the end of channels, rows and cols up to ``shape``."""
+        """Zero-pad ``x`` at the end of channels, rows and cols up to ``shape``.
+
+        Extra channels come from a 1x1 convolution with an identity block (exact, and it keeps
+        onnxruntime's blocked-layout kernels in use); extra rows and cols from a ``Pad``.
+        """
         c, h, w = self.shapes[x]
-        if (c, h, w) == shape:
-            return x
-        pads = np.array([0, 0, 0, 0, 0, shape[0] - c, shape[1] - h, shape[2] - w], np.int64)
-        return self.node("Pad", [x, self.const("pads", pads)], shape, mode="constant")
+        if c < shape[0]:
+            embed = np.eye(shape[0], c, dtype=np.float32)[:, :, None, None]
+            x = self.node("Conv", [x, self.const("channel_pad", embed)], (shape[0], h, w), kernel_shape=[1, 1])
+        if (h, w) != shape[1:]:
+            pads = np.array([0, 0, 0, 0, 0, 0, shape[1] - h, shape[2] - w], np.int64)
+            x = self.node("Pad", [x, self.const("pads", pads)], shape, mode="constant")
+        return x
 
 
 def _pooled_size(size: int, window: int, stride: int, padding: int) -> int:

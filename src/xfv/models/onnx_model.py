@@ -52,8 +52,8 @@ class OnnxEmbeddingModel(EmbeddingModel):
             raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}.")
         if alignment not in ("dlib", "arcface", "none"):
             raise ValueError(f"alignment must be 'dlib', 'arcface' or 'none', got {alignment!r}.")
-        if not isinstance(input_size, int) or input_size < 16:
-            raise ValueError(f"input_size must be an integer >= 16, got {input_size!r}.")
+        if not isinstance(input_size, int) or input_size < 8:
+            raise ValueError(f"input_size must be an integer >= 8, got {input_size!r}.")
         mean3 = tuple(float(v) for v in np.broadcast_to(np.asarray(mean, dtype=np.float64), (3,)))
         std3 = tuple(float(v) for v in np.broadcast_to(np.asarray(std, dtype=np.float64), (3,)))
         if any(s == 0 for s in std3):

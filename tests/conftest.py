@@ -1,0 +1,31 @@
+"""Shared fixtures: an isolated cache directory and the real data in ``../shared/data`` for slow tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_cache(tmp_path_factory):
+    """Every test session writes caches to a fresh folder, never to the user's cache."""
+    directory = tmp_path_factory.mktemp("xfv-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XFV_CACHE_DIR", str(directory))
+        yield directory
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (a fresh clone without ../shared)")
+    return SHARED_DATA
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
