@@ -1,0 +1,232 @@
+"""X-Map commands: ``explain`` (one pair) and ``experiment cut-paste`` / ``experiment sensitivity`` (the paper's)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
+from xfv.datasets import read_pairs
+from xfv.faces import NoFaceError, load_face
+from xfv.models import EmbeddingModel
+from xfv.xmaps import OcclusionCache, OcclusionConfig, XMapExplainer
+from xfv.xmaps.blend import COLORMAPS
+from xfv.xmaps.experiments import REGIONS, cut_paste_experiment, sensitivity_experiment
+from xfv.xmaps.figures import cut_paste_figure, overview_figure, sensitivity_figure
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    explain = subparsers.add_parser("explain", help="X-Maps of a pair (methods 1-3): maps.npz and PNGs")
+    explain.add_argument("image1")
+    explain.add_argument("image2")
+    add_model_arguments(explain)
+    explain.add_argument("--methods", type=_int_list, default=(1, 2, 3), help="comma-separated, default 1,2,3")
+    _add_occlusion_arguments(explain)
+    _add_batch_argument(explain)
+    explain.add_argument("--out", default="xmaps", help="output folder (default ./xmaps)")
+    explain.add_argument("--json", action="store_true", help="print a JSON summary")
+    explain.set_defaults(handler=run_explain)
+
+    experiment = subparsers.add_parser("experiment", help="the paper's X-Map experiments")
+    experiments = experiment.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    cut_paste = experiments.add_parser("cut-paste", help="paste a region of face 2 into face 1 (Section 4.3)")
+    cut_paste.add_argument("--root", default="../shared/data/lfw", help="LFW folder with pairs.txt")
+    cut_paste.add_argument("--pairs", type=int, default=20, help="imposter pairs to use (default 20)")
+    cut_paste.add_argument("--regions", type=_region_list, default=REGIONS, help=f"comma-separated subset of {','.join(REGIONS)}")
+    add_model_arguments(cut_paste)
+    _add_batch_argument(cut_paste)
+    cut_paste.add_argument("--out", default="xmaps-cut-paste", help="output folder (default ./xmaps-cut-paste)")
+    cut_paste.add_argument("--json", action="store_true", help="print the summary as JSON")
+    cut_paste.set_defaults(handler=run_cut_paste)
+
+    sensitivity = experiments.add_parser("sensitivity", help="Fig. 6: patch size, edge, colour and shape for one pair")
+    sensitivity.add_argument("--root", default="../shared/data/lfw", help="LFW folder with pairs.txt")
+    sensitivity.add_argument("--pair", type=int, default=0, help="index of the LFW pair (default 0)")
+    sensitivity.add_argument("--images", nargs=2, metavar=("IMAGE1", "IMAGE2"), help="use these photos instead")
+    sensitivity.add_argument("--method", type=int, default=3, choices=(1, 2, 3), help="method to show (default 3)")
+    add_model_arguments(sensitivity)
+    _add_batch_argument(sensitivity)
+    sensitivity.add_argument("--out", default="xmaps-sensitivity", help="output folder (default ./xmaps-sensitivity)")
+    sensitivity.add_argument("--json", action="store_true", help="print a JSON summary")
+    sensitivity.set_defaults(handler=run_sensitivity)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _region_list(text: str) -> tuple[str, ...]:
+    regions = tuple(text.split(","))
+    unknown = [r for r in regions if r not in REGIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown region(s) {unknown}; expected a subset of {list(REGIONS)}")
+    return regions
+
+
+def _add_batch_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=64, help="occluded images per model call (default 64)")
+
+
+def _add_occlusion_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("occlusion (Algorithm 1)")
+    group.add_argument("--patch-sizes", type=_int_list, default=(7, 14, 28), help="comma-separated, default 7,14,28")
+    group.add_argument("--stride", type=int, default=5, help="default 5")
+    group.add_argument("--color", default="black", choices=["black", "gray", "white", "noise"], help="default black")
+    group.add_argument("--soft-edge", type=int, metavar="K", help="Gaussian soft edge (kernel and sigma K, e.g. 7, 14, 56)")
+    group.add_argument("--shape", default="square", choices=["square", "round"], help="default square")
+    group.add_argument("--convention", default="paper", choices=["paper", "code"],
+                       help="positions: paper floor((112-p)/s)^2 (default) or the authors' code")
+    group.add_argument("--colormap", default="red-green", choices=list(COLORMAPS), help="blend colours (default red-green)")
+
+
+def _explainer(args: argparse.Namespace, model: EmbeddingModel, occlusion: OcclusionConfig | None = None) -> XMapExplainer:
+    cache = None if args.no_cache else OcclusionCache()
+    return XMapExplainer(model, occlusion=occlusion, batch_size=args.batch_size, cache=cache)
+
+
+def _progress_bar(args: argparse.Namespace, description: str):
+    """A ``progress(done, total)`` callback drawing a tqdm bar, or None off a terminal."""
+    if not show_progress(args):
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit="img", leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done == total:
+            bar.close()
+
+    return update
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    model = model_from_args(args)
+    occlusion = OcclusionConfig(
+        patch_sizes=args.patch_sizes, stride=args.stride, color=args.color, soft_edge=args.soft_edge,
+        shape=args.shape, convention=args.convention,
+    )
+    faces = [load_face(p, alignment=model.config.alignment, aligned=args.aligned) for p in (args.image1, args.image2)]
+    explanation = _explainer(args, model, occlusion).explain(
+        *faces, methods=args.methods, progress=_progress_bar(args, "explain")
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = [(m, i) for m in explanation.maps for i in (1, 2)]
+    np.savez(out / "maps.npz", **{f"method{m}_image{i}": explanation.map(m, i) for m, i in keys})
+    for m, i in keys:
+        Image.fromarray(explanation.blend(m, i, args.colormap)).save(out / f"method{m}_image{i}.png")
+    overview_figure(explanation, args.colormap).savefig(out / "overview.png", dpi=150)
+    summary = {
+        "model": model.name,
+        "distance": explanation.distance,
+        "methods": sorted(explanation.maps),
+        "occluded_images": 2 * occlusion.count(),
+        "forward_passes": explanation.forward_passes,
+        "seconds": round(explanation.timings["total"], 3),
+        "timings": {k: round(v, 3) for k, v in explanation.timings.items()},
+        "out": str(out),
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print(
+            f"distance {explanation.distance:.4f}; {explanation.forward_passes} forward passes in "
+            f"{explanation.timings['total']:.1f} s; wrote maps.npz, {len(keys)} X-Maps and overview.png to {out}"
+        )
+    return 0
+
+
+def _imposter_faces(root: str, count: int, alignment: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The first ``count`` LFW imposter pairs whose faces are found, as aligned crops."""
+    pair_list = read_pairs("lfw", root)
+    found = 0
+    for pair in pair_list.pairs:
+        if found == count:
+            return
+        if pair.label != 0:
+            continue
+        try:
+            faces = [load_face(pair_list.path(p), alignment=alignment) for p in (pair.image1, pair.image2)]
+        except NoFaceError as error:
+            print(f"skipping pair {pair.index}: {error}", file=sys.stderr)
+            continue
+        found += 1
+        yield pair.index, faces[0], faces[1]
+
+
+def run_cut_paste(args: argparse.Namespace) -> int:
+    if args.pairs < 1:
+        raise ValueError(f"--pairs must be at least 1, got {args.pairs}.")
+    model = model_from_args(args)
+    quiet = not show_progress(args)
+    result = cut_paste_experiment(
+        _explainer(args, model),
+        _imposter_faces(args.root, args.pairs, model.config.alignment),
+        model.config.alignment,
+        regions=args.regions,
+        progress=None if quiet else lambda index, region: print(f"pair {index}: {region}", file=sys.stderr),
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"model": model.name, **result.summary()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "records.json").write_text(json.dumps(result.rows(), indent=1))
+    cut_paste_figure(result).savefig(out / "cut_paste.png", dpi=150)
+    if args.json:
+        print_json(summary)
+    else:
+        for method, row in summary["methods"].items():
+            print(
+                f"method {method}: inside {row['inside_mean']:+.3f} vs outside {row['outside_mean']:+.3f}, "
+                f"inside > outside in {row['inside_above_outside']:.0%} of {row['cases']} cases, "
+                f"mean pixel AUC {row['auc_mean']:.3f}"
+            )
+        print(f"wrote summary.json, records.json and cut_paste.png to {out}")
+    return 0
+
+
+def run_sensitivity(args: argparse.Namespace) -> int:
+    model = model_from_args(args)
+    if args.images:
+        paths = args.images
+    else:
+        pair_list = read_pairs("lfw", args.root)
+        if not 0 <= args.pair < len(pair_list):
+            raise ValueError(f"--pair must be in [0, {len(pair_list) - 1}], got {args.pair}.")
+        pair = pair_list.pairs[args.pair]
+        paths = [pair_list.path(pair.image1), pair_list.path(pair.image2)]
+    faces = [load_face(p, alignment=model.config.alignment, aligned=args.aligned) for p in paths]
+    quiet = not show_progress(args)
+    results = sensitivity_experiment(
+        _explainer(args, model),
+        *faces,
+        method=args.method,
+        progress=None if quiet else lambda group, name: print(f"{group}: {name}", file=sys.stderr),
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sensitivity_figure(results, args.method).savefig(out / "sensitivity.png", dpi=150)
+    summary = {
+        "model": model.name,
+        "images": [str(p) for p in paths],
+        "distance": next(iter(next(iter(results.values())).values())).distance,
+        "variants": {group: list(variants) for group, variants in results.items()},
+        "out": str(out / "sensitivity.png"),
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"wrote {out / 'sensitivity.png'}")
+    return 0
