@@ -1,4 +1,11 @@
-"""Evaluation from distances alone: the 10-fold protocol (method.md §0) for any face system."""
+"""Evaluation from distances alone: the 10-fold protocol (method.md §0) with out-of-fold C-Score confidences
+(method.md §1), their calibration (ECE, Brier) against the baselines, and the figures.
+
+Fold-wise: for fold k the threshold ``t_k`` comes from :func:`kfold_verification` (the other folds), and the
+C-Score curve and each baseline are fitted on the other folds at ``t_k``, then applied to fold k. With a fixed
+:class:`Calibration`, its threshold and curve decide and score every pair instead; the baselines are still
+fitted fold-wise at that threshold, so the figures compare like with like.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +15,56 @@ from pathlib import Path
 
 import numpy as np
 
-from xfv.verification import kfold_verification
+from xfv.confidence import ECE_BINS, Calibration, CScore, brier_score, expected_calibration_error
+from xfv.confidence.baselines import BASELINES
+from xfv.confidence.cscore import check_distances
+from xfv.verification import FoldResult, accuracy, check_scores, kfold_verification
+
+CSCORE = "C-Score"
 
 
 @dataclass
 class Evaluation:
-    """``summary`` is JSON-ready; ``columns`` holds one array per ``pairs.csv`` column, one entry per pair."""
+    """``summary`` is JSON-ready; ``columns`` holds one array per ``pairs.csv`` column, one entry per pair;
+    ``confidences`` the out-of-fold confidence of every method; ``fits`` per fold the C-Score and the mask of
+    the pairs its figure shows (the training folds, or the fold itself for a fixed calibration)."""
 
     summary: dict
     columns: dict[str, np.ndarray]
+    confidences: dict[str, np.ndarray]
+    fits: dict[int, tuple[CScore, np.ndarray]]
 
-    def write_csv(self, path: Path, extra_columns: dict[str, list] | None = None) -> None:
+    def write_csv(self, path: Path, extra_columns: dict[str, list] | None = None) -> Path:
+        """``pairs.csv``; ``extra_columns`` (e.g. image1, image2) go right after ``fold,label``."""
         columns = dict(self.columns)
         if extra_columns:
-            # keep the documented column order: fold,label,image1,image2,distance,...
             ordered = {k: columns.pop(k) for k in ("fold", "label")}
             ordered.update(extra_columns)
             ordered.update(columns)
             columns = ordered
+        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="") as handle:
+        with open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(list(columns))
             for row in zip(*columns.values()):
                 writer.writerow([_format(v) for v in row])
+        return path
+
+    def save_figures(self, out_dir: Path) -> list[Path]:
+        """Fig. 2 per fold (``cscore_fold<k>.png``) and the reliability diagram (``reliability.png``)."""
+        from xfv.confidence.plots import plot_cscore_fit, plot_reliability
+
+        out_dir = Path(out_dir)
+        distances, labels = self.columns["distance"], self.columns["label"]
+        paths = []
+        for fold, (cscore, shown) in self.fits.items():
+            paths.append(plot_cscore_fit(distances[shown], labels[shown], cscore, out_dir / f"cscore_fold{fold}.png",
+                                         title=f"fold {fold}"))
+        name = " / ".join(str(self.summary[k]) for k in ("model", "dataset") if self.summary.get(k))
+        paths.append(plot_reliability(self.columns["correct"], self.confidences, out_dir / "reliability.png",
+                                      title=f"Reliability, out of fold {name}".strip()))
+        return paths
 
 
 def _format(value) -> str:
@@ -42,24 +75,83 @@ def _format(value) -> str:
     return str(value)
 
 
-def evaluate_scores(distances: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> Evaluation:
-    """Fold-wise thresholds and accuracies for precomputed distances."""
-    report = kfold_verification(distances, labels, folds)
+def evaluate_scores(
+    distances: np.ndarray,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    *,
+    dataset: str | None = None,
+    model: str | None = None,
+    calibration: Calibration | None = None,
+    **cscore_options,
+) -> Evaluation:
+    """The 10-fold protocol with out-of-fold C-Score and baseline confidences (or a fixed ``calibration``)."""
+    check_scores(distances, labels, folds)
+    d = check_distances(distances)
+    y = np.asarray(labels).astype(np.int64)
+    folds = np.asarray(folds)
+    fold_ids = np.unique(folds)
+    if len(fold_ids) < 2:
+        raise ValueError(f"Fold-wise evaluation needs at least 2 folds, got {fold_ids.tolist()}.")
+    if calibration is None:
+        report = kfold_verification(d, y, folds)
+        fold_results, thresholds = report.folds, report.thresholds
+    else:
+        if cscore_options:
+            raise ValueError(f"C-Score options {sorted(cscore_options)} do not apply with a fixed calibration.")
+        thresholds = np.full_like(d, calibration.threshold)
+        fold_results = [FoldResult(int(k), calibration.threshold,
+                                   accuracy(d[folds == k], y[folds == k], calibration.threshold)) for k in fold_ids]
+    predictions = d <= thresholds
+    correct = predictions == (y == 1)
+
+    confidences = {name: np.empty_like(d) for name in (CSCORE, *BASELINES)}
+    fits: dict[int, tuple[CScore, np.ndarray]] = {}
+    for result in fold_results:
+        held_out = folds == result.fold
+        train = ~held_out
+        t = result.threshold
+        if calibration is None:
+            cscore = CScore(**cscore_options).fit(d[train], y[train], t)
+            fits[result.fold] = (cscore, train)
+        else:
+            cscore = calibration.cscore
+            fits[result.fold] = (cscore, held_out)
+        confidences[CSCORE][held_out] = cscore.confidence(d[held_out])
+        train_correct = (d[train] <= t) == (y[train] == 1)
+        for name, baseline in BASELINES.items():
+            confidences[name][held_out] = baseline().fit(d[train], train_correct, t).confidence(d[held_out])
+
+    accuracies = [f.accuracy for f in fold_results]
     summary = {
-        "pairs": int(len(distances)),
-        "accuracy_mean": report.accuracy_mean,
-        "accuracy_std": report.accuracy_std,
-        "folds": [{"fold": f.fold, "threshold": f.threshold, "accuracy": f.accuracy} for f in report.folds],
+        "dataset": dataset,
+        "model": model,
+        "pairs": int(len(d)),
+        "accuracy_mean": float(np.mean(accuracies)),
+        "accuracy_std": float(np.std(accuracies)),
+        "folds": [{"fold": f.fold, "threshold": f.threshold, "accuracy": f.accuracy,
+                   "cscore": fits[f.fold][0].parameters} for f in fold_results],
+        "ece": expected_calibration_error(correct, confidences[CSCORE]),
+        "brier": brier_score(correct, confidences[CSCORE]),
+        "baselines": {name: {"ece": expected_calibration_error(correct, confidences[name]),
+                             "brier": brier_score(correct, confidences[name])} for name in BASELINES},
+        "ece_bins": ECE_BINS,
     }
+    if calibration is None:
+        summary["cscore_options"] = CScore(**cscore_options).get_params()
+    else:
+        summary["calibration"] = {"model": calibration.model, "dataset": calibration.dataset,
+                                  "threshold": calibration.threshold, "date": calibration.date}
     columns = {
-        "fold": np.asarray(folds),
-        "label": np.asarray(labels),
-        "distance": np.asarray(distances, dtype=np.float64),
-        "threshold": report.thresholds,
-        "prediction": np.where(report.predictions, "same", "different"),
-        "correct": report.correct,
+        "fold": folds,
+        "label": y,
+        "distance": d,
+        "threshold": thresholds,
+        "prediction": np.where(predictions, "same", "different"),
+        "correct": correct,
+        "confidence": confidences[CSCORE],
     }
-    return Evaluation(summary, columns)
+    return Evaluation(summary, columns, confidences, fits)
 
 
 def read_scores_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -80,4 +172,6 @@ def read_scores_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 folds.append(int(row["fold"]))
             except (TypeError, ValueError):
                 raise ValueError(f"{path}:{lineno}: expected a number distance, integer label and fold, got {row}.") from None
+    if not distances:
+        raise ValueError(f"{path}: no pairs below the header.")
     return np.array(distances), np.array(labels), np.array(folds)

@@ -1,0 +1,231 @@
+"""The C-Score (method.md §1, paper Section 3.1): a logistic curve (Eq. 2) fitted to the bin-wise share of
+genuine pairs, flipped at the threshold (Eq. 3) into the probability that a decision is correct.
+
+Conventions, stated once:
+
+- Bins: ``n_bins`` equal-width bins over [0, 2] (``np.histogram``: each bin holds ``[left, right)``, the last
+  also 2.0); the curve is fitted at the bin centres.
+- A pair at exactly ``d == t`` is on the genuine side (``d <= t``, method.md §0).
+- Fit bounds, the only addition to the paper: ``0 <= L <= 2``, ``0 <= d0 <= 2``, ``-k_max <= k <= 0``,
+  ``-1 <= b <= 1`` with ``k_max = 10 / bin width`` (a fall from 0.99 to 0.01 within one bin, the steepest
+  slope the histogram can resolve). They keep the curve falling (genuine pairs at small distances), remove the
+  ``(L, k, b) ~ (-L, -k, b + L)`` ambiguity and give perfectly separated data (ratios exactly 1 then 0) a finite,
+  steep curve instead of a run-away ``k``. A fit whose optimum lies inside the bounds is the paper's fit.
+- Start (``start="auto"``, the default): ``L = max(r) - min(r)``, ``d0 = t``, ``b = min(r)`` with
+  ``k`` from each of :data:`AUTO_SLOPES`; the fit with the smallest squared residual wins. ``start="authors"``:
+  the authors' single start ``[max(r), t, -19, min(r)]``.
+- If ``curve_fit`` does not converge from any start (``RuntimeError`` inside scipy), :class:`FitError` is raised.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
+from scipy.special import expit
+
+from xfv.verification import check_scores
+
+DISTANCE_RANGE = (0.0, 2.0)
+AUTHORS_SLOPE = -19.0
+AUTO_SLOPES = (-19.0, -5.0, -100.0)
+STARTS = ("auto", "authors")
+_RANGE_TOLERANCE = 1e-9
+
+
+class FitError(ValueError, RuntimeError):
+    """The C-Score curve (Eq. 2) could not be fitted; a ``ValueError`` so the CLI reports it cleanly."""
+
+
+def logistic(d: np.ndarray, L: float, d0: float, k: float, b: float) -> np.ndarray:
+    """Eq. 2: ``c(d) = L / (1 + exp(-k (d - d0))) + b`` (unclipped; overflow-free through ``expit``)."""
+    return L * expit(k * (np.asarray(d, dtype=np.float64) - d0)) + b
+
+
+def check_distances(distances: np.ndarray) -> np.ndarray:
+    """1-d finite cosine distances in [0, 2] as float64; round-off up to 1e-9 outside the range is clipped."""
+    d = np.asarray(distances, dtype=np.float64)
+    if d.ndim != 1:
+        raise ValueError(f"distances must be 1-d, got shape {d.shape}.")
+    if not np.all(np.isfinite(d)):
+        bad = np.flatnonzero(~np.isfinite(d))[:5]
+        raise ValueError(f"distances contain NaN or infinite values: {d[bad].tolist()} at indices {bad.tolist()}.")
+    low, high = DISTANCE_RANGE
+    outside = (d < low - _RANGE_TOLERANCE) | (d > high + _RANGE_TOLERANCE)
+    if np.any(outside):
+        bad = np.flatnonzero(outside)[:5]
+        raise ValueError(
+            f"Cosine distances lie in [0, 2] (Eq. 1), got {d[bad].tolist()} at indices {bad.tolist()}."
+        )
+    return np.clip(d, low, high)
+
+
+def bin_ratios(
+    distances: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_bins: int = 400,
+    density: bool = False,
+    fill_empty: bool = False,
+    threshold: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bin centres and genuine ratios ``r = n_genuine / (n_genuine + n_imposter)`` (method.md §1 steps 1-2).
+
+    Empty bins are left out, or with ``fill_empty`` (the authors' code) set to 1 left of ``threshold``
+    (centre <= t) and 0 right of it. ``density`` divides each class's counts by its size (the authors'
+    density histograms; identical to counts for balanced classes).
+    """
+    genuine, imposter, edges = histograms(distances, labels, n_bins=n_bins, density=density)
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    total = genuine + imposter
+    filled = total > 0
+    ratios = np.divide(genuine, total, out=np.zeros_like(total), where=filled)
+    if not fill_empty:
+        return centres[filled], ratios[filled]
+    if threshold is None:
+        raise ValueError("fill_empty=True needs the threshold: empty bins are 1 left of t and 0 right of it.")
+    return centres, np.where(filled, ratios, (centres <= threshold).astype(np.float64))
+
+
+def histograms(
+    distances: np.ndarray, labels: np.ndarray, *, n_bins: int = 400, density: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Genuine and imposter histograms over [0, 2] and the bin edges (method.md §1 step 1)."""
+    if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 4:
+        raise ValueError(f"n_bins must be an integer >= 4, got {n_bins!r}.")
+    d = check_distances(distances)
+    check_scores(d, labels)
+    y = np.asarray(labels).astype(np.int64)
+    genuine, edges = np.histogram(d[y == 1], bins=int(n_bins), range=DISTANCE_RANGE)
+    imposter, _ = np.histogram(d[y == 0], bins=int(n_bins), range=DISTANCE_RANGE)
+    genuine, imposter = genuine.astype(np.float64), imposter.astype(np.float64)
+    if density:
+        genuine /= max(genuine.sum(), 1.0)
+        imposter /= max(imposter.sum(), 1.0)
+    return genuine, imposter, edges
+
+
+class CScore:
+    """The C-Score of one model on one dataset (Eq. 2 and Eq. 3), in scikit-learn estimator shape.
+
+    ``CScore(n_bins=400, density=False, fill_empty=False, start="auto", maxfev=2000)``; after
+    ``fit(distances, labels, threshold)`` the curve's parameters are ``L_``, ``d0_``, ``k_``, ``b_`` and the
+    threshold ``threshold_``. The authors' code variant is ``CScore(n_bins=2000, density=True,
+    fill_empty=True, start="authors")``.
+    """
+
+    def __init__(
+        self,
+        n_bins: int = 400,
+        density: bool = False,
+        fill_empty: bool = False,
+        start: str = "auto",
+        maxfev: int = 2000,
+    ) -> None:
+        self.n_bins = n_bins
+        self.density = density
+        self.fill_empty = fill_empty
+        self.start = start
+        self.maxfev = maxfev
+
+    def get_params(self) -> dict:
+        return {"n_bins": self.n_bins, "density": self.density, "fill_empty": self.fill_empty,
+                "start": self.start, "maxfev": self.maxfev}
+
+    def fit(self, distances: np.ndarray, labels: np.ndarray, threshold: float) -> CScore:
+        """Fit Eq. 2 to the bin-wise genuine ratios of these pairs; ``threshold`` is the decision threshold t."""
+        if self.start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {self.start!r}.")
+        if not isinstance(self.maxfev, (int, np.integer)) or self.maxfev < 1:
+            raise ValueError(f"maxfev must be a positive integer, got {self.maxfev!r}.")
+        threshold = _check_threshold(threshold)
+        present = set(np.unique(np.asarray(labels)).tolist())
+        if present and present <= {0, 1} and len(present) == 1:
+            kind = "genuine (1)" if present == {1} else "imposter (0)"
+            raise ValueError(f"labels are all {kind}: the C-Score needs both genuine and imposter pairs.")
+        centres, ratios = bin_ratios(distances, labels, n_bins=self.n_bins, density=self.density,
+                                     fill_empty=self.fill_empty, threshold=threshold)
+        if len(centres) < 4:
+            raise ValueError(
+                f"Eq. 2 has 4 parameters but the {len(np.asarray(distances))} pairs fill only {len(centres)} "
+                f"histogram bin(s); give more pairs or more distinct distances."
+            )
+        k_max = 10.0 * self.n_bins / (DISTANCE_RANGE[1] - DISTANCE_RANGE[0])
+        lower = np.array([0.0, DISTANCE_RANGE[0], -k_max, -1.0])
+        upper = np.array([2.0, DISTANCE_RANGE[1], 0.0, 1.0])
+        best, best_cost, failures = None, np.inf, []
+        for p0 in self._starts(ratios, threshold, k_max):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", OptimizeWarning)  # covariance is not used
+                    params, _ = curve_fit(logistic, centres, ratios, p0=np.clip(p0, lower, upper),
+                                          bounds=(lower, upper), method="dogbox", maxfev=int(self.maxfev))
+            except RuntimeError as error:
+                failures.append(f"start {np.round(p0, 4).tolist()}: {error}")
+                continue
+            cost = float(np.sum((logistic(centres, *params) - ratios) ** 2))
+            if cost < best_cost:
+                best, best_cost = params, cost
+        if best is None:
+            raise FitError(f"The C-Score curve (Eq. 2) did not converge within maxfev={self.maxfev}: "
+                           + "; ".join(failures))
+        self.L_, self.d0_, self.k_, self.b_ = (float(p) for p in best)
+        self.threshold_ = threshold
+        return self
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, float], threshold: float, **options) -> CScore:
+        """A fitted C-Score from known Eq. 2 parameters ``{"L", "d0", "k", "b"}`` (e.g. a calibration file)."""
+        missing = {"L", "d0", "k", "b"} - set(parameters)
+        if missing:
+            raise ValueError(f"C-Score parameters need L, d0, k and b; missing {sorted(missing)} in {parameters!r}.")
+        values = {name: float(parameters[name]) for name in ("L", "d0", "k", "b")}
+        if not all(np.isfinite(v) for v in values.values()):
+            raise ValueError(f"C-Score parameters must be finite, got {values!r}.")
+        score = cls(**options)
+        score.L_, score.d0_, score.k_, score.b_ = values["L"], values["d0"], values["k"], values["b"]
+        score.threshold_ = _check_threshold(threshold)
+        return score
+
+    def _starts(self, ratios: np.ndarray, threshold: float, k_max: float) -> list[np.ndarray]:
+        high, low = float(np.max(ratios)), float(np.min(ratios))
+        if self.start == "authors":
+            return [np.array([high, threshold, AUTHORS_SLOPE, low])]
+        return [np.array([high - low, threshold, max(k, -k_max), low]) for k in AUTO_SLOPES]
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        """The fitted Eq. 2 parameters as ``{"L", "d0", "k", "b"}``."""
+        self._check_fitted()
+        return {"L": self.L_, "d0": self.d0_, "k": self.k_, "b": self.b_}
+
+    def curve(self, distances: np.ndarray) -> np.ndarray:
+        """Eq. 2 with the fitted parameters, clipped to [0, 1]: about the probability that a pair is genuine."""
+        self._check_fitted()
+        return np.clip(logistic(check_distances(np.atleast_1d(distances)), self.L_, self.d0_, self.k_, self.b_),
+                       0.0, 1.0)
+
+    def confidence(self, distances: np.ndarray) -> np.ndarray:
+        """Eq. 3: ``C = c(d)`` for ``d <= t``, ``1 - c(d)`` for ``d > t``, clipped to [0.5, 1]."""
+        d = check_distances(np.atleast_1d(distances))
+        c = self.curve(d)
+        return np.clip(np.where(d <= self.threshold_, c, 1.0 - c), 0.5, 1.0)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "threshold_"):
+            raise ValueError("This CScore is not fitted yet; call fit(distances, labels, threshold) first.")
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"CScore({options})"
+
+
+def _check_threshold(threshold: float) -> float:
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a number, got {threshold!r}.") from None
+    if not np.isfinite(t):
+        raise ValueError(f"threshold must be finite, got {threshold!r}.")
+    return t
