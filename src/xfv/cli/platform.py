@@ -1,0 +1,118 @@
+"""Platform commands: ingest, precompute, serve, demo."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+from pathlib import Path
+
+from xfv.cli.common import show_progress
+from xfv.datasets import DATASET_FORMATS
+from xfv.models import create_model
+
+SAMPLE_NAME = "lfw-sample"
+DEMO_MODELS = ("dlib", "lbp")
+DEMO_XMAPS = 4
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    ingest = subparsers.add_parser("ingest", help="register a dataset's images and pairs in the platform database")
+    ingest.add_argument("--dataset", required=True, choices=sorted(DATASET_FORMATS), help="pair-list format")
+    ingest.add_argument("--root", required=True, help="folder the image paths are relative to")
+    ingest.add_argument("--pairs", help="pair list (default: the format's usual file inside --root)")
+    ingest.add_argument("--name", help="dataset name in the database (default: the format name)")
+    ingest.add_argument("--workers", type=int, help="processes for hashing and quality scores (default: up to 8)")
+    _add_db_argument(ingest)
+    ingest.set_defaults(handler=run_ingest)
+
+    precompute = subparsers.add_parser("precompute", help="distances, thresholds, C-Scores and X-Maps of a dataset")
+    precompute.add_argument("--dataset", required=True, help="dataset name in the database")
+    precompute.add_argument("--model", action="append", help="model name, repeatable (default: dlib)")
+    precompute.add_argument("--xmaps", default="0", type=_xmap_count, metavar="N|all",
+                            help="X-Maps for N pairs spread over the dataset, or all (default 0)")
+    _add_db_argument(precompute)
+    precompute.set_defaults(handler=run_precompute)
+
+    serve = subparsers.add_parser("serve", help="run the web platform (explorer, viewer, live explanations, API)")
+    _add_server_arguments(serve)
+    serve.set_defaults(handler=run_serve)
+
+    demo = subparsers.add_parser("demo", help="ingest and precompute the bundled LFW sample, then serve it")
+    _add_server_arguments(demo)
+    demo.add_argument("--no-serve", action="store_true", help="prepare the database only")
+    demo.set_defaults(handler=run_demo)
+
+
+def _add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="database URL (default: $XFV_DB_URL, else SQLite in the user data folder)")
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_db_argument(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+
+def _xmap_count(text: str) -> int | None:
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of pairs or 'all', got {text!r}")
+    return int(text)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from xfv.jobs.ingest import ingest_dataset
+    from xfv.store.db import open_database
+
+    report = ingest_dataset(open_database(args.db), args.dataset, args.root, args.pairs, args.name,
+                            workers=args.workers, progress=show_progress(args))
+    print(f"{report.dataset}: {report.images_added} images added ({report.images_skipped} already there), "
+          f"{report.pairs_added} pairs added ({report.pairs_skipped} already there)")
+    return 0
+
+
+def run_precompute(args: argparse.Namespace) -> int:
+    from xfv.jobs.precompute import precompute
+    from xfv.store.db import open_database
+
+    factory = open_database(args.db)
+    for name in args.model or ["dlib"]:
+        report = precompute(factory, args.dataset, create_model(name), xmaps=args.xmaps, progress=show_progress(args))
+        state = "computed" if report.results_computed else "already there"
+        print(f"{report.dataset} / {report.model}: {report.pairs} pairs ({state}), accuracy {report.accuracy:.4f}; "
+              f"X-Maps for {report.xmaps_computed} pairs computed, {report.xmaps_skipped} already there")
+    return 0
+
+
+def sample_root() -> Path:
+    """The bundled sample of 60 LFW pairs (see its SOURCES.md)."""
+    return Path(str(resources.files("xfv") / "data" / "sample"))
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from xfv.jobs.ingest import ingest_dataset
+    from xfv.jobs.precompute import precompute
+    from xfv.store.db import open_database, resolve_db_url
+
+    factory = open_database(args.db)
+    print(f"database: {resolve_db_url(args.db)}")
+    ingest_dataset(factory, "lfw", sample_root(), name=SAMPLE_NAME, progress=show_progress(args))
+    for name in DEMO_MODELS:
+        report = precompute(factory, SAMPLE_NAME, create_model(name), xmaps=DEMO_XMAPS, progress=show_progress(args))
+        print(f"{SAMPLE_NAME} / {name}: accuracy {report.accuracy:.4f}, X-Maps for {report.xmaps_computed} pairs")
+    if args.no_serve:
+        return 0
+    return run_serve(args)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from xfv.web.core.config import Settings
+    from xfv.web.main import create_app
+
+    app = create_app(Settings(db_url=args.db) if args.db else Settings())
+    print(f"xfv: serving on http://{args.host}:{args.port}/ (API docs at /docs)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

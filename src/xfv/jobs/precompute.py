@@ -1,0 +1,201 @@
+"""Precompute a dataset for the platform: every pair's distance, fold-wise threshold and C-Score per model,
+the calibrations, and X-Maps for a chosen number of pairs.
+
+Idempotent and resumable: a model's results for a dataset are written in one transaction (thresholds and
+C-Scores depend on all pairs, so they are one unit), each pair's X-Maps in another; finished units are skipped
+on the next run, and the embedding and occlusion caches make an interrupted unit cheap to redo.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Integer, cast, delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from xfv.confidence import Calibration
+from xfv.datasets import Pair as PairRecord
+from xfv.datasets import PairList
+from xfv.faces import detect_and_align, load_image
+from xfv.jobs.embeddings import dataset_detector, pair_distances
+from xfv.jobs.evaluate import evaluate_scores
+from xfv.models import EmbeddingModel
+from xfv.store.db import transaction
+from xfv.store.models import CalibrationRecord, Dataset, Image, ModelRecord, Pair, Result, XMapRecord
+from xfv.store.queries import get_dataset
+from xfv.xmaps import OcclusionCache, XMapExplainer
+from xfv.xmaps.occlusion import IMAGE_SIZE
+
+METHODS = (1, 2, 3)
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PrecomputeReport:
+    dataset: str
+    model: str
+    pairs: int
+    results_computed: bool
+    accuracy: float
+    xmaps_computed: int
+    xmaps_skipped: int
+
+
+def register_model(session: Session, model: EmbeddingModel) -> ModelRecord:
+    """The model's row, created if new; a changed fingerprint drops the model's stale results and maps."""
+    record = session.scalar(select(ModelRecord).where(ModelRecord.name == model.name))
+    if record is None:
+        record = ModelRecord(name=model.name, fingerprint=model.fingerprint, description=repr(model))
+        session.add(record)
+    elif record.fingerprint != model.fingerprint:
+        for table in (Result, CalibrationRecord, XMapRecord):
+            session.execute(delete(table).where(table.model_id == record.id))
+        record.fingerprint, record.description = model.fingerprint, repr(model)
+    session.flush()
+    return record
+
+
+def dataset_pair_list(session: Session, dataset: Dataset) -> tuple[PairList, list[int]]:
+    """The stored pairs as a :class:`PairList` (in pair-list order) and their database ids."""
+    image1, image2 = Image.__table__.alias("i1"), Image.__table__.alias("i2")
+    rows = session.execute(
+        select(Pair.id, Pair.position, Pair.fold, Pair.label, image1.c.path, image2.c.path,
+               image1.c.identity, image2.c.identity)
+        .join(image1, image1.c.id == Pair.image1_id)
+        .join(image2, image2.c.id == Pair.image2_id)
+        .where(Pair.dataset_id == dataset.id)
+        .order_by(Pair.position)
+    ).all()
+    pairs = [PairRecord(position, fold, label, p1, p2, id1, id2)
+             for _, position, fold, label, p1, p2, id1, id2 in rows]
+    return PairList(dataset.name, Path(dataset.root), pairs), [row[0] for row in rows]
+
+
+def xmap_selection(pair_ids: list[int], count: int | None) -> list[int]:
+    """``count`` pairs spread evenly over the list (so over folds and both labels); None: all pairs."""
+    if count is None or count >= len(pair_ids):
+        return list(pair_ids)
+    if count <= 0:
+        return []
+    return [pair_ids[i] for i in np.linspace(0, len(pair_ids) - 1, count).round().astype(int)]
+
+
+def precompute(
+    factory: sessionmaker[Session], dataset_name: str, model: EmbeddingModel, *, xmaps: int | None = 0,
+    progress: bool = False,
+) -> PrecomputeReport:
+    """Results and calibrations of ``model`` on the dataset, then X-Maps for ``xmaps`` pairs (None: all)."""
+    with transaction(factory) as session:
+        dataset = get_dataset(session, dataset_name)
+        record = register_model(session, model)
+        pair_list, pair_ids = dataset_pair_list(session, dataset)
+        done = session.scalar(select(func.count(Result.id)).join(Pair).where(
+            Pair.dataset_id == dataset.id, Result.model_id == record.id)) or 0
+    if not pair_ids:
+        raise ValueError(f"Dataset {dataset_name!r} has no pairs; run 'xfv ingest' first.")
+    computed = done != len(pair_ids)
+    if computed:
+        _compute_results(factory, dataset, record, model, pair_list, pair_ids, progress)
+    with factory() as session:
+        accuracy = session.scalar(select(func.avg(cast(Result.correct, Integer))).join(Pair).where(
+            Pair.dataset_id == dataset.id, Result.model_id == record.id))
+    selected = xmap_selection(pair_ids, xmaps)
+    with factory() as session:
+        complete = set(session.scalars(
+            select(XMapRecord.pair_id).where(XMapRecord.model_id == record.id, XMapRecord.pair_id.in_(selected))
+            .group_by(XMapRecord.pair_id).having(func.count(XMapRecord.id) == 2 * len(METHODS))))
+    todo = [pair_id for pair_id in selected if pair_id not in complete]
+    explainer = make_explainer(model)
+    for pair_id in tqdm(todo, desc=f"X-Maps ({model.name})", unit="pair", disable=not progress):
+        explain_pair(factory, pair_id, model, explainer=explainer)
+    return PrecomputeReport(dataset.name, model.name, len(pair_ids), computed, float(accuracy or 0.0),
+                            len(todo), len(selected) - len(todo))
+
+
+def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: ModelRecord, model: EmbeddingModel,
+                     pair_list: PairList, pair_ids: list[int], progress: bool) -> None:
+    distances = pair_distances(pair_list, model, progress=progress)
+    labels = np.array([p.label for p in pair_list.pairs])
+    folds = np.array([p.fold for p in pair_list.pairs])
+    evaluation = evaluate_scores(distances, labels, folds)
+    columns = evaluation.columns
+    confidence = columns.get("confidence")
+    calibration = Calibration.fit(distances, labels, model=model.name, dataset=dataset.name)
+    with transaction(factory) as session:
+        session.execute(delete(Result).where(Result.model_id == record.id, Result.pair_id.in_(pair_ids)))
+        session.execute(delete(CalibrationRecord).where(CalibrationRecord.model_id == record.id,
+                                                        CalibrationRecord.dataset_id == dataset.id))
+        session.add_all(Result(
+            pair_id=pair_id, model_id=record.id, distance=float(columns["distance"][i]),
+            threshold=float(columns["threshold"][i]), prediction=bool(columns["prediction"][i] == "same"),
+            correct=bool(columns["correct"][i]),
+            confidence=None if confidence is None or not np.isfinite(confidence[i]) else float(confidence[i]),
+        ) for i, pair_id in enumerate(pair_ids))
+        for fold in evaluation.summary["folds"]:
+            session.add(CalibrationRecord(model_id=record.id, dataset_id=dataset.id, fold=int(fold["fold"]),
+                                          threshold=float(fold["threshold"]), accuracy=fold.get("accuracy"),
+                                          parameters=_json_ready(fold)))
+        session.add(CalibrationRecord(model_id=record.id, dataset_id=dataset.id, fold=None,
+                                      threshold=float(calibration.threshold),
+                                      accuracy=float(evaluation.summary["accuracy_mean"]),
+                                      parameters=calibration.to_dict()))
+
+
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def make_explainer(model: EmbeddingModel) -> XMapExplainer:
+    """The explainer the platform uses: paper defaults, occlusion embeddings cached on disk."""
+    return XMapExplainer(model, cache=OcclusionCache())
+
+
+def aligned_face(root: str | Path, relative: str, model: EmbeddingModel) -> np.ndarray:
+    """A dataset image as the 112 x 112 crop in the model's template (the detector of the benchmark pipeline)."""
+    image = load_image(Path(root) / relative)
+    return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
+                            detector=dataset_detector(), name=relative).crop
+
+
+def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingModel, *,
+                 explainer: XMapExplainer | None = None, progress: Progress | None = None) -> None:
+    """Compute and store the X-Maps of all methods for one pair, in one transaction (replacing old ones)."""
+    with factory() as session:
+        pair = session.get(Pair, pair_id)
+        if pair is None:
+            raise ValueError(f"No pair with id {pair_id}.")
+        root, path1, path2 = pair.dataset.root, pair.image1.path, pair.image2.path
+    face1, face2 = aligned_face(root, path1, model), aligned_face(root, path2, model)
+    explainer = explainer or make_explainer(model)
+    explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
+    options = {"occlusion": repr(explanation.occlusion), "distance": explanation.distance}
+    with transaction(factory) as session:
+        record = session.scalar(select(ModelRecord).where(ModelRecord.name == model.name))
+        if record is None or record.fingerprint != model.fingerprint:
+            raise ValueError(f"Model {model.name!r} has no results in the database with this configuration; "
+                             "run 'xfv precompute' with it first.")
+        session.execute(delete(XMapRecord).where(XMapRecord.pair_id == pair_id, XMapRecord.model_id == record.id))
+        session.add_all(XMapRecord(pair_id=pair_id, model_id=record.id, method=method, image=image,
+                                   data=map_to_bytes(explanation.map(method, image)), options=options)
+                        for method in METHODS for image in (1, 2))
+
+
+def map_to_bytes(xmap: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(xmap, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def map_from_bytes(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)

@@ -1,0 +1,159 @@
+"""The platform's database schema (SQLAlchemy 2): datasets, images, pairs, models, results, calibrations, X-Maps.
+
+Every change here needs a migration in ``xfv/store/migrations/versions`` (``tests/test_store.py`` checks that
+the migrated schema matches these models).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Dataset(Base):
+    """A pair list and the folder its image paths are relative to."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    format: Mapped[str] = mapped_column(String(20))
+    root: Mapped[str] = mapped_column(Text)
+    pairs_file: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Image(Base):
+    """One image file of a dataset; ``path`` is relative to the dataset root, ``sha256`` its content hash.
+
+    ``quality`` (0-100) combines ``sharpness`` (variance of the Laplacian), ``brightness`` and ``contrast``
+    of the aligned crop (see ``xfv.jobs.ingest.quality_score``); ``aligned`` is False when no face was found and
+    the measures come from the centre of the photo instead.
+    """
+
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "path", name="uq_images_dataset_path"),
+        Index("ix_images_dataset_identity", "dataset_id", "identity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(500))
+    identity: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[float] = mapped_column(Float)
+    sharpness: Mapped[float] = mapped_column(Float)
+    brightness: Mapped[float] = mapped_column(Float)
+    contrast: Mapped[float] = mapped_column(Float)
+    aligned: Mapped[bool] = mapped_column(Boolean)
+
+
+class Pair(Base):
+    """A verification pair: ``position`` is its index in the pair list, ``label`` 1 genuine, 0 imposter."""
+
+    __tablename__ = "pairs"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "position", name="uq_pairs_dataset_position"),
+        Index("ix_pairs_dataset_fold", "dataset_id", "fold"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    fold: Mapped[int] = mapped_column(Integer)
+    label: Mapped[int] = mapped_column(Integer)
+    image1_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    image2_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+
+    dataset: Mapped[Dataset] = relationship()
+    image1: Mapped[Image] = relationship(foreign_keys=[image1_id])
+    image2: Mapped[Image] = relationship(foreign_keys=[image2_id])
+
+
+class ModelRecord(Base):
+    """A face model by registry name; ``fingerprint`` identifies the outputs its results were computed with."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Result(Base):
+    """One model's verdict on one pair, with the out-of-fold threshold and C-Score (method.md §0-1)."""
+
+    __tablename__ = "results"
+    __table_args__ = (
+        UniqueConstraint("pair_id", "model_id", name="uq_results_pair_model"),
+        Index("ix_results_model_confidence", "model_id", "confidence"),
+        Index("ix_results_model_distance", "model_id", "distance"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    distance: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    prediction: Mapped[bool] = mapped_column(Boolean)  # True: "same"
+    correct: Mapped[bool] = mapped_column(Boolean)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class CalibrationRecord(Base):
+    """A threshold and C-Score curve fitted for a model on a dataset: per fold (training folds = all others)
+    or, with ``fold`` NULL, on all pairs (the calibration used for uploaded pairs)."""
+
+    __tablename__ = "calibrations"
+    __table_args__ = (Index("ix_calibrations_model_dataset", "model_id", "dataset_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    fold: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    parameters: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class XMapRecord(Base):
+    """One normalised X-Map (float32 112 x 112 in [-1, 1], stored as ``.npy`` bytes) of one image of a pair."""
+
+    __tablename__ = "xmaps"
+    __table_args__ = (UniqueConstraint("pair_id", "model_id", "method", "image", name="uq_xmaps_pair_model_method_image"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    method: Mapped[int] = mapped_column(Integer)
+    image: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    options: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

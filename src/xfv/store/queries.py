@@ -1,0 +1,261 @@
+"""Read-side queries of the platform: dataset overview, the pair table (filter, sort, page), pair details.
+
+Sorting and filtering only ever use the column expressions in :data:`SORT_COLUMNS` and typed values: no SQL is
+assembled from request strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, Integer, and_, cast, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from xfv.store.models import CalibrationRecord, Dataset, Image, ModelRecord, Pair, Result, XMapRecord
+
+_Image1 = aliased(Image, name="image1")
+_Image2 = aliased(Image, name="image2")
+_Result = aliased(Result, name="result")
+
+SORT_COLUMNS: dict[str, ColumnElement] = {
+    "id": Pair.id,
+    "fold": Pair.fold,
+    "label": Pair.label,
+    "image1": _Image1.path,
+    "image2": _Image2.path,
+    "identity1": _Image1.identity,
+    "identity2": _Image2.identity,
+    "quality1": _Image1.quality,
+    "quality2": _Image2.quality,
+    "distance": _Result.distance,
+    "threshold": _Result.threshold,
+    "prediction": _Result.prediction,
+    "correct": _Result.correct,
+    "confidence": _Result.confidence,
+}
+RESULT_COLUMNS = {"distance", "threshold", "prediction", "correct", "confidence"}
+
+
+class NotFoundError(LookupError):
+    """A dataset, model or pair named in a request does not exist."""
+
+
+@dataclass(frozen=True)
+class PairQuery:
+    """Filters, sort and page of the pair table. ``model`` picks whose results are filtered and sorted on."""
+
+    dataset: str
+    model: str | None = None
+    fold: int | None = None
+    label: int | None = None
+    prediction: bool | None = None
+    correct: bool | None = None
+    confidence_min: float | None = None
+    confidence_max: float | None = None
+    identity: str | None = None
+    path: str | None = None
+    sort: str = "id"
+    page: int = 1
+    page_size: int = 20
+
+    def __post_init__(self) -> None:
+        if self.sort.lstrip("-") not in SORT_COLUMNS:
+            raise ValueError(f"Cannot sort by {self.sort!r}; expected one of {sorted(SORT_COLUMNS)} "
+                             "with an optional leading '-'.")
+        if self.page < 1 or not 1 <= self.page_size <= 500:
+            raise ValueError(f"page must be >= 1 and page_size in 1..500, got {self.page} and {self.page_size}.")
+
+
+@dataclass
+class PairRow:
+    pair: Pair
+    image1: Image
+    image2: Image
+    results: dict[str, Result] = field(default_factory=dict)
+
+
+def get_dataset(session: Session, name: str) -> Dataset:
+    dataset = session.scalar(select(Dataset).where(Dataset.name == name))
+    if dataset is None:
+        raise NotFoundError(f"No dataset named {name!r}.")
+    return dataset
+
+
+def get_model(session: Session, name: str) -> ModelRecord:
+    model = session.scalar(select(ModelRecord).where(ModelRecord.name == name))
+    if model is None:
+        raise NotFoundError(f"No model named {name!r} in the database.")
+    return model
+
+
+def default_model(session: Session, dataset: Dataset) -> ModelRecord | None:
+    """The model whose results the table shows first: ``dlib`` if it has results, else the first by name."""
+    models = session.scalars(
+        select(ModelRecord).where(ModelRecord.id.in_(
+            select(Result.model_id).join(Pair, Pair.id == Result.pair_id).where(Pair.dataset_id == dataset.id)
+        )).order_by(ModelRecord.name)
+    ).all()
+    return next((m for m in models if m.name == "dlib"), models[0] if models else None)
+
+
+def list_pairs(session: Session, query: PairQuery) -> tuple[int, list[PairRow]]:
+    """The total number of matching pairs and the requested page, each row with every model's results."""
+    dataset = get_dataset(session, query.dataset)
+    model = get_model(session, query.model) if query.model else default_model(session, dataset)
+    stmt = (
+        select(Pair, _Image1, _Image2)
+        .join(_Image1, Pair.image1_id == _Image1.id)
+        .join(_Image2, Pair.image2_id == _Image2.id)
+        .where(Pair.dataset_id == dataset.id)
+    )
+    needs_result = query.sort.lstrip("-") in RESULT_COLUMNS or any(
+        v is not None for v in (query.prediction, query.correct, query.confidence_min, query.confidence_max))
+    if needs_result and model is None:
+        raise NotFoundError(f"Dataset {dataset.name!r} has no results yet: run 'xfv precompute' first.")
+    if model is not None:
+        stmt = stmt.outerjoin(_Result, and_(_Result.pair_id == Pair.id, _Result.model_id == model.id))
+    for condition in _conditions(query):
+        stmt = stmt.where(condition)
+    total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(Pair.id).subquery())) or 0
+    column = SORT_COLUMNS[query.sort.lstrip("-")]
+    order = column.desc() if query.sort.startswith("-") else column.asc()
+    stmt = stmt.order_by(order.nulls_last(), Pair.id).offset((query.page - 1) * query.page_size).limit(query.page_size)
+    rows = [PairRow(pair, image1, image2) for pair, image1, image2 in session.execute(stmt).all()]
+    _attach_results(session, rows)
+    return total, rows
+
+
+def _conditions(query: PairQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.fold is not None:
+        conditions.append(Pair.fold == query.fold)
+    if query.label is not None:
+        conditions.append(Pair.label == query.label)
+    if query.prediction is not None:
+        conditions.append(_Result.prediction == query.prediction)
+    if query.correct is not None:
+        conditions.append(_Result.correct == query.correct)
+    if query.confidence_min is not None:
+        conditions.append(_Result.confidence >= query.confidence_min)
+    if query.confidence_max is not None:
+        conditions.append(_Result.confidence <= query.confidence_max)
+    if query.identity:
+        pattern = _contains(query.identity)
+        conditions.append(or_(_Image1.identity.ilike(pattern, escape="\\"), _Image2.identity.ilike(pattern, escape="\\")))
+    if query.path:
+        pattern = _contains(query.path)
+        conditions.append(or_(_Image1.path.ilike(pattern, escape="\\"), _Image2.path.ilike(pattern, escape="\\")))
+    return conditions
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern matching ``text`` literally anywhere (``%`` and ``_`` escaped)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _attach_results(session: Session, rows: list[PairRow]) -> None:
+    by_pair = {row.pair.id: row for row in rows}
+    if not by_pair:
+        return
+    stmt = select(Result, ModelRecord.name).join(ModelRecord).where(Result.pair_id.in_(by_pair)).order_by(ModelRecord.name)
+    for result, model_name in session.execute(stmt).all():
+        by_pair[result.pair_id].results[model_name] = result
+
+
+def get_pair(session: Session, pair_id: int) -> PairRow:
+    """One pair with its images and every model's results."""
+    row = session.execute(
+        select(Pair, _Image1, _Image2)
+        .join(_Image1, Pair.image1_id == _Image1.id)
+        .join(_Image2, Pair.image2_id == _Image2.id)
+        .where(Pair.id == pair_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"No pair with id {pair_id}.")
+    pair_row = PairRow(*row)
+    _attach_results(session, [pair_row])
+    return pair_row
+
+
+def get_image(session: Session, dataset: Dataset, path: str) -> Image:
+    """The image registered under ``path`` in ``dataset`` (only registered files are ever served)."""
+    image = session.scalar(select(Image).where(Image.dataset_id == dataset.id, Image.path == path))
+    if image is None:
+        raise NotFoundError(f"Dataset {dataset.name!r} has no image {path!r}.")
+    return image
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    pairs: int
+    accuracy: float
+    mean_confidence: float | None
+    xmap_pairs: int
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    name: str
+    format: str
+    pairs: int
+    images: int
+    folds: int
+    models: list[ModelSummary]
+
+
+def dataset_summaries(session: Session) -> list[DatasetSummary]:
+    """Every dataset with its counts and, per model, accuracy over the pairs with results."""
+    summaries = []
+    for dataset in session.scalars(select(Dataset).order_by(Dataset.name)):
+        pairs, folds = session.execute(
+            select(func.count(Pair.id), func.count(func.distinct(Pair.fold))).where(Pair.dataset_id == dataset.id)
+        ).one()
+        images = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset.id)) or 0
+        model_rows = session.execute(
+            select(ModelRecord.name, func.count(Result.id), func.avg(cast(Result.correct, Integer)),
+                   func.avg(Result.confidence))
+            .join(Result, Result.model_id == ModelRecord.id)
+            .join(Pair, Pair.id == Result.pair_id)
+            .where(Pair.dataset_id == dataset.id)
+            .group_by(ModelRecord.name)
+            .order_by(ModelRecord.name)
+        ).all()
+        xmap_counts = dict(session.execute(
+            select(ModelRecord.name, func.count(func.distinct(XMapRecord.pair_id)))
+            .join(XMapRecord, XMapRecord.model_id == ModelRecord.id)
+            .join(Pair, Pair.id == XMapRecord.pair_id)
+            .where(Pair.dataset_id == dataset.id)
+            .group_by(ModelRecord.name)
+        ).all())
+        models = [ModelSummary(name, int(count), float(acc or 0.0), None if conf is None else float(conf),
+                               int(xmap_counts.get(name, 0))) for name, count, acc, conf in model_rows]
+        summaries.append(DatasetSummary(dataset.name, dataset.format, int(pairs), int(images), int(folds), models))
+    return summaries
+
+
+def model_results(session: Session, dataset: Dataset, model: ModelRecord) -> list[tuple[float, int, int]]:
+    """``(distance, label, fold)`` of every pair of ``dataset`` with a result of ``model``."""
+    return [tuple(row) for row in session.execute(
+        select(Result.distance, Pair.label, Pair.fold)
+        .join(Pair, Pair.id == Result.pair_id)
+        .where(Pair.dataset_id == dataset.id, Result.model_id == model.id)
+        .order_by(Pair.position)
+    ).all()]
+
+
+def latest_calibration(session: Session, model: ModelRecord) -> CalibrationRecord | None:
+    """The newest all-pairs calibration of ``model`` (fold NULL), on any dataset."""
+    return session.scalar(
+        select(CalibrationRecord)
+        .where(CalibrationRecord.model_id == model.id, CalibrationRecord.fold.is_(None))
+        .order_by(CalibrationRecord.created_at.desc(), CalibrationRecord.id.desc())
+        .limit(1)
+    )
+
+
+def stored_xmaps(session: Session, pair_id: int, model: ModelRecord) -> dict[tuple[int, int], XMapRecord]:
+    """The stored maps of a pair for ``model``, keyed by ``(method, image)``."""
+    records = session.scalars(select(XMapRecord).where(XMapRecord.pair_id == pair_id, XMapRecord.model_id == model.id))
+    return {(r.method, r.image): r for r in records}
