@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Each module adds its sub-commands through ``add_commands(subparsers)``.
-COMMAND_MODULES = ["xfv.cli.core", "xfv.cli.evaluate", "xfv.cli.xmaps"]
+COMMAND_MODULES = ["xfv.cli.core", "xfv.cli.evaluate", "xfv.cli.xmaps", "xfv.cli.platform"]
 
 
 def build_parser() -> argparse.ArgumentParser:
