@@ -1,0 +1,395 @@
+"""X-Maps: Algorithm 1, methods 1-3 (Eq. 6-10), the explainer, its cache and Algorithm 2, on toy models."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from xfv.models.base import EmbeddingModel, ModelConfig
+from xfv.verification import cosine_distance
+from xfv.xmaps import Explanation, OcclusionCache, OcclusionConfig, XMapExplainer, blend
+from xfv.xmaps.methods import (
+    blur_map,
+    method_distances,
+    multiscale_map,
+    normalise_map,
+    similarity_map,
+    unit_rows,
+)
+from xfv.xmaps.occlusion import grid_positions, odd_kernel
+
+A = (slice(10, 40), slice(10, 40))  # where the toy pair differs
+B = (slice(60, 100), slice(60, 100))  # where it agrees
+
+
+class RegionToy(EmbeddingModel):
+    """``f = (1, mean(A) - 1/2, mean(B) - 1/2)`` in grey levels / 255: reads two fixed regions only."""
+
+    config = ModelConfig(name="toy", input_size=112, alignment="none")
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def _forward(self, faces: np.ndarray) -> np.ndarray:
+        self.batches.append(len(faces))
+        grey = faces.mean(axis=3) / 255.0
+        a = grey[:, A[0], A[1]].mean(axis=(1, 2)) - 0.5
+        b = grey[:, B[0], B[1]].mean(axis=(1, 2)) - 0.5
+        return np.stack([np.ones(len(faces)), a, b], axis=1)
+
+
+class ConstantToy(EmbeddingModel):
+    config = ModelConfig(name="constant", input_size=112, alignment="none")
+
+    def _forward(self, faces: np.ndarray) -> np.ndarray:
+        return np.ones((len(faces), 4))
+
+
+@pytest.fixture()
+def toy_pair() -> tuple[np.ndarray, np.ndarray]:
+    """Grey faces; A is white in face 1 and black in face 2, B is white in both."""
+    face1 = np.full((112, 112, 3), 128, dtype=np.uint8)
+    face2 = face1.copy()
+    face1[A] = 255
+    face2[A] = 0
+    face1[B] = face2[B] = 255
+    return face1, face2
+
+
+def _argext(values: np.ndarray, which) -> tuple[int, int]:
+    return tuple(int(v) for v in np.unravel_index(which(values), values.shape))
+
+
+def _inside(point: tuple[int, int], region: tuple[slice, slice]) -> bool:
+    return region[0].start <= point[0] < region[0].stop and region[1].start <= point[1] < region[1].stop
+
+
+# Algorithm 1 ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "convention, counts", [("paper", [441, 361, 256]), ("code", [441, 400, 289])]
+)
+def test_position_counts_of_both_conventions(convention, counts):
+    assert [len(grid_positions(p, 5, convention)) for p in (7, 14, 28)] == counts
+    assert OcclusionConfig(convention=convention).count() == sum(counts)
+
+
+def test_positions_run_left_to_right_then_top_to_bottom():
+    positions = grid_positions(28, 5)
+    assert positions[:2].tolist() == [[0, 0], [0, 5]]
+    assert positions[16].tolist() == [5, 0]
+    assert positions.max() + 28 <= 112
+
+
+def test_sharp_black_square_patch_replaces_exactly_its_pixels():
+    face = np.full((112, 112, 3), 200, dtype=np.uint8)
+    grid = OcclusionConfig().grid(14)
+    occluded = grid.render(face, OcclusionConfig().fill(), 20, 22)
+    assert occluded.shape == (2, 112, 112, 3) and occluded.dtype == np.uint8
+    y, x = grid.positions[20]
+    expected = face.copy()
+    expected[y : y + 14, x : x + 14] = 0
+    np.testing.assert_array_equal(occluded[0], expected)
+
+
+def test_code_convention_draws_patches_one_pixel_larger():
+    face = np.full((112, 112, 3), 200, dtype=np.uint8)
+    config = OcclusionConfig(patch_sizes=(7,), convention="code", color="white")
+    occluded = config.grid(7).render(face, config.fill(), 0, 1)[0]
+    assert (occluded[..., 0] == 255).sum() == 8 * 8
+
+
+def test_round_patch_is_the_inscribed_disk():
+    grid = OcclusionConfig(shape="round").grid(28)
+    footprint = grid.footprint
+    assert footprint.shape == (28, 28)
+    assert footprint[14, 14] and not footprint[0, 0] and not footprint[27, 27]
+    assert abs(footprint.sum() - np.pi * 14**2) < 0.03 * 28**2
+    np.testing.assert_array_equal(footprint, footprint.T)
+    np.testing.assert_array_equal(footprint, footprint[::-1])
+
+
+@pytest.mark.parametrize("soft_edge", [7, 14, 56])
+def test_soft_edges_spread_the_patch_without_changing_its_total_opacity(soft_edge):
+    grid = OcclusionConfig(soft_edge=soft_edge).grid(14)
+    opacity, margin = grid.opacity
+    assert margin == odd_kernel(soft_edge) // 2
+    assert opacity.max() < 1.0
+    assert opacity.sum() == pytest.approx(14 * 14, rel=0.01)
+    face = np.full((112, 112, 3), 200, dtype=np.uint8)
+    occluded = grid.render(face, OcclusionConfig().fill(), 180, 181)[0]
+    y, x = grid.positions[180]
+    outside = np.ones((112, 112), dtype=bool)
+    outside[y : y + 14, x : x + 14] = False
+    assert (occluded[outside] < 200).any()  # the soft edge reaches beyond the footprint
+
+
+def test_noise_is_seeded_and_shown_through_the_patch():
+    assert np.array_equal(OcclusionConfig(color="noise").fill(), OcclusionConfig(color="noise", seed=0).fill())
+    assert not np.array_equal(OcclusionConfig(color="noise").fill(), OcclusionConfig(color="noise", seed=1).fill())
+    config = OcclusionConfig(color="noise", patch_sizes=(7,))
+    fill = config.fill()
+    occluded = config.grid(7).render(np.zeros((112, 112, 3), np.uint8), fill, 0, 1)[0]
+    np.testing.assert_array_equal(occluded[:7, :7], fill[:7, :7])
+    assert not occluded[7:, 7:].any()
+
+
+@pytest.mark.parametrize("color, value", [("black", 0), ("gray", 128), ("white", 255)])
+def test_constant_colours(color, value):
+    assert (OcclusionConfig(color=color).fill() == value).all()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"patch_sizes": (0,)}, "patch_sizes"),
+        ({"patch_sizes": (112,)}, r"\(112,\)"),
+        ({"patch_sizes": (7, 7)}, "distinct"),
+        ({"patch_sizes": ()}, "patch_sizes"),
+        ({"stride": 0}, "stride must be a positive integer, got 0"),
+        ({"stride": 200}, "leaves no position"),
+        ({"color": "pink"}, "'pink'"),
+        ({"shape": "star"}, "'star'"),
+        ({"convention": "mine"}, "'mine'"),
+        ({"soft_edge": 0}, "soft_edge"),
+    ],
+)
+def test_invalid_occlusion_configurations_name_the_bad_value(options, message):
+    with pytest.raises(ValueError, match=message):
+        OcclusionConfig(**options)
+
+
+def test_odd_kernels_for_opencv():
+    assert [odd_kernel(s) for s in (5, 4, 14, 56, 7)] == [5, 5, 15, 57, 7]
+
+
+# Methods, Eq. 6-10 ---------------------------------------------------------------------------------------
+
+
+def test_methods_match_the_equations_computed_pair_by_pair(rng):
+    f1, f2 = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    o1, o2 = rng.normal(size=5), rng.normal(size=5)
+    u1, u2, v1, v2 = unit_rows(f1), unit_rows(f2), unit_rows(o1), unit_rows(o2)
+    every = np.array([[cosine_distance(a, b) for b in f2] for a in f1])
+    d1, d2 = method_distances(1, u1, u2, v1, v2)
+    np.testing.assert_allclose(d1, every.mean(axis=1), atol=1e-12)
+    np.testing.assert_allclose(d2, every.mean(axis=0), atol=1e-12)
+    d1, d2 = method_distances(2, u1, u2, v1, v2)
+    np.testing.assert_allclose(d1, [cosine_distance(a, o2) for a in f1], atol=1e-12)
+    np.testing.assert_allclose(d2, [cosine_distance(o1, b) for b in f2], atol=1e-12)
+    d1, d2 = method_distances(3, u1, u2, v1, v2)
+    np.testing.assert_allclose(d1, cosine_distance(f1, f2), atol=1e-12)
+    assert d1 is d2
+    with pytest.raises(ValueError, match="got 4"):
+        method_distances(4, u1, u2, v1, v2)
+
+
+def test_similarity_map_is_eq_9_by_hand():
+    grid = OcclusionConfig(patch_sizes=(28,)).grid(28)
+    distances = np.full(len(grid), 0.3)
+    distances[0] = 0.5  # occluding (0, 0) pushes the faces apart
+    distances[1] = 0.2  # occluding (0, 5) brings them together
+    s = similarity_map(distances, 0.3, grid)
+    n = len(grid)
+    assert s[0, 0] == pytest.approx(0.2 / n)
+    assert s[10, 10] == pytest.approx((0.2 - 0.1) / n)
+    assert s[0, 30] == pytest.approx(-0.1 / n)
+    assert s[50, 50] == 0.0
+    with pytest.raises(ValueError, match="Expected 256 distances"):
+        similarity_map(distances[:3], 0.3, grid)
+
+
+def test_multiscale_map_weights_by_patch_area():
+    maps = {7: np.ones((112, 112)), 14: np.ones((112, 112))}
+    np.testing.assert_allclose(multiscale_map(maps), (1 / 49 + 1 / 196) / 2)
+
+
+def test_normalisation_keeps_zero_and_sign():
+    values = np.array([[-2.0, 0.0], [1.0, 0.5]])
+    normalised = normalise_map(values)
+    assert normalised.dtype == np.float32
+    np.testing.assert_allclose(normalised, [[-1.0, 0.0], [0.5, 0.25]])
+    zero = normalise_map(np.zeros((112, 112)))
+    assert not zero.any() and np.isfinite(zero).all()
+
+
+@pytest.mark.parametrize("stride", [4, 5])
+def test_blur_accepts_even_strides_and_keeps_constants(stride):
+    np.testing.assert_allclose(blur_map(np.full((112, 112), 0.25), stride), 0.25)
+    impulse = np.zeros((112, 112))
+    impulse[56, 56] = 1.0
+    blurred = blur_map(impulse, stride)
+    assert blurred.sum() == pytest.approx(1.0)
+    assert (blurred > 0).sum() == odd_kernel(stride) ** 2
+
+
+# The explainer ------------------------------------------------------------------------------------------
+
+
+def test_each_method_marks_the_known_regions(toy_pair):
+    explanation = XMapExplainer(RegionToy()).explain(*toy_pair)
+    assert isinstance(explanation, Explanation)
+    assert explanation.distance == pytest.approx(float(cosine_distance([1, 0.5, 0.5], [1, -0.5, 0.5])))
+    for method in (1, 2, 3):
+        for image in (1, 2):
+            values = explanation.map(method, image)
+            assert values.dtype == np.float32 and values.shape == (112, 112)
+            assert np.abs(values).max() == pytest.approx(1.0)
+    # Occluding A (where the faces differ) brings them together: dissimilar; B (shared): similar.
+    for method, image in [(1, 1), (2, 1), (3, 1), (3, 2)]:
+        values = explanation.map(method, image)
+        assert _inside(_argext(values, np.argmin), A), (method, image)
+        assert _inside(_argext(values, np.argmax), B), (method, image)
+    # Method 3 has one map; far from A and B nothing changes.
+    np.testing.assert_array_equal(explanation.map(3, 1), explanation.map(3, 2))
+    assert abs(explanation.map(3, 1)[5, 105]) < 1e-6
+    # Method 2, image 2: A is black already, so occluding it changes nothing (away from patches that reach B);
+    # occluding B separates the faces.
+    image2 = explanation.map(2, 2)
+    assert np.abs(image2[10:28, 10:28]).max() < 1e-6
+    assert image2[80, 80] > 0.5 and _inside(_argext(image2, np.argmax), B)
+
+
+def test_maps_do_not_depend_on_the_batch_size(toy_pair):
+    results = [XMapExplainer(RegionToy(), batch_size=b).explain(*toy_pair) for b in (7, 64, 5000)]
+    for other in results[1:]:
+        for method in (1, 2, 3):
+            for image in (1, 2):
+                np.testing.assert_array_equal(results[0].map(method, image), other.map(method, image))
+                np.testing.assert_array_equal(results[0].raw_maps[method][image - 1], other.raw_maps[method][image - 1])
+
+
+def test_one_bounded_embedding_pass_per_face_for_all_methods(toy_pair):
+    model = RegionToy()
+    model.batch_size = 1000  # the explainer, not the model, must bound the batches
+    progress: list[tuple[int, int]] = []
+    explanation = XMapExplainer(model, batch_size=50).explain(*toy_pair, progress=lambda *a: progress.append(a))
+    assert explanation.forward_passes == sum(model.batches) == 2 * (1 + 1058)
+    assert max(model.batches) == 50
+    assert progress[-1] == (2118, 2118) and all(a[0] < b[0] for a, b in zip(progress, progress[1:]))
+    assert set(explanation.timings) == {"embed", "maps", "total"}
+
+
+def test_a_face_paired_with_itself_is_embedded_once(toy_pair):
+    explanation = XMapExplainer(RegionToy()).explain(toy_pair[0], toy_pair[0].copy())
+    assert explanation.forward_passes == 1 + 1058
+    assert explanation.distance == pytest.approx(0.0, abs=1e-12)
+
+
+def test_code_convention_and_a_subset_of_methods(toy_pair):
+    explainer = XMapExplainer(RegionToy(), occlusion=OcclusionConfig(convention="code"))
+    explanation = explainer.explain(*toy_pair, methods=(3,))
+    assert explanation.forward_passes == 2 * (1 + 1130)
+    assert list(explanation.maps) == [3]
+    with pytest.raises(ValueError, match="method 1 was not computed"):
+        explanation.map(1, 1)
+    with pytest.raises(ValueError, match="image must be 1 or 2, got 3"):
+        explanation.map(3, 3)
+
+
+def test_a_model_that_ignores_the_image_gives_zero_maps(toy_pair):
+    explanation = XMapExplainer(ConstantToy()).explain(*toy_pair)
+    for method in (1, 2, 3):
+        values = explanation.map(method, 1)
+        assert np.isfinite(values).all() and not values.any()
+
+
+def test_cache_is_hit_for_a_repeated_face(toy_pair, tmp_path):
+    cache = OcclusionCache(tmp_path)
+    explainer = XMapExplainer(RegionToy(), cache=cache)
+    first = explainer.explain(*toy_pair)
+    assert first.forward_passes == 2118
+    again = explainer.explain(*toy_pair)
+    assert again.forward_passes == 0
+    for method in (1, 2, 3):
+        np.testing.assert_array_equal(first.map(method, 1), again.map(method, 1))
+    third = toy_pair[1].copy()
+    third[0, 0] = 7
+    assert explainer.explain(toy_pair[0], third).forward_passes == 1 + 1058  # face 1 comes from the cache
+    # Only patch size 14 is new under another configuration sharing 7 and 28's occlusions.
+    shared = XMapExplainer(RegionToy(), occlusion=OcclusionConfig(patch_sizes=(7, 28)), cache=cache)
+    assert shared.explain(*toy_pair).forward_passes == 0
+    other = XMapExplainer(RegionToy(), occlusion=OcclusionConfig(color="white"), cache=cache)
+    assert other.explain(*toy_pair).forward_passes == 2 * 1058
+
+
+def test_unreadable_cache_entries_are_recomputed(toy_pair, tmp_path):
+    explainer = XMapExplainer(RegionToy(), cache=OcclusionCache(tmp_path))
+    first = explainer.explain(*toy_pair)
+    entries = sorted(tmp_path.rglob("*.npy"))
+    assert len(entries) == 2 * 4 and not list(tmp_path.rglob("*.tmp"))
+    entries[0].write_bytes(b"not a numpy file")
+    again = explainer.explain(*toy_pair)
+    assert 0 < again.forward_passes < 2118
+    np.testing.assert_array_equal(first.map(1, 2), again.map(1, 2))
+
+
+def test_default_cache_folder_honours_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("XFV_CACHE_DIR", str(tmp_path))
+    assert OcclusionCache().directory == tmp_path / "xmaps"
+
+
+@pytest.mark.parametrize(
+    "face, message",
+    [
+        (np.zeros((100, 100, 3), np.uint8), r"face1 must be an aligned crop of shape \(112, 112, 3\), got shape \(100, 100, 3\)"),
+        (np.zeros((112, 112, 3), np.float32), "face1 must be uint8 in \\[0, 255\\], got dtype float32"),
+        (np.zeros((1, 112, 112, 3), np.uint8), r"\(1, 112, 112, 3\)"),
+        ([[0]], "face1 must be a numpy array"),
+    ],
+)
+def test_bad_faces_are_named(face, message, toy_pair):
+    with pytest.raises(ValueError, match=message):
+        XMapExplainer(RegionToy()).explain(face, toy_pair[1])
+
+
+def test_bad_arguments_are_named(toy_pair):
+    with pytest.raises(ValueError, match=r"methods must be a non-empty selection of \(1, 2, 3\), got \(4,\)"):
+        XMapExplainer(RegionToy()).explain(*toy_pair, methods=(4,))
+    with pytest.raises(ValueError, match=r"got \(\)"):
+        XMapExplainer(RegionToy()).explain(*toy_pair, methods=())
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        XMapExplainer(RegionToy(), batch_size=0)
+    with pytest.raises(ValueError, match="embed"):
+        XMapExplainer(object())
+
+
+# Algorithm 2 --------------------------------------------------------------------------------------------
+
+
+def _lightness(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2HLS)[..., 1]
+
+
+@pytest.mark.parametrize("colormap", ["red-green", "PiYG"])
+def test_blend_keeps_the_faces_lightness(rng, colormap):
+    face = rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    values = rng.uniform(-1, 1, (112, 112))
+    blended = blend(face, values, colormap)
+    assert blended.dtype == np.uint8 and blended.shape == face.shape
+    np.testing.assert_allclose(_lightness(blended), _lightness(face), atol=1.0 / 255)
+
+
+def test_blend_colours_similar_green_dissimilar_red_and_zero_grey():
+    face = np.full((112, 112, 3), 128, dtype=np.uint8)
+    values = np.zeros((112, 112))
+    values[:, :40] = -1.0
+    values[:, 80:] = 1.0
+    blended = blend(face, values).astype(int)
+    red, grey, green = blended[50, 10], blended[50, 60], blended[50, 100]
+    assert red[0] > 200 and red[1] < 60 and red[2] < 60
+    assert green[1] > 200 and green[0] < 60 and green[2] < 60
+    assert grey[0] == grey[1] == grey[2] == 128
+
+
+def test_blend_resizes_the_map_and_rejects_bad_input():
+    face = np.full((224, 224, 3), 100, dtype=np.uint8)
+    assert blend(face, np.zeros((112, 112))).shape == (224, 224, 3)
+    with pytest.raises(ValueError, match="colormap must be one of"):
+        blend(face, np.zeros((112, 112)), "jet")
+    with pytest.raises(ValueError, match=r"shape \(224, 224\)"):
+        blend(face[..., 0], np.zeros((112, 112)))
+    with pytest.raises(ValueError, match=r"got shape \(112,\)"):
+        blend(face, np.zeros(112))
