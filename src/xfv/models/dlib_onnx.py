@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -137,7 +138,7 @@ class _Reader:
         shape = tuple(self.int(f"{what} ({dim})") for dim in ("num_samples", "k", "nr", "nc"))
         if min(shape) < 0:
             raise self.fail(f"negative tensor size {shape} for {what}")
-        count = int(np.prod(shape))
+        count = math.prod(shape)
         raw = self.take(4 * count, f"{what} ({count} float32 values)")
         return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
 
@@ -163,7 +164,7 @@ class _Layer:
 def _slice_params(reader: _Reader, params: np.ndarray, shapes: list[tuple[int, ...]], what: str) -> list:
     """Split a flat parameter tensor into consecutive blocks of the given shapes."""
     flat = params.reshape(-1)
-    sizes = [int(np.prod(s)) for s in shapes]
+    sizes = [math.prod(s) for s in shapes]
     if sum(sizes) != flat.size:
         raise reader.fail(f"{what}: parameter tensor has {flat.size} values, expected {sum(sizes)}")
     out, offset = [], 0
@@ -201,8 +202,9 @@ def _read_con(reader: _Reader, tag: str) -> _Layer:
         raise reader.fail(f"filters shape {filters} does not match num_filters={num_filters}")
     if (nr and filters[2] != nr) or (nc and filters[3] != nc):
         raise reader.fail(f"filters shape {filters} does not match nr={nr}, nc={nc}")
-    if stride_y <= 0 or stride_x <= 0 or padding_y < 0 or padding_x < 0:
-        raise reader.fail(f"invalid stride ({stride_y}, {stride_x}) or padding ({padding_y}, {padding_x})")
+    if stride_y <= 0 or stride_x <= 0 or not (0 <= padding_y < filters[2] and 0 <= padding_x < filters[3]):
+        raise reader.fail(f"invalid stride ({stride_y}, {stride_x}) or padding ({padding_y}, {padding_x}) "
+                          f"for a {filters[2]}x{filters[3]} filter (dlib requires padding < filter size)")
     shapes = [filters] + ([(num_filters,)] if use_bias else [])
     blocks = _slice_params(reader, params, shapes, "con")
     bias = blocks[1] if use_bias else np.zeros(num_filters, np.float32)
@@ -229,9 +231,10 @@ def _read_pool(reader: _Reader, tag: str) -> _Layer:
     nr, nc = reader.int("nr"), reader.int("nc")
     stride_y, stride_x = reader.int("stride_y"), reader.int("stride_x")
     padding_y, padding_x = reader.int("padding_y"), reader.int("padding_x")
-    if nr < 0 or nc < 0 or stride_y <= 0 or stride_x <= 0 or padding_y < 0 or padding_x < 0:
+    valid_padding = all(0 <= pad < max(size, 1) for pad, size in ((padding_y, nr), (padding_x, nc)))
+    if nr < 0 or nc < 0 or stride_y <= 0 or stride_x <= 0 or not valid_padding:
         raise reader.fail(f"invalid pooling window ({nr}, {nc}), stride ({stride_y}, {stride_x}) "
-                          f"or padding ({padding_y}, {padding_x})")
+                          f"or padding ({padding_y}, {padding_x}) (dlib requires padding < window size)")
     kind = "max_pool" if tag.startswith("max") else "avg_pool"
     return _Layer(kind, tag, dict(window=(nr, nc), stride=(stride_y, stride_x), padding=(padding_y, padding_x)))
 
@@ -271,6 +274,7 @@ _LAYER_READERS = {
 class _Network:
     """What the converter needs from a parsed file: the input means and the layers bottom-up."""
 
+    source: str
     mean_rgb: tuple[float, float, float]
     size: tuple[int, int]
     layers: list[_Layer]
@@ -322,12 +326,12 @@ def _parse(data: bytes, source: str) -> _Network:
             continue
         if version != 2 and not bottom:
             raise reader.fail(f"unsupported add_layer version {version} (expected 2)")
-        reader.context = f"layer {len(layers)} (add_layer)"
+        reader.context = f"layer {len(layers)} from the input (add_layer)"
         tag = reader.string("layer name")
         read = _LAYER_READERS.get(tag)
         if read is None:
             raise reader.fail(f"unsupported layer '{tag}' (supported: {', '.join(sorted(_LAYER_READERS))})")
-        reader.context = f"layer {len(layers)} ({tag})"
+        reader.context = f"layer {len(layers)} from the input ({tag})"
         layers.append(read(reader, tag))
         for flag in ("this_layer_setup_called", "gradient_input_is_stale", "get_output_disabled"):
             reader.bool(flag)
@@ -343,7 +347,7 @@ def _parse(data: bytes, source: str) -> _Network:
     if reader.pos != len(data):
         raise reader.fail(f"{len(data) - reader.pos} unexpected trailing bytes")
     _resolve_markers(layers, reader)
-    return _Network(mean_rgb, size, layers)
+    return _Network(source, mean_rgb, size, layers)
 
 
 def _resolve_markers(layers: list[_Layer], reader: _Reader) -> None:
@@ -414,13 +418,14 @@ def _pooled_size(size: int, window: int, stride: int, padding: int) -> int:
 def _build(net: _Network) -> onnx.ModelProto:
     g = _GraphBuilder()
     rows, cols = net.size
-    mean = np.array(net.mean_rgb, np.float32)
-    x = g.node("Sub", ["input", g.const("mean_rgb", mean)], (rows, cols, 3))
-    x = g.node("Mul", [x, g.const("scale", np.array(1.0 / 256.0, np.float32))], (rows, cols, 3))
-    x = g.node("Transpose", [x], (3, rows, cols), perm=[0, 3, 1, 2])
+    mean = np.array(net.mean_rgb, np.float32).reshape(1, 3, 1, 1)
+    # dlib's input layer: (pixel - channel mean) / 256, in float32 like dlib's to_tensor().
+    x = g.node("Transpose", ["input"], (3, rows, cols), perm=[0, 3, 1, 2])
+    x = g.node("Sub", [x, g.const("mean_rgb", mean)], (3, rows, cols))
+    x = g.node("Mul", [x, g.const("scale", np.array(1.0 / 256.0, np.float32))], (3, rows, cols))
     tags: list[str] = []
     for i, layer in enumerate(net.layers):
-        where = f"layer {i} ({layer.tag or layer.kind})"
+        where = f"{net.source}: layer {i} from the input ({layer.tag or layer.kind})"
         c, h, w = g.shapes[x]
         p = layer.params
         if layer.kind == "tag":
