@@ -19,10 +19,10 @@ def plot_cscore_fit(distances: np.ndarray, labels: np.ndarray, cscore: CScore, p
     centres, ratios = bin_ratios(distances, labels, n_bins=cscore.n_bins, density=cscore.density,
                                  fill_empty=cscore.fill_empty, threshold=cscore.threshold_)
     figure = Figure(figsize=(7, 4.2))
+    figure.subplots_adjust(left=0.09, right=0.9, bottom=0.12, top=0.92)
     counts_axis = figure.add_subplot()
-    width = edges[1] - edges[0]
-    counts_axis.bar(edges[:-1], genuine, width=width, align="edge", color="tab:green", alpha=0.5, label="genuine")
-    counts_axis.bar(edges[:-1], imposter, width=width, align="edge", color="tab:red", alpha=0.5, label="imposter")
+    counts_axis.stairs(genuine, edges, fill=True, color="tab:green", alpha=0.5, label="genuine")
+    counts_axis.stairs(imposter, edges, fill=True, color="tab:red", alpha=0.5, label="imposter")
     counts_axis.set_xlabel("cosine distance d")
     counts_axis.set_ylabel("share of class" if cscore.density else "pairs per bin")
     ratio_axis = counts_axis.twinx()
@@ -47,6 +47,7 @@ def plot_reliability(correct: np.ndarray, confidences: dict[str, np.ndarray], pa
                      n_bins: int = ECE_BINS, title: str = "") -> Path:
     """Reliability diagram: share of correct decisions against mean confidence per bin, one line per method."""
     figure = Figure(figsize=(5.5, 5))
+    figure.subplots_adjust(left=0.13, right=0.96, bottom=0.1, top=0.93)
     axis = figure.add_subplot()
     axis.plot([0.5, 1.0], [0.5, 1.0], color="0.6", linestyle=":", label="perfect calibration")
     for name, confidence in confidences.items():
@@ -70,6 +71,5 @@ def _visible_range(distances: np.ndarray) -> tuple[float, float]:
 def _save(figure: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     return path

@@ -1,0 +1,133 @@
+"""``xfv evaluate`` and ``xfv calibrate`` on a synthetic scores CSV (and, with a stand-in distance function, on
+the bundled 60-pair LFW sample)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xfv.cli import main
+from xfv.jobs.evaluate import Evaluation
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src" / "xfv" / "data" / "sample"
+
+
+def write_scores(path: Path, folds: int = 3, n: int = 100, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["distance", "label", "fold", "note"])
+        for fold in range(folds):
+            for label, (mean, std) in ((1, (0.3, 0.08)), (0, (0.75, 0.12))):
+                for d in np.clip(rng.normal(mean, std, n), 0, 2):
+                    writer.writerow([f"{d:.6f}", label, fold, "x"])
+    return path
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture()
+def scores_csv(tmp_path) -> Path:
+    return write_scores(tmp_path / "scores.csv")
+
+
+def test_evaluate_scores_json_and_pairs_csv(scores_csv, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["evaluate", "--scores", str(scores_csv), "--out", str(out), "--json", "--dataset", "syn"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert list(summary)[:9] == ["dataset", "model", "pairs", "accuracy_mean", "accuracy_std", "folds", "ece",
+                                 "brier", "baselines"]
+    assert summary["dataset"] == "syn" and summary["model"] is None and summary["pairs"] == 600
+    assert set(summary["folds"][0]) == {"fold", "threshold", "accuracy", "cscore"}
+    assert set(summary["folds"][0]["cscore"]) == {"L", "d0", "k", "b"}
+    assert set(summary["baselines"]) == {"platt", "isotonic", "linear"}
+    assert set(summary["baselines"]["platt"]) == {"ece", "brier"}
+    rows = read_csv(out / "pairs.csv")
+    assert list(rows[0]) == ["fold", "label", "distance", "threshold", "prediction", "correct", "confidence"]
+    assert len(rows) == 600 and {r["prediction"] for r in rows} == {"same", "different"}
+    assert all(0.5 <= float(r["confidence"]) <= 1 for r in rows)
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["cscore_fold0.png", "cscore_fold1.png", "cscore_fold2.png", "reliability.png"]
+    assert json.loads((out / "evaluation.json").read_text()) == summary
+
+
+def test_calibrate_then_evaluate_with_calibration(scores_csv, tmp_path, capsys):
+    saved = tmp_path / "cal" / "toy.json"
+    assert main(["calibrate", "--scores", str(scores_csv), "--model", "toy", "--dataset", "syn",
+                 "--save", str(saved), "--bins", "200"]) == 0
+    assert "saved" in capsys.readouterr().out
+    calibration = json.loads(saved.read_text())
+    assert (calibration["model"], calibration["dataset"], calibration["pairs"]) == ("toy", "syn", 600)
+    assert calibration["options"]["n_bins"] == 200
+    out = tmp_path / "fixed"
+    assert main(["evaluate", "--scores", str(scores_csv), "--calibration", str(saved), "--json",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"] == "toy"
+    assert {f["threshold"] for f in summary["folds"]} == {calibration["threshold"]}
+    assert {float(r["threshold"]) for r in read_csv(out / "pairs.csv")} == {round(calibration["threshold"], 6)}
+    # A calibration for another model is refused.
+    assert main(["evaluate", "--scores", str(scores_csv), "--calibration", str(saved), "--model", "lbp"]) == 2
+    assert "fitted for model 'toy', not 'lbp'" in capsys.readouterr().err
+
+
+def test_text_summary(scores_csv, capsys):
+    assert main(["evaluate", "--scores", str(scores_csv)]) == 0
+    text = capsys.readouterr().out
+    assert "accuracy" in text and "C-Score" in text and "isotonic" in text
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["evaluate", "--scores", "{missing}"], "missing column(s) ['fold']"),
+    (["evaluate", "--scores", "{tmp}/none.csv"], "not found"),
+    (["evaluate"], "Give --dataset and --root"),
+    (["calibrate", "--scores", "{good}", "--save", "{tmp}/c.json"], "--model NAME --dataset NAME"),
+    (["evaluate", "--scores", "{good}", "--calibration", "{tmp}/bad.json"], "unknown calibration format version 9"),
+    (["evaluate", "--scores", "{good}", "--root", "{tmp}"], "either --scores or --root"),
+    (["evaluate", "--scores", "{nan}"], "NaN"),
+])
+def test_error_paths(argv, message, scores_csv, tmp_path, capsys):
+    missing = tmp_path / "missing.csv"
+    missing.write_text("distance,label\n0.1,1\n")
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "xfv-calibration", "version": 9}))
+    nan = tmp_path / "nan.csv"
+    nan.write_text("distance,label,fold\nnan,1,0\n0.5,0,1\n")
+    names = {"missing": missing, "tmp": tmp_path, "good": scores_csv, "nan": nan}
+    code = main([a.format(**names) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"xfv {argv[0]}: error:") and message in err
+
+
+def test_evaluate_images_with_stand_in_distances(tmp_path, monkeypatch, capsys):
+    """The image path: pair list from --root, distances from ``pair_distances`` (replaced by a stand-in)."""
+    import xfv.cli.evaluate as command
+    import xfv.jobs.embeddings as embeddings
+
+    calls = {}
+
+    def fake_pair_distances(pair_list, model, *, aligned, use_cache, progress):
+        calls.update(model=model, aligned=aligned, use_cache=use_cache, progress=progress)
+        rng = np.random.default_rng(1)
+        return np.array([rng.normal(0.3, 0.1) if p.label else rng.normal(0.7, 0.1) for p in pair_list.pairs])
+
+    monkeypatch.setattr(embeddings, "pair_distances", fake_pair_distances)
+    monkeypatch.setattr(command, "model_from_args", lambda args: f"model:{args.model}")
+    monkeypatch.setattr(Evaluation, "save_figures", lambda self, out: [])  # figures: tested above, 10 folds is slow
+    out = tmp_path / "out"
+    assert main(["evaluate", "--dataset", "lfw", "--root", str(SAMPLE), "--json", "--out", str(out),
+                 "--no-cache"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["dataset"], summary["model"], summary["pairs"]) == ("lfw", "dlib", 60)
+    assert calls == {"model": "model:dlib", "aligned": False, "use_cache": False, "progress": False}
+    rows = read_csv(out / "pairs.csv")
+    assert list(rows[0]) == ["fold", "label", "image1", "image2", "distance", "threshold", "prediction",
+                             "correct", "confidence"]
+    assert rows[0]["image1"].endswith(".jpg")
