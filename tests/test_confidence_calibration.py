@@ -62,10 +62,12 @@ def test_baselines_range_and_degenerate_cases(rng):
     for baseline in BASELINES.values():
         c = baseline().fit(d, correct, t).confidence(grid)
         assert np.all((c >= 0.5) & (c <= 1.0))
-    margin_order = np.argsort(np.abs(grid - t))
-    assert np.all(np.diff(IsotonicCalibration().fit(d, correct, t).confidence(grid)[margin_order]) >= 0)
-    # No errors in training: Platt is constant 1.
+    isotonic = IsotonicCalibration().fit(d, correct, t).confidence(grid)
+    assert np.all(np.diff(isotonic[grid <= t]) <= 0) and np.all(np.diff(isotonic[grid > t]) >= 0)
+    # No errors in training: constant 1; no training pairs right of t: the left side's accuracy there.
     assert np.all(PlattScaling().fit(d, np.ones_like(correct), t).confidence(grid) == 1.0)
+    platt = PlattScaling().fit([0.1, 0.2, 0.3, 0.4], [1, 1, 0, 1], threshold=1.0)
+    assert platt.confidence([1.5])[0] == 0.75
     with pytest.raises(ValueError, match="one entry per distance"):
         PlattScaling().fit(d, correct[:-1], t)
 

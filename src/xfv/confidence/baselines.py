@@ -1,18 +1,24 @@
 """Baselines for the C-Score: other maps from a distance to the probability that the decision ``d <= t`` is
 correct, fitted on the same training pairs and clipped to the same range [0.5, 1].
 
-All three use the margin ``m = |d - t|`` (one map for both sides of t, so they see exactly what the decision
-saw) and share the shape ``fit(distances, correct, threshold)`` -> self, ``confidence(distances)``:
+Each baseline is a function of the margin ``m = |d - t|`` fitted separately on each side of ``t`` (the
+genuine side ``d <= t`` and the imposter side ``d > t``), as the C-Score's curve need not be symmetric either.
+All share the shape ``fit(distances, correct, threshold)`` -> self, ``confidence(distances)``:
 
-- :class:`PlattScaling`: logistic regression of correctness on ``m`` (``p = 1 / (1 + exp(-(a m + c)))``),
-  practically unregularised (``C = 1e4``); constant 1 when every training decision is correct.
-- :class:`IsotonicCalibration`: non-decreasing step function of ``m`` (pool adjacent violators), clipped
-  outside the training range.
-- :class:`LinearMapping`: ``0.5 + 0.5 m / m_max`` per side, ``m_max`` the largest training margin on that
-  side (``t - min d`` left, ``max d - t`` right), capped at 1: the plain "distance from threshold" score.
+- :class:`PlattScaling`: per side, logistic regression of correctness on ``m``
+  (``p = 1 / (1 + exp(-(a m + c)))``), practically unregularised (``C = 1e4``).
+- :class:`IsotonicCalibration`: per side, a non-decreasing step function of ``m`` (pool adjacent violators),
+  constant beyond the training range.
+- :class:`LinearMapping`: per side, ``0.5 + 0.5 m / m_max`` with ``m_max`` the side's largest training margin
+  (``t - min d`` left, ``max d - t`` right), capped at 1: the plain "distance from threshold" score.
+
+A side whose training decisions are all correct (or all wrong) gets that constant; a side with no training
+pairs gets the training accuracy of the other side.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
@@ -21,74 +27,80 @@ from sklearn.linear_model import LogisticRegression
 from xfv.confidence.cscore import check_distances
 
 
-def _clip(p: np.ndarray) -> np.ndarray:
-    return np.clip(p, 0.5, 1.0)
+Side = Callable[[np.ndarray], np.ndarray]
 
 
-def _check_correct(distances: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    d = check_distances(distances)
-    y = np.asarray(correct)
-    if y.shape != d.shape:
-        raise ValueError(f"correct must have one entry per distance, got shapes {y.shape} and {d.shape}.")
-    if d.size == 0:
-        raise ValueError("No pairs given: distances is empty.")
-    unexpected = set(np.unique(y).tolist()) - {0, 1}
-    if unexpected:
-        raise ValueError(f"correct must be 0/1 or boolean, got values {sorted(unexpected)}.")
-    return d, y.astype(np.int64)
+def _constant(value: float) -> Side:
+    return lambda margins: np.full(margins.shape, value)
 
 
-class PlattScaling:
-    """Platt scaling of the margin ``|d - t|``: logistic regression of correctness."""
+class _PerSide:
+    """Fits ``_fit_side(margins, correct)``, a map from margins to probabilities, on each side of t."""
 
-    def fit(self, distances: np.ndarray, correct: np.ndarray, threshold: float) -> PlattScaling:
-        d, y = _check_correct(distances, correct)
+    #: whether a side whose training decisions are all correct (or all wrong) gets that constant
+    constant_when_one_class = True
+
+    def fit(self, distances: np.ndarray, correct: np.ndarray, threshold: float):
+        d = check_distances(distances)
+        y = np.asarray(correct)
+        if y.shape != d.shape:
+            raise ValueError(f"correct must have one entry per distance, got shapes {y.shape} and {d.shape}.")
+        if d.size == 0:
+            raise ValueError("No pairs given: distances is empty.")
+        unexpected = set(np.unique(y).tolist()) - {0, 1}
+        if unexpected:
+            raise ValueError(f"correct must be 0/1 or boolean, got values {sorted(unexpected)}.")
+        y = y.astype(np.float64)
         self.threshold_ = float(threshold)
-        margin = np.abs(d - self.threshold_)[:, None]
-        if np.all(y == y[0]):
-            self.model_ = None
-            self.constant_ = float(y[0])
-        else:
-            self.model_ = LogisticRegression(C=1e4).fit(margin, y)
+        left = d <= self.threshold_
+        self.sides_: list[Side] = []
+        for side in (left, ~left):
+            if not np.any(side):
+                self.sides_.append(_constant(float(np.mean(y[~side]))))
+            elif self.constant_when_one_class and np.all(y[side] == y[side][0]):
+                self.sides_.append(_constant(float(y[side][0])))
+            else:
+                self.sides_.append(self._fit_side(np.abs(d[side] - self.threshold_), y[side]))
         return self
 
-    def confidence(self, distances: np.ndarray) -> np.ndarray:
-        d = check_distances(np.atleast_1d(distances))
-        if self.model_ is None:
-            return _clip(np.full(d.shape, self.constant_))
-        return _clip(self.model_.predict_proba(np.abs(d - self.threshold_)[:, None])[:, 1])
-
-
-class IsotonicCalibration:
-    """Isotonic regression of correctness on the margin ``|d - t|``."""
-
-    def fit(self, distances: np.ndarray, correct: np.ndarray, threshold: float) -> IsotonicCalibration:
-        d, y = _check_correct(distances, correct)
-        self.threshold_ = float(threshold)
-        self.model_ = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(np.abs(d - self.threshold_), y)
-        return self
+    def _fit_side(self, margins: np.ndarray, correct: np.ndarray) -> Side:
+        raise NotImplementedError
 
     def confidence(self, distances: np.ndarray) -> np.ndarray:
+        """Probability that the decision ``d <= t`` is correct, clipped to [0.5, 1]."""
         d = check_distances(np.atleast_1d(distances))
-        return _clip(self.model_.predict(np.abs(d - self.threshold_)))
+        out = np.empty_like(d)
+        left = d <= self.threshold_
+        for side, predict in zip((left, ~left), self.sides_):
+            out[side] = predict(np.abs(d[side] - self.threshold_))
+        return np.clip(out, 0.5, 1.0)
 
 
-class LinearMapping:
-    """``0.5 + 0.5 |d - t| / m_max`` per side of t, capped at 1."""
+class PlattScaling(_PerSide):
+    """Platt scaling: per side of t, logistic regression of correctness on the margin ``|d - t|``."""
 
-    def fit(self, distances: np.ndarray, correct: np.ndarray, threshold: float) -> LinearMapping:
-        d, _ = _check_correct(distances, correct)
-        self.threshold_ = float(threshold)
-        self.left_ = float(max(self.threshold_ - d.min(), 0.0))
-        self.right_ = float(max(d.max() - self.threshold_, 0.0))
-        return self
+    def _fit_side(self, margins: np.ndarray, correct: np.ndarray) -> Side:
+        model = LogisticRegression(C=1e4).fit(margins[:, None], correct.astype(np.int64))
+        return lambda m: model.predict_proba(m[:, None])[:, 1]
 
-    def confidence(self, distances: np.ndarray) -> np.ndarray:
-        d = check_distances(np.atleast_1d(distances))
-        margin = np.abs(d - self.threshold_)
-        scale = np.where(d <= self.threshold_, self.left_, self.right_)
-        share = np.divide(margin, scale, out=np.ones_like(margin), where=scale > 0)
-        return _clip(0.5 + 0.5 * share)
+
+class IsotonicCalibration(_PerSide):
+    """Per side of t, isotonic (non-decreasing) regression of correctness on the margin ``|d - t|``."""
+
+    def _fit_side(self, margins: np.ndarray, correct: np.ndarray) -> Side:
+        return IsotonicRegression(increasing=True, out_of_bounds="clip").fit(margins, correct).predict
+
+
+class LinearMapping(_PerSide):
+    """Per side of t, ``0.5 + 0.5 |d - t| / m_max`` capped at 1 (``m_max``: the side's largest training margin)."""
+
+    constant_when_one_class = False
+
+    def _fit_side(self, margins: np.ndarray, correct: np.ndarray) -> Side:
+        scale = float(margins.max())
+        if scale <= 0:
+            return _constant(1.0)
+        return lambda m: np.minimum(0.5 + 0.5 * m / scale, 1.0)
 
 
 BASELINES = {"platt": PlattScaling, "isotonic": IsotonicCalibration, "linear": LinearMapping}
