@@ -72,7 +72,8 @@ class _PerSide:
         out = np.empty_like(d)
         left = d <= self.threshold_
         for side, predict in zip((left, ~left), self.sides_):
-            out[side] = predict(np.abs(d[side] - self.threshold_))
+            if np.any(side):
+                out[side] = predict(np.abs(d[side] - self.threshold_))
         return np.clip(out, 0.5, 1.0)
 
 
