@@ -214,3 +214,15 @@ def test_bad_options_and_unfitted():
         CScore().confidence([0.3])
     with pytest.raises(ValueError, match=r"missing \['k'\]"):
         CScore.from_parameters({"L": 1.0, "d0": 0.5, "b": 0.0}, threshold=0.5)
+
+
+def test_weighted_option(rng):
+    d, y = gaussian_pairs(rng, n=1000)
+    # Sparse far tail: two lone genuine pairs at large distances (ratio 1 in their bins).
+    d, y = np.r_[d, 1.5, 1.7], np.r_[y, 1, 1]
+    t = best_threshold(d, y)
+    plain, weighted = CScore().fit(d, y, t), CScore(weighted=True).fit(d, y, t)
+    assert weighted.b_ < plain.b_  # the lone tail bins pull the weighted curve's floor up less
+    assert weighted.get_params()["weighted"] is True
+    with pytest.raises(ValueError, match="exclude each other"):
+        CScore(weighted=True, fill_empty=True).fit(d, y, t)

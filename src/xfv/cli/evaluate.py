@@ -55,12 +55,15 @@ def _add_cscore_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--density", action="store_true", help="density-normalised histograms (authors' code)")
     group.add_argument("--fill-empty", action="store_true", help="empty bins count as 1 left of t, 0 right of it "
                                                                  "(authors' code)")
+    group.add_argument("--weighted", action="store_true", help="weigh each bin by its number of pairs (not in the "
+                                                               "paper; off by default)")
     group.add_argument("--start", choices=STARTS, default="auto", help="start of the fit: auto (several slopes, "
                                                                         "best kept) or authors ([max r, t, -19, min r])")
 
 
 def _cscore_options(args: argparse.Namespace) -> dict:
-    return {"n_bins": args.bins, "density": args.density, "fill_empty": args.fill_empty, "start": args.start}
+    return {"n_bins": args.bins, "density": args.density, "fill_empty": args.fill_empty, "start": args.start,
+            "weighted": args.weighted}
 
 
 def _load_scores(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list] | None]:

@@ -15,6 +15,9 @@ Conventions, stated once:
   ``k`` from each of :data:`AUTO_SLOPES`; the fit with the smallest squared residual wins. ``start="authors"``:
   the authors' single start ``[max(r), t, -19, min(r)]``.
 - If ``curve_fit`` does not converge from any start (``RuntimeError`` inside scipy), :class:`FitError` is raised.
+- ``weighted=True`` (not in the paper nor the authors' code; off by default) weighs each bin's residual by its
+  number of pairs (``sigma = 1 / sqrt(n)``), so that sparse tail bins holding one or two pairs, whose ratio is
+  exactly 0 or 1, pull the curve less. It excludes ``fill_empty`` (a filled bin has no pairs to weigh).
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ def histograms(
 class CScore:
     """The C-Score of one model on one dataset (Eq. 2 and Eq. 3), in scikit-learn estimator shape.
 
-    ``CScore(n_bins=400, density=False, fill_empty=False, start="auto", maxfev=2000)``; after
+    ``CScore(n_bins=400, density=False, fill_empty=False, start="auto", weighted=False, maxfev=2000)``; after
     ``fit(distances, labels, threshold)`` the curve's parameters are ``L_``, ``d0_``, ``k_``, ``b_`` and the
     threshold ``threshold_``. The authors' code variant is ``CScore(n_bins=2000, density=True,
     fill_empty=True, start="authors")``.
@@ -121,17 +124,19 @@ class CScore:
         density: bool = False,
         fill_empty: bool = False,
         start: str = "auto",
+        weighted: bool = False,
         maxfev: int = 2000,
     ) -> None:
         self.n_bins = n_bins
         self.density = density
         self.fill_empty = fill_empty
         self.start = start
+        self.weighted = weighted
         self.maxfev = maxfev
 
     def get_params(self) -> dict:
         return {"n_bins": self.n_bins, "density": self.density, "fill_empty": self.fill_empty,
-                "start": self.start, "maxfev": self.maxfev}
+                "start": self.start, "weighted": self.weighted, "maxfev": self.maxfev}
 
     def fit(self, distances: np.ndarray, labels: np.ndarray, threshold: float) -> CScore:
         """Fit Eq. 2 to the bin-wise genuine ratios of these pairs; ``threshold`` is the decision threshold t."""
@@ -139,6 +144,8 @@ class CScore:
             raise ValueError(f"start must be one of {STARTS}, got {self.start!r}.")
         if not isinstance(self.maxfev, (int, np.integer)) or self.maxfev < 1:
             raise ValueError(f"maxfev must be a positive integer, got {self.maxfev!r}.")
+        if self.weighted and self.fill_empty:
+            raise ValueError("weighted=True and fill_empty=True exclude each other: a filled bin has no pairs.")
         threshold = _check_threshold(threshold)
         present = set(np.unique(np.asarray(labels)).tolist())
         if present and present <= {0, 1} and len(present) == 1:
@@ -151,6 +158,10 @@ class CScore:
                 f"Eq. 2 has 4 parameters but the {len(np.asarray(distances))} pairs fill only {len(centres)} "
                 f"histogram bin(s); give more pairs or more distinct distances."
             )
+        sigma = None
+        if self.weighted:
+            counts, _ = np.histogram(check_distances(distances), bins=int(self.n_bins), range=DISTANCE_RANGE)
+            sigma = 1.0 / np.sqrt(counts[counts > 0])
         k_max = 10.0 * self.n_bins / (DISTANCE_RANGE[1] - DISTANCE_RANGE[0])
         lower = np.array([0.0, DISTANCE_RANGE[0], -k_max, -1.0])
         upper = np.array([2.0, DISTANCE_RANGE[1], 0.0, 1.0])
@@ -160,11 +171,13 @@ class CScore:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", OptimizeWarning)  # covariance is not used
                     params, _ = curve_fit(logistic, centres, ratios, p0=np.clip(p0, lower, upper),
-                                          bounds=(lower, upper), method="dogbox", maxfev=int(self.maxfev))
+                                          sigma=sigma, bounds=(lower, upper), method="dogbox",
+                                          maxfev=int(self.maxfev))
             except RuntimeError as error:
                 failures.append(f"start {np.round(p0, 4).tolist()}: {error}")
                 continue
-            cost = float(np.sum((logistic(centres, *params) - ratios) ** 2))
+            residuals = logistic(centres, *params) - ratios
+            cost = float(np.sum((residuals if sigma is None else residuals / sigma) ** 2))
             if cost < best_cost:
                 best, best_cost = params, cost
         if best is None:
