@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnxruntime as ort
@@ -397,6 +399,16 @@ def test_ensure_converted_caches_and_repairs(tiny, tmp_path):
     assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".lock", ".onnx"]
 
 
+def test_ensure_converted_concurrent_calls_agree(tiny, tmp_path):
+    path, _ = tiny
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: ensure_converted(path, tmp_path / "shared"), range(8)))
+    assert len(set(results)) == 1
+    meta = json.loads(results[0].with_suffix(".json").read_text())
+    assert hashlib.sha256(results[0].read_bytes()).hexdigest() == meta["onnx_sha256"]
+    assert not [p for p in (tmp_path / "shared").iterdir() if p.suffix == ".tmp"]
+
+
 def test_ensure_converted_default_cache_honours_env(tiny, tmp_path, monkeypatch):
     path, _ = tiny
     monkeypatch.setenv("XFV_CACHE_DIR", str(tmp_path / "env-cache"))
@@ -439,7 +451,7 @@ def test_real_resnet_matches_dlib(shared_data, tmp_path):
 
     chips = _chips(shared_data, 8)
     model = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
-    expected = np.array([np.array(d) for d in model.compute_face_descriptor(list(chips))])
+    expected = np.array([np.array(model.compute_face_descriptor(chip)) for chip in chips])
     got = run_onnx(ensure_converted(cache_dir=tmp_path), chips)
     assert got.shape == (len(chips), 128)
     cosine = 1 - (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
