@@ -77,3 +77,13 @@ def test_pair_distances(crops, tmp_path):
 def test_missing_image_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.png"):
         embed_paths([tmp_path / "nowhere.png"], CountingModel(), aligned=True)
+
+
+def test_parallel_alignment_gives_the_same_embeddings(tmp_path, rng):
+    paths = []
+    for i in range(40):
+        paths.append(tmp_path / f"f{i}.png")
+        Image.fromarray(rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)).save(paths[-1])
+    serial = embed_paths(paths, CountingModel(), aligned=True, use_cache=False, workers=1)
+    parallel = embed_paths(paths, CountingModel(), aligned=True, use_cache=False, workers=2)
+    np.testing.assert_array_equal(serial, parallel)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,17 @@ from xfv.store.cache import EmbeddingCache, content_hash
 from xfv.verification import cosine_distance
 
 CHUNK = 64
+PARALLEL_MIN = 16  # fewer new images than this are aligned in-process
+
+
+def _align(path: str, alignment: str, size: int, aligned: bool, detector: FaceDetector) -> tuple[np.ndarray, str]:
+    """Load and align one image: ``(crop, detector that found the face)``."""
+    if aligned:
+        return load_face(path, alignment=alignment, size=size, aligned=True), "aligned"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # several faces: the largest is used; counted in stats, not warned per image
+        face = detect_and_align(load_image(path), alignment=alignment, size=size, detector=detector, name=path)
+    return face.crop, face.detector
 
 
 def cache_namespace(model: EmbeddingModel, aligned: bool, detector: FaceDetector) -> str:
@@ -32,46 +47,47 @@ def cache_namespace(model: EmbeddingModel, aligned: bool, detector: FaceDetector
 def embed_paths(
     paths: Sequence[str | Path], model: EmbeddingModel, *, aligned: bool = False, use_cache: bool = True,
     progress: bool = False, detector: FaceDetector | None = None, stats: Counter | None = None,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Embeddings ``(len(paths), D)`` in the order of ``paths``; each distinct image is embedded once.
 
     Faces are aligned at the model's native input size in its template (``aligned=True``: inputs are crops
     already and are only resized). ``stats`` (optional) counts which detector found each newly aligned face.
+    Images are read, hashed and looked up in the cache first; the misses are aligned by ``workers`` processes
+    (default: one per core) and embedded chunk by chunk, so memory stays bounded.
     """
     detector = detector or FaceDetector()
     cache = EmbeddingCache(cache_namespace(model, aligned, detector)) if use_cache else None
     unique = list(dict.fromkeys(str(p) for p in paths))
+    for path in unique:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"Image file {path!r} not found.")
     embeddings: dict[str, np.ndarray] = {}
-    bar = tqdm(total=len(unique), desc=f"embedding ({model.name})", unit="img", disable=not progress)
-    for start in range(0, len(unique), CHUNK):
-        chunk = unique[start : start + CHUNK]
-        todo, crops, keys = [], [], []
-        for path in chunk:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"Image file {path!r} not found.")
-            key = content_hash(Path(path).read_bytes())
-            cached = cache.get(key) if cache else None
-            if cached is not None:
-                embeddings[path] = cached
-                continue
-            if aligned:
-                crops.append(load_face(path, alignment=model.config.alignment, size=model.config.input_size, aligned=True))
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # several faces: counted below, not one warning per image
-                    face = detect_and_align(load_image(path), alignment=model.config.alignment,
-                                            size=model.config.input_size, detector=detector, name=path)
-                crops.append(face.crop)
-                if stats is not None:
-                    stats[face.detector] += 1
-            todo.append(path)
-            keys.append(key)
-        if todo:
-            for path, key, embedding in zip(todo, keys, model.embed(np.stack(crops))):
+    keys = {path: content_hash(Path(path).read_bytes()) for path in unique}
+    missing = []
+    for path in unique:
+        cached = cache.get(keys[path]) if cache else None
+        if cached is None:
+            missing.append(path)
+        else:
+            embeddings[path] = cached
+    workers = min(workers or os.cpu_count() or 1, max(1, len(missing) // PARALLEL_MIN))
+    align = partial(_align, alignment=model.config.alignment, size=model.config.input_size, aligned=aligned,
+                    detector=detector)
+    bar = tqdm(total=len(unique), initial=len(unique) - len(missing), desc=f"embedding ({model.name})", unit="img",
+               disable=not progress)
+    with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        mapper = partial(pool.map, chunksize=4) if pool else map
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start : start + CHUNK]
+            results = list(mapper(align, chunk))
+            for path, (_, source), embedding in zip(chunk, results, model.embed(np.stack([r[0] for r in results]))):
                 embeddings[path] = embedding
                 if cache:
-                    cache.put(key, embedding)
-        bar.update(len(chunk))
+                    cache.put(keys[path], embedding)
+                if stats is not None:
+                    stats[source] += 1
+            bar.update(len(chunk))
     bar.close()
     return np.stack([embeddings[str(p)] for p in paths]) if len(paths) else np.zeros((0, 0), np.float32)
 

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with every extra and run the whole test suite (fast and slow tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[web,postgres,test]"
+.venv/bin/python -m pytest "$@"
