@@ -135,17 +135,15 @@ class XMapExplainer:
         unit2 = {key: unit_rows(value) for key, value in embeddings[digest2].items()}
         maps, raw_maps = {}, {}
         for method in methods:
-            per_size: tuple[dict[int, np.ndarray], dict[int, np.ndarray]] = ({}, {})
+            sizes1: dict[int, np.ndarray] = {}
+            sizes2: dict[int, np.ndarray] = {}
             for grid in self.occlusion.grids():
-                key = self.occlusion.cache_key(grid.patch_size)
+                key, p = self.occlusion.cache_key(grid.patch_size), grid.patch_size
                 d1, d2 = method_distances(method, unit1[key], unit2[key], unit1[ORIGINAL][0], unit2[ORIGINAL][0])
-                per_size[0][grid.patch_size] = similarity_map(d1, distance, grid)
-                per_size[1][grid.patch_size] = (
-                    per_size[0][grid.patch_size] if method == 3 else similarity_map(d2, distance, grid)
-                )
-            raw = (multiscale_map(per_size[0]), multiscale_map(per_size[1]))
-            raw_maps[method] = raw
-            maps[method] = tuple(normalise_map(blur_map(r, self.occlusion.stride)) for r in raw)
+                sizes1[p] = similarity_map(d1, distance, grid)
+                sizes2[p] = sizes1[p] if method == 3 else similarity_map(d2, distance, grid)
+            raw_maps[method] = (multiscale_map(sizes1), multiscale_map(sizes2))
+            maps[method] = tuple(normalise_map(blur_map(r, self.occlusion.stride)) for r in raw_maps[method])
         finished = time.perf_counter()
         return Explanation(
             face1=face1,

@@ -1,0 +1,232 @@
+"""X-Map experiments (cut-and-paste, sensitivity), figures and the ``explain`` / ``experiment`` commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import xfv.cli
+from xfv.models.base import EmbeddingModel, ModelConfig
+from xfv.xmaps import OcclusionConfig, XMapExplainer
+from xfv.xmaps.experiments import (
+    REGIONS,
+    TEMPLATE_POINTS,
+    cut_paste_experiment,
+    paste,
+    pixel_auc,
+    region_mask,
+    sensitivity_experiment,
+)
+from xfv.xmaps.figures import cut_paste_figure, overview_figure, sensitivity_figure
+
+
+class BlockToy(EmbeddingModel):
+    """Mean grey level minus 128 of each 8 x 8 block: a gray patch removes what it covers."""
+
+    config = ModelConfig(name="blocks", input_size=112, alignment="none")
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _forward(self, faces: np.ndarray) -> np.ndarray:
+        self.calls += len(faces)
+        grey = faces.mean(axis=3) - 128.0
+        return grey.reshape(len(faces), 14, 8, 14, 8).mean(axis=(2, 4)).reshape(len(faces), -1)
+
+
+def _textured(rng: np.random.Generator) -> np.ndarray:
+    blocks = rng.integers(0, 256, (14, 14, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)
+
+
+GRAY = OcclusionConfig(color="gray", patch_sizes=(14, 28), stride=10)
+
+
+def test_regions_lie_on_the_template(rng):
+    for alignment in TEMPLATE_POINTS:
+        masks = {region: region_mask(region, alignment) for region in REGIONS}
+        for mask in masks.values():
+            assert mask.shape == (112, 112) and mask.dtype == bool and 0 < mask.sum() < 112 * 112
+        left_eye, right_eye = TEMPLATE_POINTS[alignment][:2].round().astype(int)
+        assert masks["eyes"][left_eye[1], left_eye[0]] and masks["eyes"][right_eye[1], right_eye[0]]
+        assert masks["eye_mouth"][left_eye[1], left_eye[0]] and not masks["eye_mouth"][right_eye[1], right_eye[0]]
+        assert masks["half"][:, :50].all() and not masks["half"][:, 60:].any()
+    with pytest.raises(ValueError, match="alignment 'none' has none"):
+        region_mask("eyes", "none")
+    with pytest.raises(ValueError, match="'nose'"):
+        region_mask("nose", "dlib")
+
+
+def test_paste_copies_only_the_region(rng):
+    face1, face2 = _textured(rng), _textured(rng)
+    mask = region_mask("eyes", "arcface")
+    composite = paste(face1, face2, mask)
+    np.testing.assert_array_equal(composite[mask], face2[mask])
+    np.testing.assert_array_equal(composite[~mask], face1[~mask])
+
+
+def test_pixel_auc(rng):
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[:3] = True
+    assert pixel_auc(mask.astype(float), mask) == 1.0
+    assert pixel_auc(-mask.astype(float), mask) == 0.0
+    assert pixel_auc(np.zeros((10, 10)), mask) == 0.5
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    scores = rng.normal(size=(10, 10))
+    assert pixel_auc(scores, mask) == pytest.approx(sklearn_metrics.roc_auc_score(mask.ravel(), scores.ravel()))
+    with pytest.raises(ValueError, match="some but not all pixels, got 0 of 100"):
+        pixel_auc(scores, np.zeros((10, 10), dtype=bool))
+
+
+def test_cut_paste_marks_the_pasted_region_similar(rng):
+    pairs = [(k, _textured(rng), _textured(rng)) for k in range(3)]
+    result = cut_paste_experiment(XMapExplainer(BlockToy(), occlusion=GRAY), pairs, "arcface", examples=2)
+    summary = result.summary()
+    assert summary["pairs"] == 3 and len(result.records) == 3 * 3 * 3 and len(result.examples) == 2
+    method3 = summary["methods"]["3"]
+    assert method3["inside_above_outside"] == 1.0 and method3["auc_mean"] > 0.8
+    assert set(method3["regions"]) == set(REGIONS)
+    assert {"pair", "region", "method", "inside", "outside", "auc"} <= set(result.rows()[0])
+    assert cut_paste_figure(result).get_axes()
+    with pytest.raises(ValueError, match="No pairs"):
+        cut_paste_experiment(XMapExplainer(BlockToy(), occlusion=GRAY), [], "arcface")
+
+
+def test_sensitivity_explains_each_distinct_configuration_once(rng):
+    model = BlockToy()
+    variants = {
+        "patch size": {"14": OcclusionConfig(patch_sizes=(14,), stride=10), "14+28": GRAY},
+        "colour": {"gray": GRAY, "white": OcclusionConfig(color="white", patch_sizes=(14, 28), stride=10)},
+    }
+    results = sensitivity_experiment(XMapExplainer(model), _textured(rng), _textured(rng), variants=variants)
+    assert list(results) == ["patch size", "colour"] and list(results["colour"]) == ["gray", "white"]
+    assert results["colour"]["gray"] is results["patch size"]["14+28"]
+    counts = [GRAY.count(), OcclusionConfig(patch_sizes=(14,), stride=10).count(), GRAY.count()]
+    assert model.calls == sum(2 * (1 + n) for n in counts)
+    assert sensitivity_figure(results).get_axes()
+    assert overview_figure(results["colour"]["white"]).get_axes()
+
+
+# Command line ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def run_cli(monkeypatch, capsys):
+    """``xfv`` with only the X-Map commands registered; returns (exit code, stdout, stderr)."""
+    monkeypatch.setattr(xfv.cli, "COMMAND_MODULES", ["xfv.cli.xmaps"])
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = xfv.cli.main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture()
+def face_files(tmp_path, rng):
+    paths = []
+    for k in range(2):
+        path = tmp_path / f"face{k}.png"
+        Image.fromarray(np.repeat(np.repeat(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8), 8, 0), 8, 1)).save(path)
+        paths.append(str(path))  # 224 x 224: resized to 112 with --aligned
+    return paths
+
+
+def test_explain_writes_maps_pngs_and_json(run_cli, face_files, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, _ = run_cli(
+        "explain", *face_files, "--aligned", "--model", "lbp", "--patch-sizes", "14,28", "--stride", "7",
+        "--out", str(out), "--json",
+    )
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["forward_passes"] == 2 * (1 + 196 + 144) and summary["seconds"] > 0
+    assert 0 <= summary["distance"] <= 2
+    with np.load(out / "maps.npz") as maps:
+        assert sorted(maps.files) == [f"method{m}_image{i}" for m in (1, 2, 3) for i in (1, 2)]
+        for name in maps.files:
+            assert maps[name].dtype == np.float32 and maps[name].shape == (112, 112)
+            assert np.abs(maps[name]).max() <= 1.0
+        np.testing.assert_array_equal(maps["method3_image1"], maps["method3_image2"])
+    for name in ["overview.png"] + [f"method{m}_image{i}.png" for m in (1, 2, 3) for i in (1, 2)]:
+        assert (out / name).stat().st_size > 0
+    assert Image.open(out / "method2_image1.png").size == (112, 112)
+
+
+def test_explain_reuses_the_cache_unless_told_not_to(run_cli, face_files, tmp_path):
+    options = ("--aligned", "--model", "lbp", "--patch-sizes", "28", "--methods", "3", "--out", str(tmp_path), "--json")
+    run_cli("explain", *face_files, *options)
+    second = json.loads(run_cli("explain", *face_files, *options)[1])
+    uncached = json.loads(run_cli("explain", *face_files, *options, "--no-cache")[1])
+    assert second["forward_passes"] == 0
+    assert uncached["forward_passes"] == 2 * (1 + 256)
+    assert second["distance"] == pytest.approx(uncached["distance"])
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--methods", "4"), "methods must be a non-empty selection"),
+        (("--patch-sizes", "200"), "patch_sizes must be distinct integers in [1, 111], got (200,)"),
+        (("--stride", "0"), "stride must be a positive integer, got 0"),
+        (("--batch-size", "0"), "batch_size must be a positive integer, got 0"),
+    ],
+)
+def test_explain_errors_are_clean(run_cli, face_files, tmp_path, extra, message):
+    code, _, stderr = run_cli("explain", *face_files, "--aligned", "--model", "lbp", "--out", str(tmp_path), *extra)
+    assert code == 2
+    assert stderr.startswith("xfv explain: error:") and message in stderr
+
+
+def test_explain_reports_missing_and_non_square_images(run_cli, face_files, tmp_path):
+    code, _, stderr = run_cli("explain", face_files[0], str(tmp_path / "missing.png"), "--aligned", "--model", "lbp")
+    assert code == 2 and "missing.png" in stderr
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((50, 80, 3), np.uint8)).save(wide)
+    code, _, stderr = run_cli("explain", face_files[0], str(wide), "--aligned", "--model", "lbp")
+    assert code == 2 and "square" in stderr
+
+
+@pytest.mark.slow
+def test_cut_paste_command_on_lfw(run_cli, shared_data, tmp_path):
+    code, stdout, _ = run_cli(
+        "experiment", "cut-paste", "--root", str(shared_data / "lfw"), "--pairs", "1", "--regions", "eyes",
+        "--out", str(tmp_path), "--json",
+    )
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["pairs"] == 1 and set(summary["methods"]) == {"1", "2", "3"}
+    assert (tmp_path / "cut_paste.png").stat().st_size > 0
+    assert len(json.loads((tmp_path / "records.json").read_text())) == 3
+
+
+@pytest.mark.slow
+def test_sensitivity_command_on_lfw(run_cli, shared_data, tmp_path):
+    code, stdout, _ = run_cli(
+        "experiment", "sensitivity", "--root", str(shared_data / "lfw"), "--pair", "300", "--model", "lbp",
+        "--out", str(tmp_path), "--json",
+    )
+    assert code == 0
+    assert json.loads(stdout)["variants"]["edge"] == ["sharp", "soft 7", "soft 14", "soft 56"]
+    assert (tmp_path / "sensitivity.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_real_model_maps_of_an_lfw_pair(shared_data):
+    from xfv.datasets import read_pairs
+    from xfv.faces import load_face
+    from xfv.models import create_model
+
+    model = create_model("dlib")
+    pairs = read_pairs("lfw", shared_data / "lfw")
+    pair = pairs.pairs[0]
+    faces = [load_face(pairs.path(p), alignment=model.config.alignment) for p in (pair.image1, pair.image2)]
+    explanation = XMapExplainer(model, occlusion=OcclusionConfig(patch_sizes=(28,))).explain(*faces)
+    assert explanation.distance < 0.6  # a genuine pair under dlib's threshold
+    for method in (1, 2, 3):
+        values = explanation.map(method, 1)
+        assert np.isfinite(values).all() and np.abs(values).max() == pytest.approx(1.0)
