@@ -4,8 +4,9 @@ Aligned 150 x 150 chips are made from ``../shared/data/testfaces`` and LFW with 
 5-point landmarks and ``dlib.get_face_chip``.  Speed: embeddings per second at batch sizes 1, 16, 64
 (dlib-bin through ``compute_face_descriptor(list_of_chips)``, ONNX through one ``run`` per batch),
 measured in alternating rounds so that both backends see the same machine load; the best round per
-backend is reported.  Exactness: the largest cosine distance between the two backends' embeddings
-and the agreement of their norms over all chips.
+backend is reported.  Other processes on the machine skew both backends (onnxruntime's spinning
+worker threads most), so compare figures taken on an idle machine.  Exactness: the largest cosine
+distance between the two backends' embeddings and the agreement of their norms over all chips.
 
     python benchmarks/bench_dlib_backends.py [--faces 32] [--threads 2] [--rounds 3]
 """
