@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -75,8 +76,10 @@ def inspect_image(root: str, relative: str) -> ImageFacts:
     path = Path(root) / relative
     data = path.read_bytes()
     image = load_image(data)
-    face = detect_and_align(image, alignment=QUALITY_ALIGNMENT, size=QUALITY_SIZE,
-                            detector=FaceDetector("hog", fallback="centre"), name=str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # several faces: the largest is the subject, as in the embedding jobs
+        face = detect_and_align(image, alignment=QUALITY_ALIGNMENT, size=QUALITY_SIZE,
+                                detector=FaceDetector("hog", fallback="centre"), name=str(path))
     return ImageFacts(relative, hashlib.sha256(data).hexdigest(), image.shape[1], image.shape[0],
                       quality_score(face.crop), face.detector != "centre")
 

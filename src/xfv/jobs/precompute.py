@@ -9,6 +9,7 @@ on the next run, and the embedding and occlusion caches make an interrupted unit
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +165,10 @@ def make_explainer(model: EmbeddingModel) -> XMapExplainer:
 def aligned_face(root: str | Path, relative: str, model: EmbeddingModel) -> np.ndarray:
     """A dataset image as the 112 x 112 crop in the model's template (the detector of the benchmark pipeline)."""
     image = load_image(Path(root) / relative)
-    return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
-                            detector=dataset_detector(), name=relative).crop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # several faces: the largest is the subject, as in the embedding jobs
+        return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
+                                detector=dataset_detector(), name=relative).crop
 
 
 def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingModel, *,

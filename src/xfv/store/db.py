@@ -88,6 +88,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    """Take the schema back to ``revision`` (``base``: no tables), e.g. before restoring an older backup."""
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def open_database(url: str | None = None) -> sessionmaker[Session]:
     """Create the engine, migrate the schema and return a session factory."""
     engine = create_db_engine(url)

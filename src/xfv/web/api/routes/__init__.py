@@ -1,0 +1,1 @@
+"""One module per resource: datasets, models, pairs, images, xmaps, tasks, uploads."""

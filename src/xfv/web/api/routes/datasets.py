@@ -1,0 +1,38 @@
+"""``/api/datasets``: the stored datasets with counts and accuracies, and their image files."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
+
+from xfv.store.queries import NotFoundError, dataset_summaries, get_dataset, get_image
+from xfv.web.api.deps import SessionDep
+from xfv.web.schemas import DatasetOut
+from xfv.web.services import thumbnail
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+CACHE = {"Cache-Control": "public, max-age=86400"}
+
+
+@router.get("", response_model=list[DatasetOut])
+def list_datasets(session: SessionDep) -> list[DatasetOut]:
+    return [DatasetOut(**asdict(summary)) for summary in dataset_summaries(session)]
+
+
+@router.get("/{name}/images/{path:path}", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "not an image of the dataset"}})
+def dataset_image(name: str, path: str, session: SessionDep,
+                  size: int | None = Query(None, ge=16, le=512, description="thumbnail size; omit for the file")) -> Response:
+    """An image registered in the dataset (never any other file), or its thumbnail."""
+    dataset = get_dataset(session, name)
+    image = get_image(session, dataset, path)
+    root = Path(dataset.root).resolve()
+    file = (root / image.path).resolve()
+    if not file.is_relative_to(root) or not file.is_file():
+        raise NotFoundError(f"Image {path!r} is not available under the dataset root.")
+    if size is None:
+        return FileResponse(file, headers=CACHE)
+    return Response(thumbnail(file, size), media_type="image/jpeg", headers=CACHE)

@@ -1,0 +1,76 @@
+"""``/api/pairs``: the explorer's table (filters, sort, page) and one pair's details."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from xfv.store.models import Dataset, Image
+from xfv.store.queries import PairQuery, PairRow, default_model, get_dataset, get_pair, list_pairs
+from xfv.web.api.deps import ServicesDep, SessionDep
+from xfv.web.api.routes.xmaps import xmap_status
+from xfv.web.schemas import ImageOut, PairDetail, PairFilters, PairOut, PairPage, ResultOut
+
+router = APIRouter(prefix="/pairs", tags=["pairs"])
+LABELS = {1: "same", 0: "different"}
+
+
+def image_url(dataset: str, path: str, size: int | None = None) -> str:
+    url = f"/api/datasets/{quote(dataset)}/images/{quote(path)}"
+    return f"{url}?size={size}" if size else url
+
+
+def pair_out(row: PairRow, dataset: str, thumbnail_size: int) -> PairOut:
+    return PairOut(
+        id=row.pair.id, dataset=dataset, position=row.pair.position, fold=row.pair.fold, label=LABELS[row.pair.label],
+        image1=row.image1.path, image2=row.image2.path, identity1=row.image1.identity, identity2=row.image2.identity,
+        quality1=row.image1.quality, quality2=row.image2.quality,
+        thumbnail1=image_url(dataset, row.image1.path, thumbnail_size),
+        thumbnail2=image_url(dataset, row.image2.path, thumbnail_size),
+        results={name: ResultOut(distance=r.distance, threshold=r.threshold, prediction=LABELS[int(r.prediction)],
+                                 correct=r.correct, confidence=r.confidence) for name, r in row.results.items()},
+    )
+
+
+def image_out(image: Image, dataset: str, thumbnail_size: int) -> ImageOut:
+    return ImageOut(path=image.path, identity=image.identity, quality=image.quality, width=image.width,
+                    height=image.height, sha256=image.sha256, aligned=image.aligned,
+                    url=image_url(dataset, image.path), thumbnail=image_url(dataset, image.path, thumbnail_size))
+
+
+@router.get("", response_model=PairPage)
+def pairs(filters: Annotated[PairFilters, Query()], session: SessionDep, services: ServicesDep) -> PairPage:
+    """Pairs of a dataset with every model's results; filters and sort use ``model``'s results."""
+    dataset = filters.dataset or session.scalar(select(Dataset.name).order_by(Dataset.name).limit(1))
+    if dataset is None:
+        return PairPage(total=0, page=filters.page, page_size=filters.page_size, dataset="", model=None,
+                        sort=filters.sort, items=[])
+    model = filters.model or getattr(default_model(session, get_dataset(session, dataset)), "name", None)
+    query = PairQuery(
+        dataset=dataset, model=model, fold=filters.fold,
+        label=None if filters.label is None else int(filters.label == "same"),
+        prediction=None if filters.prediction is None else filters.prediction == "same",
+        correct=filters.correct, confidence_min=filters.confidence_min, confidence_max=filters.confidence_max,
+        identity=filters.identity, path=filters.path, sort=filters.sort, page=filters.page,
+        page_size=filters.page_size,
+    )
+    total, rows = list_pairs(session, query)
+    size = services.settings.thumbnail_size
+    return PairPage(total=total, page=filters.page, page_size=filters.page_size, dataset=dataset, model=model,
+                    sort=filters.sort, items=[pair_out(row, dataset, size) for row in rows])
+
+
+@router.get("/{pair_id}", response_model=PairDetail)
+def pair_detail(pair_id: int, session: SessionDep, services: ServicesDep) -> PairDetail:
+    """One pair: images with metadata, every model's result and the state of its X-Maps."""
+    row = get_pair(session, pair_id)
+    dataset = session.get(Dataset, row.pair.dataset_id).name
+    size = services.settings.thumbnail_size
+    return PairDetail(
+        pair=pair_out(row, dataset, size),
+        images=[image_out(row.image1, dataset, size), image_out(row.image2, dataset, size)],
+        xmaps={name: xmap_status(session, services, pair_id, name) for name in row.results},
+    )

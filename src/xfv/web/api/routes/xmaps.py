@@ -1,0 +1,89 @@
+"""X-Maps of stored pairs: state, on-demand computation (a background task to poll), PNG images and arrays."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response, status
+from sqlalchemy.orm import Session
+
+from xfv.jobs.precompute import METHODS, map_from_bytes
+from xfv.store.models import Pair
+from xfv.store.queries import NotFoundError, get_model, get_pair, stored_xmaps
+from xfv.web.api.deps import ServicesDep, SessionDep
+from xfv.web.api.routes.tasks import task_out
+from xfv.web.schemas import XMapStatus
+from xfv.web.services import Services, render_map, stored_face, png_bytes, xmap_task_key
+
+router = APIRouter(prefix="/pairs", tags=["xmaps"])
+ImageIndex = Annotated[int, Path(ge=1, le=2, description="1 or 2")]
+Method = Annotated[int, Path(ge=1, le=3, description="X-Map method 1, 2 or 3")]
+PNG = {200: {"content": {"image/png": {}}}}
+
+
+def xmap_status(session: Session, services: Services, pair_id: int, model_name: str) -> XMapStatus:
+    maps = stored_xmaps(session, pair_id, get_model(session, model_name))
+    task = services.tasks.running(xmap_task_key(pair_id, model_name))
+    ready = len(maps) == 2 * len(METHODS)
+    urls = {f"{m}-{i}": f"/api/pairs/{pair_id}/xmaps/{model_name}/{m}/{i}.png" for (m, i) in sorted(maps)}
+    return XMapStatus(model=model_name, ready=ready, methods=sorted({m for m, _ in maps}),
+                      task=task_out(task) if task else None, urls=urls)
+
+
+@router.get("/{pair_id}/xmaps/{model}", response_model=XMapStatus)
+def get_xmaps(pair_id: int, model: str, session: SessionDep, services: ServicesDep) -> XMapStatus:
+    get_pair(session, pair_id)
+    return xmap_status(session, services, pair_id, model)
+
+
+@router.post("/{pair_id}/xmaps/{model}", response_model=XMapStatus, status_code=status.HTTP_202_ACCEPTED)
+def compute_xmaps(pair_id: int, model: str, session: SessionDep, services: ServicesDep) -> XMapStatus:
+    """Start computing the pair's X-Maps (all methods) unless stored or running; poll ``/api/tasks/{id}``."""
+    get_pair(session, pair_id)
+    current = xmap_status(session, services, pair_id, model)
+    if current.ready or current.task is not None:
+        return current
+    task = services.explain_stored_pair(pair_id, model)
+    return current.model_copy(update={"task": task_out(task)})
+
+
+def _stored_map(session: Session, pair_id: int, model: str, method: int, image: int):
+    record = stored_xmaps(session, pair_id, get_model(session, model)).get((method, image))
+    if record is None:
+        raise NotFoundError(f"Pair {pair_id} has no stored X-Map for model {model!r}, method {method}, image {image}: "
+                            f"POST /api/pairs/{pair_id}/xmaps/{model} computes it.")
+    return map_from_bytes(record.data)
+
+
+def _face(session: Session, pair_id: int, model: str, image: int):
+    pair = session.get(Pair, pair_id)
+    if pair is None:
+        raise NotFoundError(f"No pair with id {pair_id}.")
+    chosen = pair.image1 if image == 1 else pair.image2
+    return stored_face(pair.dataset.root, chosen.path, get_model(session, model).name)
+
+
+@router.get("/{pair_id}/xmaps/{model}/{method}/{image}.png", response_class=Response, responses=PNG)
+def xmap_png(pair_id: int, model: str, method: Method, image: ImageIndex, session: SessionDep,
+             kind: Literal["blend", "map"] = Query("blend", description="blend: over the face; map: colours only")) -> Response:
+    xmap = _stored_map(session, pair_id, model, method, image)
+    face = _face(session, pair_id, model, image) if kind == "blend" else None
+    return Response(render_map(face, xmap, kind), media_type="image/png")
+
+
+@router.get("/{pair_id}/xmaps/{model}/{method}/{image}.npy", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def xmap_array(pair_id: int, model: str, method: Method, image: ImageIndex, session: SessionDep) -> Response:
+    """The normalised map as a NumPy ``.npy`` file (float32 112 x 112 in [-1, 1])."""
+    record = stored_xmaps(session, pair_id, get_model(session, model)).get((method, image))
+    if record is None:
+        raise NotFoundError(f"Pair {pair_id} has no stored X-Map for model {model!r}, method {method}, image {image}.")
+    return Response(record.data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="xmap-{pair_id}-{model}-m{method}-{image}.npy"'})
+
+
+@router.get("/{pair_id}/faces/{image}.png", response_class=Response, responses=PNG)
+def aligned_face_png(pair_id: int, image: ImageIndex, session: SessionDep,
+                     model: str = Query(..., max_length=100, description="whose alignment template")) -> Response:
+    """The aligned 112 x 112 crop the model sees (and the X-Maps are drawn on)."""
+    return Response(png_bytes(_face(session, pair_id, model, image)), media_type="image/png")

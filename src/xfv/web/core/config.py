@@ -1,0 +1,20 @@
+"""Settings, from the environment (prefix ``XFV_``) or given to :func:`xfv.web.main.create_app`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """``XFV_DB_URL``, ``XFV_MAX_UPLOAD_BYTES``, ``XFV_MAX_UPLOAD_PIXELS``, ``XFV_UPLOAD_MODEL``, ..."""
+
+    model_config = SettingsConfigDict(env_prefix="XFV_", extra="ignore")
+
+    db_url: str | None = Field(None, description="database URL; default: SQLite in the user data folder")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload, per image")
+    max_upload_pixels: int = Field(40_000_000, gt=0, description="largest accepted image, width x height")
+    upload_model: str = Field("dlib", description="model for uploaded pairs unless the request names one")
+    thumbnail_size: int = Field(96, ge=16, le=512)
+    uploads_kept: int = Field(32, ge=1, description="uploaded pairs kept in memory for their X-Maps")
+    task_workers: int = Field(2, ge=1, description="threads computing X-Maps on demand")

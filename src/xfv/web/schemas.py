@@ -1,0 +1,147 @@
+"""Request (input) and response (output) models of the REST API, kept apart."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from xfv.store.queries import SORT_COLUMNS
+
+SORT_PATTERN = r"^-?(" + "|".join(sorted(SORT_COLUMNS)) + r")$"
+Label = Literal["same", "different"]
+
+
+# -- input ---------------------------------------------------------------------------------------------------
+class PairFilters(BaseModel):
+    """Query parameters of ``GET /api/pairs``: filters, sort (a column, optional leading ``-``) and page."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = Field(None, max_length=100, description="dataset name; default: the first one")
+    model: str | None = Field(None, max_length=100, description="model whose results are filtered and sorted on")
+    fold: int | None = Field(None, ge=0)
+    label: Label | None = None
+    prediction: Label | None = None
+    correct: bool | None = None
+    confidence_min: float | None = Field(None, ge=0.0, le=1.0)
+    confidence_max: float | None = Field(None, ge=0.0, le=1.0)
+    identity: str | None = Field(None, max_length=100, description="substring of either identity")
+    path: str | None = Field(None, max_length=200, description="substring of either image path")
+    sort: str = Field("id", pattern=SORT_PATTERN, description=f"one of {sorted(SORT_COLUMNS)}, '-' for descending")
+    page: int = Field(1, ge=1)
+    page_size: int = Field(20, ge=1, le=500)
+
+
+# -- output --------------------------------------------------------------------------------------------------
+class ResultOut(BaseModel):
+    distance: float
+    threshold: float
+    prediction: Label
+    correct: bool
+    confidence: float | None
+
+
+class ImageOut(BaseModel):
+    path: str
+    identity: str
+    quality: float
+    width: int
+    height: int
+    sha256: str
+    aligned: bool
+    url: str
+    thumbnail: str
+
+
+class PairOut(BaseModel):
+    id: int
+    dataset: str
+    position: int
+    fold: int
+    label: Label
+    image1: str
+    image2: str
+    identity1: str
+    identity2: str
+    quality1: float
+    quality2: float
+    thumbnail1: str
+    thumbnail2: str
+    results: dict[str, ResultOut]
+
+
+class PairPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    dataset: str
+    model: str | None
+    sort: str
+    items: list[PairOut]
+
+
+class XMapStatus(BaseModel):
+    model: str
+    ready: bool
+    methods: list[int]
+    task: TaskOut | None = None
+    urls: dict[str, str] = Field(default_factory=dict, description="'<method>-<image>' -> blended PNG")
+
+
+class PairDetail(BaseModel):
+    pair: PairOut
+    images: list[ImageOut]
+    xmaps: dict[str, XMapStatus]
+
+
+class ModelResultOut(BaseModel):
+    name: str
+    pairs: int
+    accuracy: float
+    mean_confidence: float | None
+    xmap_pairs: int
+
+
+class DatasetOut(BaseModel):
+    name: str
+    format: str
+    pairs: int
+    images: int
+    folds: int
+    models: list[ModelResultOut]
+
+
+class ModelOut(BaseModel):
+    name: str
+    description: str
+    in_database: bool
+    fingerprint: str | None
+
+
+class TaskOut(BaseModel):
+    id: str
+    state: Literal["running", "done", "error"]
+    done: int
+    total: int
+    error: str | None
+    result: dict
+
+
+class VerifyOut(BaseModel):
+    distance: float
+    threshold: float
+    prediction: Label
+    confidence: float | None
+    model: str
+    calibration: str = Field(description="where the threshold and C-Score curve come from")
+
+
+class ExplainOut(VerifyOut):
+    id: str
+    faces: list[str]
+    task: TaskOut
+    xmaps: dict[str, str] = Field(description="'<method>-<image>' -> blended PNG (ready when the task is done)")
+
+
+XMapStatus.model_rebuild()

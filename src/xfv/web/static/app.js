@@ -1,0 +1,47 @@
+// Helpers shared by the pages: JSON requests with readable errors, stars, task polling.
+"use strict";
+
+async function fetchJSON(url, options) {
+  const response = await fetch(url, options);
+  let body = null;
+  try { body = await response.json(); } catch (_) { /* not JSON */ }
+  if (!response.ok) {
+    const detail = body && body.detail ? body.detail : response.statusText;
+    throw new Error(`${response.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+  }
+  return body;
+}
+
+// A C-Score in [0.5, 1] as 0-5 stars.
+function stars(confidence) {
+  if (confidence === null || confidence === undefined) return "–";
+  const n = Math.max(0, Math.min(5, Math.round((confidence - 0.5) * 10)));
+  return "★".repeat(n) + "☆".repeat(5 - n);
+}
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+// Poll /api/tasks/{id} until done; onProgress(done, total) along the way.
+async function pollTask(taskId, onProgress, interval = 400) {
+  for (;;) {
+    const task = await fetchJSON(`/api/tasks/${taskId}`);
+    onProgress(task.done, task.total);
+    if (task.state === "done") return task;
+    if (task.state === "error") throw new Error(task.error);
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
+function showProgress(box, done, total) {
+  box.hidden = false;
+  const share = total ? done / total : 0;
+  box.querySelector(".bar").style.width = `${(100 * share).toFixed(1)}%`;
+  box.querySelector(".text").textContent = total ? `computing X-Maps: ${done} / ${total} images embedded` : "starting…";
+}

@@ -1,0 +1,86 @@
+"""Fixtures of the platform tests (imported by ``test_store*``, ``test_api*``, ``test_browser*``).
+
+``platform_url``: a fresh database URL per test, on SQLite and, when ``XFV_TEST_PG_URL`` is set, on PostgreSQL
+(each use gets a new schema there). ``sample_factory``: the bundled LFW sample ingested and
+precomputed with ``lbp`` (X-Maps for 2 pairs), once per backend and session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from xfv.cli.platform import sample_root
+from xfv.jobs.ingest import ingest_dataset
+from xfv.jobs.precompute import precompute
+from xfv.models import create_model, list_models, register_model
+from xfv.models.lbp import LBPModel
+from xfv.store.db import create_db_engine, open_database
+
+PG_URL = os.environ.get("XFV_TEST_PG_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+SAMPLE = "lfw-sample"
+SECOND_MODEL = "lbp-grid4"
+
+
+def fresh_url(backend: str, tmp_path) -> str:
+    """An empty database: a SQLite file, or a new PostgreSQL schema selected through ``search_path``."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'platform.db'}"
+    schema = f"xfv_test_{uuid.uuid4().hex[:12]}"
+    engine = create_db_engine(PG_URL)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def platform_url(request, tmp_path) -> str:
+    return fresh_url(request.param, tmp_path)
+
+
+def second_model() -> LBPModel:
+    """A second cheap model, to switch between models: LBP histograms on a 4 x 4 grid."""
+    if SECOND_MODEL not in list_models():
+        @register_model(SECOND_MODEL, "LBP on a 4 x 4 grid (tests only)")
+        def _create(**options) -> LBPModel:
+            model = LBPModel(grid=4, **options)
+            model.config = dataclasses.replace(model.config, name=SECOND_MODEL)
+            return model
+    return create_model(SECOND_MODEL)
+
+
+def build_sample(url: str, *, second: bool = False):
+    factory = open_database(url)
+    ingest_dataset(factory, "lfw", sample_root(), name=SAMPLE, workers=1)
+    precompute(factory, SAMPLE, create_model("lbp"), xmaps=2)
+    if second:
+        precompute(factory, SAMPLE, second_model(), xmaps=0)
+    return factory
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def sample_factory(request, tmp_path_factory, isolated_cache):
+    """The sample ingested and precomputed (lbp, X-Maps for 2 pairs); shared by tests that only read."""
+    url = fresh_url(request.param, tmp_path_factory.mktemp("sample-db"))
+    return build_sample(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_sample(request, tmp_path, tmp_path_factory, isolated_cache):
+    """A private copy of the precomputed sample, for tests that write (SQLite: a copy of one built file)."""
+    if request.param != "sqlite":
+        return build_sample(fresh_url(request.param, tmp_path))
+    template = tmp_path_factory.getbasetemp() / "sample-template.db"
+    if not template.exists():
+        build_sample(f"sqlite:///{template}").kw["bind"].dispose()
+    copy = tmp_path / "sample.db"
+    shutil.copyfile(template, copy)
+    return open_database(f"sqlite:///{copy}")

@@ -1,0 +1,151 @@
+"""The platform database: migrations, ingest, precompute (idempotent, transactional), queries, quality score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, inspect, select
+
+from conftest_web import SAMPLE, fresh_sample, platform_url, sample_factory  # noqa: F401 (fixtures)
+from xfv.cli.platform import sample_root
+from xfv.jobs import precompute as precompute_module
+from xfv.jobs.ingest import ingest_dataset, quality_score
+from xfv.jobs.precompute import explain_pair, map_from_bytes, precompute, xmap_selection
+from xfv.models import create_model
+from xfv.store.db import create_db_engine, current_revision, default_db_url, downgrade, head_revision, migrate, resolve_db_url
+from xfv.store.models import Base, CalibrationRecord, Image, Pair, Result, XMapRecord
+from xfv.store.queries import NotFoundError, PairQuery, list_pairs
+
+
+def test_url_precedence(monkeypatch):
+    monkeypatch.delenv("XFV_DB_URL", raising=False)
+    assert resolve_db_url(None) == default_db_url()
+    assert default_db_url().startswith("sqlite:///") and default_db_url().endswith("xfv.db")
+    monkeypatch.setenv("XFV_DB_URL", "sqlite:///from-env.db")
+    assert resolve_db_url(None) == "sqlite:///from-env.db"
+    assert resolve_db_url("sqlite:///given.db") == "sqlite:///given.db"
+
+
+def test_invalid_url_is_a_clear_error():
+    with pytest.raises(ValueError, match="Invalid database URL 'not a url'"):
+        create_db_engine("not a url")
+
+
+def test_migrations_build_the_models_schema(platform_url):
+    engine = create_db_engine(platform_url)
+    assert current_revision(engine) is None
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    migrate(engine)  # already at head: nothing to do
+    downgrade(engine)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    migrate(engine)
+    assert {"datasets", "images", "pairs", "models", "results", "calibrations", "xmaps"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_quality_score_prefers_sharp_well_exposed_faces(rng):
+    sharp = rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    blurred = np.full_like(sharp, 128)
+    blurred[::2] = 140
+    dark = (sharp // 8).astype(np.uint8)
+    q_sharp, q_blurred, q_dark = quality_score(sharp), quality_score(blurred), quality_score(dark)
+    assert 0 <= q_blurred.quality < q_sharp.quality <= 100
+    assert q_dark.quality < q_sharp.quality
+    assert q_dark.brightness < q_sharp.brightness
+
+
+def test_ingest_and_precompute_are_idempotent(fresh_sample):
+    factory = fresh_sample
+    again = ingest_dataset(factory, "lfw", sample_root(), name=SAMPLE, workers=1)
+    assert (again.images_added, again.pairs_added) == (0, 0)
+    assert (again.images_skipped, again.pairs_skipped) == (96, 60)
+    report = precompute(factory, SAMPLE, create_model("lbp"), xmaps=2)
+    assert not report.results_computed and report.xmaps_computed == 0 and report.xmaps_skipped == 2
+    with factory() as session:
+        assert session.scalar(select(func.count(Pair.id))) == 60
+        assert session.scalar(select(func.count(Result.id))) == 60
+        qualities = session.scalars(select(Image.quality)).all()
+        assert len(qualities) == 96 and all(0 <= q <= 100 for q in qualities)
+        confidences = session.scalars(select(Result.confidence)).all()
+        assert all(c is not None and 0.5 <= c <= 1.0 for c in confidences)
+        folds = session.scalars(select(CalibrationRecord.fold)).all()
+        assert sorted(f for f in folds if f is not None) == list(range(10)) and folds.count(None) == 1
+        maps = session.scalars(select(XMapRecord)).all()
+        assert len(maps) == 2 * 6
+        xmap = map_from_bytes(maps[0].data)
+        assert xmap.shape == (112, 112) and xmap.dtype == np.float32 and np.abs(xmap).max() <= 1.0
+
+
+def test_ingest_refuses_a_second_root_under_the_same_name(fresh_sample, tmp_path):
+    factory = fresh_sample
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "pairs.txt").write_text((sample_root() / "pairs.txt").read_text())
+    with pytest.raises(ValueError, match="already in the database"):
+        ingest_dataset(factory, "lfw", other, name=SAMPLE)
+
+
+def test_an_interrupted_precompute_writes_nothing_and_a_rerun_finishes(fresh_sample, monkeypatch):
+    factory = fresh_sample
+    fit = precompute_module.Calibration.fit
+    monkeypatch.setattr(precompute_module.Calibration, "fit", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("interrupted")))
+    lbp4 = create_model("lbp", grid=4)  # a new configuration of lbp: its stale results are dropped, then recomputed
+    with pytest.raises(RuntimeError, match="interrupted"):
+        precompute(factory, SAMPLE, lbp4, xmaps=0)
+    with factory() as session:
+        assert session.scalar(select(func.count(Result.id))) == 0
+        assert session.scalar(select(func.count(CalibrationRecord.id))) == 0
+    monkeypatch.setattr(precompute_module.Calibration, "fit", fit)
+    report = precompute(factory, SAMPLE, lbp4, xmaps=0)
+    assert report.results_computed and report.pairs == 60
+    with factory() as session:
+        assert session.scalar(select(func.count(Result.id))) == 60
+
+
+def test_an_interrupted_explanation_writes_no_maps(fresh_sample, monkeypatch):
+    factory = fresh_sample
+    with factory() as session:
+        pair_id = session.scalar(select(Pair.id).where(~Pair.id.in_(select(XMapRecord.pair_id))).limit(1))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(precompute_module, "map_to_bytes", broken)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        explain_pair(factory, pair_id, create_model("lbp"))
+    with factory() as session:
+        assert session.scalar(select(func.count(XMapRecord.id)).where(XMapRecord.pair_id == pair_id)) == 0
+
+
+def test_xmap_selection_spreads_over_the_list():
+    ids = list(range(100, 160))
+    assert xmap_selection(ids, 0) == []
+    assert xmap_selection(ids, None) == ids
+    chosen = xmap_selection(ids, 4)
+    assert chosen[0] == 100 and chosen[-1] == 159 and len(set(chosen)) == 4
+
+
+def test_list_pairs_filters_sorts_and_pages(sample_factory):
+    with sample_factory() as session:
+        total, rows = list_pairs(session, PairQuery(dataset=SAMPLE, model="lbp", sort="-confidence", page_size=500))
+        assert total == 60 and len(rows) == 60
+        confidences = [row.results["lbp"].confidence for row in rows]
+        assert confidences == sorted(confidences, reverse=True)
+        total, rows = list_pairs(session, PairQuery(dataset=SAMPLE, model="lbp", label=1, correct=False, page_size=500))
+        assert total == len(rows) and all(r.pair.label == 1 and not r.results["lbp"].correct for r in rows)
+        total, page2 = list_pairs(session, PairQuery(dataset=SAMPLE, sort="identity1", page=2, page_size=7))
+        _, everything = list_pairs(session, PairQuery(dataset=SAMPLE, sort="identity1", page_size=500))
+        assert [r.pair.id for r in page2] == [r.pair.id for r in everything[7:14]]
+        total, rows = list_pairs(session, PairQuery(dataset=SAMPLE, identity="abdullah_", page_size=500))
+        assert total > 0 and all("Abdullah_" in r.image1.identity + r.image2.identity for r in rows)
+        total, _ = list_pairs(session, PairQuery(dataset=SAMPLE, identity="%"))
+        assert total == 0  # LIKE wildcards are matched literally
+        with pytest.raises(NotFoundError):
+            list_pairs(session, PairQuery(dataset="nope"))
+    with pytest.raises(ValueError, match="Cannot sort by 'distance; drop'"):
+        PairQuery(dataset=SAMPLE, sort="distance; drop")
