@@ -49,7 +49,7 @@ from xfv.store.cache import default_cache_dir
 __all__ = ["CONVERTER_VERSION", "convert_dlib_model", "ensure_converted"]
 
 #: Bumped whenever the generated graph changes, so cached conversions are redone.
-CONVERTER_VERSION = "2"
+CONVERTER_VERSION = "3"
 
 _OPSET = 17
 _IR_VERSION = 8
@@ -427,19 +427,15 @@ class _GraphBuilder:
     def pad_to(self, x: str, shape: tuple[int, int, int]) -> str:
         """Zero-pad ``x`` at the end of channels, rows and cols up to ``shape``.
 
-        Extra channels come from a 1x1 convolution with an identity block (exact, and it keeps
-        onnxruntime's blocked-layout kernels in use); extra rows and cols from a ``Pad``.
+        This is a 1x1 convolution with an identity block as weights and zero padding at the end of
+        rows and cols: exact, and unlike ``Pad`` it keeps onnxruntime in its blocked-layout kernels.
         """
         c, h, w = self.shapes[x]
-        if c < shape[0]:
-            embed = np.eye(shape[0], c, dtype=np.float32)[:, :, None, None]
-            x = self.node(
-                "Conv", [x, self.const("channel_pad", embed)], (shape[0], h, w), kernel_shape=[1, 1]
-            )
-        if (h, w) != shape[1:]:
-            pads = np.array([0, 0, 0, 0, 0, 0, shape[1] - h, shape[2] - w], np.int64)
-            x = self.node("Pad", [x, self.const("pads", pads)], shape, mode="constant")
-        return x
+        if (c, h, w) == shape:
+            return x
+        embed = np.eye(shape[0], c, dtype=np.float32)[:, :, None, None]
+        pads = [0, 0, shape[1] - h, shape[2] - w]
+        return self.node("Conv", [x, self.const("zero_pad", embed)], shape, kernel_shape=[1, 1], pads=pads)
 
 
 def _pooled_size(size: int, window: int, stride: int, padding: int) -> int:
