@@ -14,6 +14,10 @@ Conventions, stated once:
 - Start (``start="auto"``, the default): ``L = max(r) - min(r)``, ``d0 = t``, ``b = min(r)`` with
   ``k`` from each of :data:`AUTO_SLOPES`; the fit with the smallest squared residual wins. ``start="authors"``:
   the authors' single start ``[max(r), t, -19, min(r)]``.
+- Perfectly separated bins (every non-empty bin holds one class, all genuine bins left of all imposter bins:
+  ratios exactly 1 then 0) make the least-squares optimum a step, which ``curve_fit`` only creeps towards.
+  Its limit is set directly: ``L = 1``, ``b = 0``, ``k = -k_max``, ``d0`` midway between the last genuine and
+  the first imposter bin centre.
 - If ``curve_fit`` does not converge from any start (``RuntimeError`` inside scipy), :class:`FitError` is raised.
 - ``weighted=True`` (not in the paper nor the authors' code; off by default) weighs each bin's residual by its
   number of pairs (``sigma = 1 / sqrt(n)``), so that sparse tail bins holding one or two pairs, whose ratio is
@@ -32,7 +36,7 @@ from xfv.verification import check_scores
 
 DISTANCE_RANGE = (0.0, 2.0)
 AUTHORS_SLOPE = -19.0
-AUTO_SLOPES = (-19.0, -5.0, -100.0)
+AUTO_SLOPES = (-19.0, -5.0)
 STARTS = ("auto", "authors")
 _RANGE_TOLERANCE = 1e-9
 
@@ -112,7 +116,7 @@ def histograms(
 class CScore:
     """The C-Score of one model on one dataset (Eq. 2 and Eq. 3), in scikit-learn estimator shape.
 
-    ``CScore(n_bins=400, density=False, fill_empty=False, start="auto", weighted=False, maxfev=2000)``; after
+    ``CScore(n_bins=400, density=False, fill_empty=False, start="auto", weighted=False, maxfev=20000)``; after
     ``fit(distances, labels, threshold)`` the curve's parameters are ``L_``, ``d0_``, ``k_``, ``b_`` and the
     threshold ``threshold_``. The authors' code variant is ``CScore(n_bins=2000, density=True,
     fill_empty=True, start="authors")``.
@@ -125,7 +129,7 @@ class CScore:
         fill_empty: bool = False,
         start: str = "auto",
         weighted: bool = False,
-        maxfev: int = 2000,
+        maxfev: int = 20000,
     ) -> None:
         self.n_bins = n_bins
         self.density = density
@@ -158,11 +162,16 @@ class CScore:
                 f"Eq. 2 has 4 parameters but the {len(np.asarray(distances))} pairs fill only {len(centres)} "
                 f"histogram bin(s); give more pairs or more distinct distances."
             )
+        k_max = 10.0 * self.n_bins / (DISTANCE_RANGE[1] - DISTANCE_RANGE[0])
+        if np.all((ratios == 0.0) | (ratios == 1.0)) and np.all(np.diff(ratios) <= 0):
+            gap = (centres[ratios == 1.0].max() + centres[ratios == 0.0].min()) / 2.0
+            self.L_, self.d0_, self.k_, self.b_ = 1.0, float(gap), -k_max, 0.0
+            self.threshold_ = threshold
+            return self
         sigma = None
         if self.weighted:
             counts, _ = np.histogram(check_distances(distances), bins=int(self.n_bins), range=DISTANCE_RANGE)
             sigma = 1.0 / np.sqrt(counts[counts > 0])
-        k_max = 10.0 * self.n_bins / (DISTANCE_RANGE[1] - DISTANCE_RANGE[0])
         lower = np.array([0.0, DISTANCE_RANGE[0], -k_max, -1.0])
         upper = np.array([2.0, DISTANCE_RANGE[1], 0.0, 1.0])
         best, best_cost, failures = None, np.inf, []
