@@ -9,11 +9,11 @@ Conventions, stated once:
 - Fit bounds, the only addition to the paper: ``0 <= L <= 2``, ``0 <= d0 <= 2``, ``-k_max <= k <= 0``,
   ``-1 <= b <= 1`` with ``k_max = 10 / bin width`` (a fall from 0.99 to 0.01 within one bin, the steepest
   slope the histogram can resolve). They keep the curve falling (genuine pairs at small distances), remove the
-  ``(L, k, b) ~ (-L, -k, b + L)`` ambiguity and give perfectly separated data (ratios exactly 1 then 0) a finite,
-  steep curve instead of a run-away ``k``. A fit whose optimum lies inside the bounds is the paper's fit.
-- Start (``start="auto"``, the default): ``L = max(r) - min(r)``, ``d0 = t``, ``b = min(r)`` with
-  ``k`` from each of :data:`AUTO_SLOPES`; the fit with the smallest squared residual wins. ``start="authors"``:
-  the authors' single start ``[max(r), t, -19, min(r)]``.
+  ``(L, k, b) ~ (-L, -k, b + L)`` ambiguity and stop a run-away ``k`` on nearly separated data (a few mixed
+  bins between pure ones). A fit whose optimum lies inside the bounds is the paper's fit.
+- Start (``start="auto"``, the default): ``L = max(r) - min(r)``, ``d0 = t``, ``b = min(r)`` with ``k`` from
+  each of :data:`AUTO_SLOPES` (the authors' -19 and a gentler -5); the fit with the smaller squared residual
+  wins. ``start="authors"``: the authors' single start ``[max(r), t, -19, min(r)]``.
 - Perfectly separated bins (every non-empty bin holds one class, all genuine bins left of all imposter bins:
   ratios exactly 1 then 0) make the least-squares optimum a step, which ``curve_fit`` only creeps towards.
   Its limit is set directly: ``L = 1``, ``b = 0``, ``k = -k_max``, ``d0`` midway between the last genuine and
