@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     """The app over the database of ``settings.db_url`` (or the given session factory, e.g. in tests)."""
     settings = settings or Settings()
     factory = factory or open_database(settings.db_url)
-    services = Services(settings, factory)
+    services = Services(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

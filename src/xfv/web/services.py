@@ -119,11 +119,10 @@ class UploadedPair:
 
 
 class Services:
-    """State shared by the routes of one app: the session factory, the task runner and uploaded pairs."""
+    """State shared by the routes of one app: settings, the task runner and uploaded pairs."""
 
-    def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.factory = factory
         self.tasks = TaskRunner(settings.task_workers)
         self._uploads: OrderedDict[str, UploadedPair] = OrderedDict()
         self._lock = threading.Lock()
@@ -180,9 +179,9 @@ class Services:
         return task
 
     # -- X-Maps of stored pairs ------------------------------------------------------------------------------
-    def explain_stored_pair(self, pair_id: int, model_name: str) -> Task:
+    def explain_stored_pair(self, factory: sessionmaker[Session], pair_id: int, model_name: str) -> Task:
         def work(progress) -> dict:
-            explain_pair(self.factory, pair_id, embedding_model(model_name), progress=progress)
+            explain_pair(factory, pair_id, embedding_model(model_name), progress=progress)
             return {"pair": pair_id, "model": model_name}
 
         return self.tasks.submit(xmap_task_key(pair_id, model_name), work)

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from xfv.jobs.precompute import METHODS, map_from_bytes
 from xfv.store.models import Pair
 from xfv.store.queries import NotFoundError, get_model, get_pair, stored_xmaps
-from xfv.web.api.deps import ServicesDep, SessionDep
+from xfv.web.api.deps import FactoryDep, ServicesDep, SessionDep
 from xfv.web.api.routes.tasks import task_out
 from xfv.web.schemas import XMapStatus
-from xfv.web.services import Services, render_map, stored_face, png_bytes, xmap_task_key
+from xfv.web.services import Services, png_bytes, render_map, stored_face, xmap_task_key
 
 router = APIRouter(prefix="/pairs", tags=["xmaps"])
 ImageIndex = Annotated[int, Path(ge=1, le=2, description="1 or 2")]
@@ -37,13 +37,14 @@ def get_xmaps(pair_id: int, model: str, session: SessionDep, services: ServicesD
 
 
 @router.post("/{pair_id}/xmaps/{model}", response_model=XMapStatus, status_code=status.HTTP_202_ACCEPTED)
-def compute_xmaps(pair_id: int, model: str, session: SessionDep, services: ServicesDep) -> XMapStatus:
+def compute_xmaps(pair_id: int, model: str, session: SessionDep, factory: FactoryDep,
+                  services: ServicesDep) -> XMapStatus:
     """Start computing the pair's X-Maps (all methods) unless stored or running; poll ``/api/tasks/{id}``."""
     get_pair(session, pair_id)
     current = xmap_status(session, services, pair_id, model)
     if current.ready or current.task is not None:
         return current
-    task = services.explain_stored_pair(pair_id, model)
+    task = services.explain_stored_pair(factory, pair_id, model)
     return current.model_copy(update={"task": task_out(task)})
 
 

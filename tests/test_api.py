@@ -1,0 +1,269 @@
+"""The REST API on the precomputed sample (SQLite, and PostgreSQL when ``XFV_TEST_PG_URL`` is set).
+
+The app is created over an empty database and the DB dependency is overridden with the sample's factory.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from conftest_web import SAMPLE, sample_factory  # noqa: F401 (fixture)
+from xfv.cli.platform import sample_root
+from xfv.web.api.deps import get_factory
+from xfv.web.core.config import Settings
+from xfv.web.main import create_app
+
+SAME = ("Abel_Pacheco/Abel_Pacheco_0001.jpg", "Abel_Pacheco/Abel_Pacheco_0004.jpg")
+
+
+def make_client(factory, tmp_path, **settings) -> TestClient:
+    app = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'unused.db'}", **settings))
+    app.dependency_overrides[get_factory] = lambda: factory
+    return TestClient(app)
+
+
+@pytest.fixture()
+def client(sample_factory, tmp_path):
+    with make_client(sample_factory, tmp_path) as test_client:
+        yield test_client
+
+
+def photo(relative: str) -> bytes:
+    return (sample_root() / relative).read_bytes()
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def upload(client: TestClient, route: str, data1: bytes, data2: bytes, model: str = "lbp"):
+    return client.post(route, files={"image1": ("a.jpg", data1), "image2": ("b.jpg", data2)}, data={"model": model})
+
+
+def wait_for(client: TestClient, task_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = client.get(f"/api/tasks/{task_id}").json()
+        if task["state"] != "running":
+            return task
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} still running after {timeout} s")
+
+
+# -- pairs -----------------------------------------------------------------------------------------------------
+def test_pairs_contract(client):
+    response = client.get("/api/pairs", params={"dataset": SAMPLE, "model": "lbp", "sort": "-confidence", "page": 1,
+                                                "page_size": 20, "label": "same", "correct": "false"})
+    assert response.status_code == 200
+    body = response.json()
+    assert isinstance(body["total"], int) and body["total"] == len(body["items"]) > 0
+    confidences = []
+    for item in body["items"]:
+        assert {"id", "fold", "label", "image1", "image2", "results"} <= set(item)
+        assert item["label"] == "same"
+        result = item["results"]["lbp"]
+        assert set(result) == {"distance", "threshold", "prediction", "correct", "confidence"}
+        assert result["correct"] is False and result["prediction"] == "different"
+        confidences.append(result["confidence"])
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_pairs_paging_and_sorting_cover_every_pair_once(client):
+    seen = []
+    for page in (1, 2, 3, 4):
+        body = client.get("/api/pairs", params={"dataset": SAMPLE, "sort": "-distance", "page": page, "page_size": 16}).json()
+        assert body["total"] == 60
+        seen += [(item["results"]["lbp"]["distance"], item["id"]) for item in body["items"]]
+    assert len(seen) == 60 and len({i for _, i in seen}) == 60
+    assert [d for d, _ in seen] == sorted((d for d, _ in seen), reverse=True)
+
+
+@pytest.mark.parametrize("params", [
+    {"sort": "bogus"}, {"sort": "distance desc"}, {"sort": "id; DROP TABLE pairs"}, {"page": 0},
+    {"page_size": 100000}, {"label": "maybe"}, {"correct": "perhaps"}, {"confidence_min": 2}, {"unknown": 1},
+])
+def test_bad_pair_parameters_are_422(client, params):
+    response = client.get("/api/pairs", params={"dataset": SAMPLE, **params})
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+def test_filters(client):
+    def total(**params):
+        return client.get("/api/pairs", params={"dataset": SAMPLE, **params}).json()["total"]
+
+    assert total(label="same") == total(label="different") == 30
+    assert total(fold=3) == 6
+    assert total(correct="true") + total(correct="false") == 60
+    assert total(prediction="same") + total(prediction="different") == 60
+    assert total(confidence_min=0.5, confidence_max=1.0) == 60
+    assert 0 < total(identity="abdullah") < 60
+    assert total(path="Abel_Pacheco_0004") == 1
+
+
+def test_unknown_dataset_and_pair_are_404(client):
+    assert client.get("/api/pairs", params={"dataset": "nope"}).status_code == 404
+    assert client.get("/api/pairs/999999").status_code == 404
+    assert client.get("/api/pairs", params={"dataset": SAMPLE, "model": "nope"}).status_code == 404
+
+
+def test_pair_detail_and_lists(client):
+    first = client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 1}).json()["items"][0]
+    detail = client.get(f"/api/pairs/{first['id']}").json()
+    assert detail["pair"]["id"] == first["id"] and len(detail["images"]) == 2
+    assert 0 <= detail["images"][0]["quality"] <= 100 and len(detail["images"][0]["sha256"]) == 64
+    assert set(detail["xmaps"]) == {"lbp"}
+    datasets = client.get("/api/datasets").json()
+    assert datasets[0]["name"] == SAMPLE and datasets[0]["pairs"] == 60 and datasets[0]["folds"] == 10
+    assert {m["name"] for m in datasets[0]["models"]} == {"lbp"}
+    models = {m["name"]: m for m in client.get("/api/models").json()}
+    assert models["lbp"]["in_database"] and not models["dlib"]["in_database"]
+    assert "/api/pairs" in client.get("/openapi.json").json()["paths"]
+
+
+# -- images ----------------------------------------------------------------------------------------------------
+def test_dataset_images_and_thumbnails(client):
+    full = client.get(f"/api/datasets/{SAMPLE}/images/{SAME[0]}")
+    assert full.status_code == 200 and full.content == photo(SAME[0])
+    thumb = client.get(f"/api/datasets/{SAMPLE}/images/{SAME[0]}", params={"size": 64})
+    assert thumb.headers["content-type"] == "image/jpeg" and max(Image.open(io.BytesIO(thumb.content)).size) == 64
+
+
+@pytest.mark.parametrize("path", [
+    "../../../../etc/passwd", "..%2F..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "Abel_Pacheco/../pairs.txt",
+    "pairs.txt", "Abel_Pacheco/missing.jpg",
+])
+def test_image_routes_cannot_leave_the_dataset(client, path):
+    response = client.get(f"/api/datasets/{SAMPLE}/images/{path}")
+    assert response.status_code == 404
+    assert b"root:" not in response.content
+
+
+# -- X-Maps ----------------------------------------------------------------------------------------------------
+def test_stored_xmaps_as_png_and_npy(client):
+    pair_id = next(item["id"] for item in client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
+                   if client.get(f"/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])
+    status = client.get(f"/api/pairs/{pair_id}/xmaps/lbp").json()
+    assert status["methods"] == [1, 2, 3] and len(status["urls"]) == 6
+    for kind in ("blend", "map"):
+        png = client.get(f"/api/pairs/{pair_id}/xmaps/lbp/2/1.png", params={"kind": kind})
+        assert png.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(png.content)).size == (112, 112)
+    array = np.load(io.BytesIO(client.get(f"/api/pairs/{pair_id}/xmaps/lbp/3/2.npy").content))
+    assert array.shape == (112, 112) and array.dtype == np.float32 and np.abs(array).max() == pytest.approx(1.0)
+    face = client.get(f"/api/pairs/{pair_id}/faces/1.png", params={"model": "lbp"})
+    assert Image.open(io.BytesIO(face.content)).size == (112, 112)
+    assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/4/1.png").status_code == 422
+    assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/1/3.png").status_code == 422
+
+
+def test_missing_xmaps_are_computed_on_demand(client):
+    items = client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
+    pair_id = next(item["id"] for item in items if not client.get(f"/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])
+    assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/1/1.png").status_code == 404
+    started = client.post(f"/api/pairs/{pair_id}/xmaps/lbp")
+    assert started.status_code == 202 and started.json()["task"]["state"] == "running"
+    task = wait_for(client, started.json()["task"]["id"])
+    assert task["state"] == "done" and task["done"] == task["total"] > 0
+    assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp").json()["ready"]
+    assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/1/1.png").status_code == 200
+    assert client.get("/api/tasks/no-such-task").status_code == 404
+
+
+# -- uploads ---------------------------------------------------------------------------------------------------
+def test_verify_contract(client):
+    response = upload(client, "/api/verify", photo(SAME[0]), photo(SAME[1]))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert {"distance", "threshold", "prediction", "confidence"} <= set(body)
+    assert body["prediction"] in ("same", "different") and 0.5 <= body["confidence"] <= 1.0
+    assert body["calibration"] == f"fitted on {SAMPLE}"
+
+
+def test_verify_handles_grey_cmyk_alpha_and_exif_rotated_photos(client):
+    original = Image.open(io.BytesIO(photo(SAME[1])))
+    rotated = original.rotate(90, expand=True)  # stored sideways, EXIF orientation 6 turns it upright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    variants = {
+        "grey": encoded(original.convert("L"), "PNG"),
+        "cmyk": encoded(original.convert("CMYK"), "JPEG"),
+        "alpha": encoded(original.convert("RGBA"), "PNG"),
+        "exif": encoded(rotated, "JPEG", exif=exif),
+    }
+    reference = upload(client, "/api/verify", photo(SAME[0]), photo(SAME[1])).json()["distance"]
+    for name, data in variants.items():
+        response = upload(client, "/api/verify", photo(SAME[0]), data)
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["distance"] == pytest.approx(reference, abs=0.1), name
+
+
+@pytest.mark.parametrize("data, status, message", [
+    (b"", 422, "empty"),
+    (b"this is not an image", 422, "not an image"),
+    (b"GIF89a" + b"\x00" * 20, 422, "image2"),
+    ("truncated", 422, "image2"),
+    ("blank", 422, "no face"),
+])
+def test_bad_uploads_are_4xx_with_a_message(client, data, status, message):
+    if data == "truncated":
+        data = photo(SAME[1])[:2000]
+    elif data == "blank":
+        data = encoded(Image.new("RGB", (200, 200), (128, 128, 128)), "PNG")
+    response = upload(client, "/api/verify", photo(SAME[0]), data)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+def test_upload_limits(sample_factory, tmp_path):
+    with make_client(sample_factory, tmp_path, max_upload_bytes=5000) as small:
+        response = upload(small, "/api/verify", photo(SAME[0]), photo(SAME[1]))
+        assert response.status_code == 413 and "limit of 5000 bytes" in response.json()["detail"]
+    with make_client(sample_factory, tmp_path, max_upload_pixels=100 * 100) as few:
+        response = upload(few, "/api/verify", photo(SAME[0]), photo(SAME[1]))
+        assert response.status_code == 413 and "pixels" in response.json()["detail"]
+    with make_client(sample_factory, tmp_path, max_upload_bytes=1000) as tiny:
+        response = tiny.post("/api/verify", content=b"x" * 200_000,
+                             headers={"content-type": "multipart/form-data; boundary=x"})
+        assert response.status_code == 413  # refused from the declared length, before the body is parsed
+
+
+def test_missing_fields_and_unknown_model(client):
+    assert client.post("/api/verify", files={"image1": ("a.jpg", photo(SAME[0]))}).status_code == 422
+    response = upload(client, "/api/verify", photo(SAME[0]), photo(SAME[1]), model="no-such-model")
+    assert response.status_code == 404 and "Unknown model" in response.json()["detail"]
+
+
+def test_explain_upload_from_file_to_xmap(client):
+    response = upload(client, "/api/explain", photo(SAME[0]), photo(SAME[1]))
+    assert response.status_code == 202, response.text
+    body = response.json()
+    for url in body["faces"]:
+        assert Image.open(io.BytesIO(client.get(url).content)).size == (112, 112)
+    task = wait_for(client, body["task"]["id"])
+    assert task["state"] == "done", task
+    for url in body["xmaps"].values():
+        assert client.get(url).headers["content-type"] == "image/png"
+    assert client.get(f"/api/uploads/{body['id']}").json()["task"]["state"] == "done"
+    assert client.get("/api/uploads/unknown").status_code == 404
+
+
+# -- pages -----------------------------------------------------------------------------------------------------
+def test_pages_render(client):
+    pair_id = client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 1}).json()["items"][0]["id"]
+    for url, text in (("/", "Datasets and models"), ("/explorer", 'id="pairs"'), (f"/viewer/{pair_id}", 'id="opacity"'),
+                      ("/explain", 'id="image1"'), ("/static/explorer.js", "api/pairs")):
+        response = client.get(url)
+        assert response.status_code == 200 and text in response.text, url
+    plot = client.get("/plots/confidence.png", params={"dataset": SAMPLE, "model": "lbp"})
+    assert plot.headers["content-type"] == "image/png" and Image.open(io.BytesIO(plot.content)).size[0] > 400
+    assert client.get("/viewer/999999").status_code == 404
+    assert client.get("/plots/confidence.png", params={"dataset": SAMPLE, "model": "dlib"}).status_code == 404
