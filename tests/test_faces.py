@@ -70,6 +70,8 @@ def test_detector_option_errors():
         FaceDetector("mtcnn")
     with pytest.raises(ValueError, match="fallback"):
         FaceDetector(fallback="guess")
+    with pytest.raises(ValueError, match="select must be"):
+        FaceDetector(select="smallest")
 
 
 @pytest.mark.slow
@@ -87,6 +89,17 @@ def test_several_faces_use_the_largest_with_a_warning(shared_data):
         warnings.simplefilter("always")
         load_face(group, alignment="dlib")
     assert any("faces found, using the largest" in str(w.message) for w in caught)
+
+
+@pytest.mark.slow
+def test_centre_selection_picks_the_face_nearest_the_middle(shared_data):
+    group = shared_data / "testfaces" / "face_recognition" / "_multi_face" / "obama_and_biden.jpg"
+    image = load_image(group)
+    faces = FaceDetector().detect(image)
+    chosen = FaceDetector(select="centre").detect_one(image)
+    centre = np.array([image.shape[1], image.shape[0]]) / 2
+    distance = lambda f: np.hypot(*(np.array([(f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2]) - centre))
+    assert len(faces) > 1 and distance(chosen) == min(distance(f) for f in faces)
 
 
 @pytest.mark.slow

@@ -62,23 +62,34 @@ def shape_predictor(points: int = 5) -> "dlib.shape_predictor":
 
 
 class FaceDetector:
-    """Finds faces; ``fallback="centre"`` assumes a centred face where detectors find none (for datasets
-    of pre-cropped faces such as LFW, so that no pair is dropped from the protocol)."""
+    """Finds faces.
 
-    def __init__(self, method: DetectorName = "hog", upsample: int = 1, fallback: Literal["error", "centre"] = "error"):
+    ``select``: which face to use when there are several: ``largest`` (for photos), or ``centre``, the one nearest
+    the image centre (for datasets of pre-cropped faces such as LFW, whose subject is centred).
+    ``fallback="centre"`` assumes a centred face where detectors find none (for such datasets, so that no pair is
+    dropped from the protocol); ``"error"`` raises :class:`NoFaceError`.
+    """
+
+    def __init__(
+        self, method: DetectorName = "hog", upsample: int = 1, fallback: Literal["error", "centre"] = "error",
+        select: Literal["largest", "centre"] = "largest",
+    ):
         if method not in DETECTORS:
             raise ValueError(f"Unknown detector {method!r}; expected one of {list(DETECTORS)}.")
         if fallback not in ("error", "centre"):
             raise ValueError(f"fallback must be 'error' or 'centre', got {fallback!r}.")
+        if select not in ("largest", "centre"):
+            raise ValueError(f"select must be 'largest' or 'centre', got {select!r}.")
         if not isinstance(upsample, int) or upsample < 0:
             raise ValueError(f"upsample must be a non-negative integer, got {upsample!r}.")
         self.method = method
         self.upsample = upsample
         self.fallback = fallback
+        self.select = select
 
     @property
     def options(self) -> dict:
-        return {"detector": self.method, "upsample": self.upsample, "fallback": self.fallback}
+        return {"detector": self.method, "upsample": self.upsample, "fallback": self.fallback, "select": self.select}
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         """All faces found, largest first."""
@@ -94,10 +105,14 @@ class FaceDetector:
         return sorted(faces, key=lambda face: face.area, reverse=True)
 
     def detect_one(self, image: np.ndarray, name: str = "image") -> DetectedFace:
-        """The largest face (with a warning when there are several); the fallback or ``NoFaceError`` if none."""
+        """The selected face (with a warning when there are several); the fallback or ``NoFaceError`` if none."""
         faces = self.detect(image)
         if len(faces) > 1:
-            warnings.warn(f"{name}: {len(faces)} faces found, using the largest.", stacklevel=2)
+            which = "the largest" if self.select == "largest" else "the one nearest the centre"
+            warnings.warn(f"{name}: {len(faces)} faces found, using {which}.", stacklevel=2)
+        if faces and self.select == "centre":
+            h, w = image.shape[:2]
+            return min(faces, key=lambda f: ((f.box[0] + f.box[2] - w) / 2) ** 2 + ((f.box[1] + f.box[3] - h) / 2) ** 2)
         if faces:
             return faces[0]
         if self.fallback == "centre":
