@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     cut_paste.add_argument("--pairs", type=int, default=20, help="imposter pairs to use (default 20)")
     cut_paste.add_argument("--regions", type=_region_list, default=REGIONS, help=f"comma-separated subset of {','.join(REGIONS)}")
     add_model_arguments(cut_paste)
+    _add_occlusion_arguments(cut_paste)
     _add_batch_argument(cut_paste)
     cut_paste.add_argument("--out", default="xmaps-cut-paste", help="output folder (default ./xmaps-cut-paste)")
     cut_paste.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -111,12 +113,16 @@ def _progress_bar(args: argparse.Namespace, description: str):
     return update
 
 
-def run_explain(args: argparse.Namespace) -> int:
-    model = model_from_args(args)
-    occlusion = OcclusionConfig(
+def _occlusion(args: argparse.Namespace) -> OcclusionConfig:
+    return OcclusionConfig(
         patch_sizes=args.patch_sizes, stride=args.stride, color=args.color, soft_edge=args.soft_edge,
         shape=args.shape, convention=args.convention,
     )
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    model = model_from_args(args)
+    occlusion = _occlusion(args)
     faces = [load_face(p, alignment=model.config.alignment, aligned=args.aligned) for p in (args.image1, args.image2)]
     explanation = _explainer(args, model, occlusion).explain(
         *faces, methods=args.methods, progress=_progress_bar(args, "explain")
@@ -172,7 +178,7 @@ def run_cut_paste(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     quiet = not show_progress(args)
     result = cut_paste_experiment(
-        _explainer(args, model),
+        _explainer(args, model, _occlusion(args)),
         _imposter_faces(args.root, args.pairs, model.config.alignment),
         model.config.alignment,
         regions=args.regions,
@@ -180,10 +186,10 @@ def run_cut_paste(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"model": model.name, **result.summary()}
+    summary = {"model": model.name, "occlusion": asdict(_occlusion(args)), **result.summary()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "records.json").write_text(json.dumps(result.rows(), indent=1))
-    cut_paste_figure(result).savefig(out / "cut_paste.png", dpi=150)
+    cut_paste_figure(result, args.colormap).savefig(out / "cut_paste.png", dpi=150)
     if args.json:
         print_json(summary)
     else:
