@@ -14,7 +14,7 @@ from PIL import Image
 
 from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
 from xfv.datasets import read_pairs
-from xfv.faces import NoFaceError, load_face
+from xfv.faces import FaceDetector, NoFaceError, load_face
 from xfv.models import EmbeddingModel
 from xfv.xmaps import OcclusionCache, OcclusionConfig, XMapExplainer
 from xfv.xmaps.blend import COLORMAPS
@@ -155,8 +155,9 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def _imposter_faces(root: str, count: int, alignment: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """The first ``count`` LFW imposter pairs whose faces are found, as aligned crops."""
+    """The first ``count`` LFW imposter pairs whose faces are found, as aligned crops (the centred face)."""
     pair_list = read_pairs("lfw", root)
+    detector = FaceDetector(select="centre")
     found = 0
     for pair in pair_list.pairs:
         if found == count:
@@ -164,7 +165,9 @@ def _imposter_faces(root: str, count: int, alignment: str) -> Iterator[tuple[int
         if pair.label != 0:
             continue
         try:
-            faces = [load_face(pair_list.path(p), alignment=alignment) for p in (pair.image1, pair.image2)]
+            faces = [
+                load_face(pair_list.path(p), alignment=alignment, detector=detector) for p in (pair.image1, pair.image2)
+            ]
         except NoFaceError as error:
             print(f"skipping pair {pair.index}: {error}", file=sys.stderr)
             continue
@@ -205,15 +208,17 @@ def run_cut_paste(args: argparse.Namespace) -> int:
 
 def run_sensitivity(args: argparse.Namespace) -> int:
     model = model_from_args(args)
+    detector = None
     if args.images:
         paths = args.images
     else:
+        detector = FaceDetector(select="centre")
         pair_list = read_pairs("lfw", args.root)
         if not 0 <= args.pair < len(pair_list):
             raise ValueError(f"--pair must be in [0, {len(pair_list) - 1}], got {args.pair}.")
         pair = pair_list.pairs[args.pair]
         paths = [pair_list.path(pair.image1), pair_list.path(pair.image2)]
-    faces = [load_face(p, alignment=model.config.alignment, aligned=args.aligned) for p in paths]
+    faces = [load_face(p, alignment=model.config.alignment, aligned=args.aligned, detector=detector) for p in paths]
     quiet = not show_progress(args)
     results = sensitivity_experiment(
         _explainer(args, model),
