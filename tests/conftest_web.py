@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -73,14 +74,18 @@ def sample_factory(request, tmp_path_factory, isolated_cache):
     return build_sample(url)
 
 
-@pytest.fixture(params=BACKENDS)
-def fresh_sample(request, tmp_path, tmp_path_factory, isolated_cache):
-    """A private copy of the precomputed sample, for tests that write (SQLite: a copy of one built file)."""
-    if request.param != "sqlite":
-        return build_sample(fresh_url(request.param, tmp_path))
+def sample_copy(tmp_path_factory, destination: Path):
+    """A copy of the precomputed sample as a SQLite file at ``destination`` (the template is built once)."""
     template = tmp_path_factory.getbasetemp() / "sample-template.db"
     if not template.exists():
         build_sample(f"sqlite:///{template}").kw["bind"].dispose()
-    copy = tmp_path / "sample.db"
-    shutil.copyfile(template, copy)
-    return open_database(f"sqlite:///{copy}")
+    shutil.copyfile(template, destination)
+    return open_database(f"sqlite:///{destination}")
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_sample(request, tmp_path, tmp_path_factory, isolated_cache):
+    """A private copy of the precomputed sample, for tests that write."""
+    if request.param != "sqlite":
+        return build_sample(fresh_url(request.param, tmp_path))
+    return sample_copy(tmp_path_factory, tmp_path / "sample.db")

@@ -172,7 +172,7 @@ def test_missing_xmaps_are_computed_on_demand(client):
     started = client.post(f"/api/pairs/{pair_id}/xmaps/lbp")
     assert started.status_code == 202 and started.json()["task"]["state"] == "running"
     task = wait_for(client, started.json()["task"]["id"])
-    assert task["state"] == "done" and task["done"] == task["total"] > 0
+    assert task["state"] == "done" and task["done"] == task["total"]  # 0 / 0 when the occlusion cache had them
     assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp").json()["ready"]
     assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/1/1.png").status_code == 200
     assert client.get("/api/tasks/no-such-task").status_code == 404

@@ -16,7 +16,7 @@ def confidence_figure(distances: np.ndarray, labels: np.ndarray, calibration: Ca
     """Histograms of genuine and imposter distances, the bin-wise genuine ratio, the fitted curve ``c(d)``
     and the C-Score, with the threshold; PNG bytes."""
     distances, labels = np.asarray(distances, dtype=float), np.asarray(labels)
-    edges = np.linspace(0.0, max(1.0, float(distances.max()) * 1.05), BINS + 1)
+    edges = np.linspace(0.0, min(2.0, float(distances.max()) * 1.1 + 1e-6), BINS + 1)
     genuine, _ = np.histogram(distances[labels == 1], edges)
     imposter, _ = np.histogram(distances[labels == 0], edges)
     centres = (edges[:-1] + edges[1:]) / 2

@@ -75,6 +75,7 @@ function buildHeader() {
 }
 
 function cell(group, ...children) { return el("td", { "data-group": group }, ...children); }
+function modelCell(group, model, ...children) { return el("td", { "data-group": group, "data-model": model }, ...children); }
 
 function renderRow(item) {
   const thumbs = el("span", { class: "thumbs" },
@@ -88,10 +89,10 @@ function renderRow(item) {
   ];
   for (const model of state.models) {
     const r = item.results[model];
-    cells.push(cell("confidence", r ? el("span", { class: "stars", title: r.confidence === null ? "" : r.confidence.toFixed(3) }, stars(r.confidence)) : "–"));
-    cells.push(cell("prediction", r ? r.prediction : "–"));
-    cells.push(cell("correct", r ? el("span", { class: r.correct ? "ok" : "wrong" }, r.correct ? "✓" : "✗") : "–"));
-    cells.push(cell("distance", r ? r.distance.toFixed(4) : "–"));
+    cells.push(modelCell("confidence", model, r ? el("span", { class: "stars", title: r.confidence === null ? "" : r.confidence.toFixed(3) }, stars(r.confidence)) : "–"));
+    cells.push(modelCell("prediction", model, r ? r.prediction : "–"));
+    cells.push(modelCell("correct", model, r ? el("span", { class: r.correct ? "ok" : "wrong" }, r.correct ? "✓" : "✗") : "–"));
+    cells.push(modelCell("distance", model, r ? r.distance.toFixed(4) : "–"));
   }
   const model = document.getElementById("model").value;
   cells.push(cell("view", el("a", { href: `/viewer/${item.id}?model=${encodeURIComponent(model)}`, class: "view" }, "view")));
@@ -139,11 +140,13 @@ function restore() {
 }
 
 let debounce = null;
-form.addEventListener("input", (event) => {
+function filterChanged(event) {
   if (event.target.id === "dataset") fillModels(document.getElementById("model").value);
   clearTimeout(debounce);
-  debounce = setTimeout(() => { state.page = 1; load(); }, event.target.type === "search" || event.target.type === "number" ? 300 : 0);
-});
+  debounce = setTimeout(() => { state.page = 1; load(); }, event.target.tagName === "SELECT" ? 0 : 300);
+}
+form.addEventListener("input", (event) => { if (event.target.tagName !== "SELECT") filterChanged(event); });
+form.addEventListener("change", (event) => { if (event.target.tagName === "SELECT") filterChanged(event); });
 form.addEventListener("submit", (event) => event.preventDefault());
 document.getElementById("prev").addEventListener("click", () => { state.page -= 1; load(); });
 document.getElementById("next").addEventListener("click", () => { state.page += 1; load(); });
