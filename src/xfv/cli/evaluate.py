@@ -57,8 +57,8 @@ def _add_cscore_arguments(parser: argparse.ArgumentParser) -> None:
                                                                  "(authors' code)")
     group.add_argument("--weighted", action="store_true", help="weigh each bin by its number of pairs (not in the "
                                                                "paper; off by default)")
-    group.add_argument("--start", choices=STARTS, default="auto", help="start of the fit: auto (several slopes, "
-                                                                        "best kept) or authors ([max r, t, -19, min r])")
+    group.add_argument("--start", choices=STARTS, default="auto",
+                       help="start of the fit: auto (slopes -19 and -5, best kept) or authors ([max r, t, -19, min r])")
 
 
 def _cscore_options(args: argparse.Namespace) -> dict:

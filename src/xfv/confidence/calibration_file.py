@@ -47,7 +47,9 @@ class Calibration:
     date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @classmethod
-    def fit(cls, distances: np.ndarray, labels: np.ndarray, *, model: str, dataset: str, **cscore_options) -> Calibration:
+    def fit(
+        cls, distances: np.ndarray, labels: np.ndarray, *, model: str, dataset: str, **cscore_options
+    ) -> Calibration:
         """``t`` maximises accuracy on all pairs; the C-Score curve is fitted on all pairs at that ``t``."""
         for name, value in (("model", model), ("dataset", dataset)):
             if not isinstance(value, str) or not value.strip():

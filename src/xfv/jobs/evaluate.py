@@ -59,8 +59,8 @@ class Evaluation:
         distances, labels = self.columns["distance"], self.columns["label"]
         paths = []
         for fold, (cscore, shown) in self.fits.items():
-            paths.append(plot_cscore_fit(distances[shown], labels[shown], cscore, out_dir / f"cscore_fold{fold}.png",
-                                         title=f"fold {fold}"))
+            path = out_dir / f"cscore_fold{fold}.png"
+            paths.append(plot_cscore_fit(distances[shown], labels[shown], cscore, path, title=f"fold {fold}"))
         name = " / ".join(str(self.summary[k]) for k in ("model", "dataset") if self.summary.get(k))
         paths.append(plot_reliability(self.columns["correct"], self.confidences, out_dir / "reliability.png",
                                       title=f"Reliability, out of fold {name}".strip()))
@@ -163,7 +163,9 @@ def read_scores_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         reader = csv.DictReader(handle)
         missing = {"distance", "label", "fold"} - set(reader.fieldnames or [])
         if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected a header with distance,label,fold.")
+            raise ValueError(
+                f"{path}: missing column(s) {sorted(missing)}; expected a header with distance,label,fold."
+            )
         distances, labels, folds = [], [], []
         for lineno, row in enumerate(reader, start=2):
             try:
@@ -171,7 +173,9 @@ def read_scores_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 labels.append(int(row["label"]))
                 folds.append(int(row["fold"]))
             except (TypeError, ValueError):
-                raise ValueError(f"{path}:{lineno}: expected a number distance, integer label and fold, got {row}.") from None
+                raise ValueError(
+                    f"{path}:{lineno}: expected a number distance, integer label and fold, got {row}."
+                ) from None
     if not distances:
         raise ValueError(f"{path}: no pairs below the header.")
     return np.array(distances), np.array(labels), np.array(folds)
