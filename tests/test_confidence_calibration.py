@@ -119,11 +119,11 @@ def test_bad_calibration_files(tmp_path):
 def test_default_calibrations():
     assert default_calibration("no-such-model") is None
     assert default_calibration("../../etc/passwd") is None
-    for name in ("dlib", "lbp"):
+    for name in ("dlib", "lbp"):  # shipped, fitted on all 6,000 LFW pairs
         calibration = default_calibration(name)
-        if calibration is not None:
-            assert calibration.model == name and calibration.dataset == "lfw"
-            assert np.all(calibration.confidence(np.linspace(0, 2, 21)) >= 0.5)
+        assert (calibration.model, calibration.dataset, calibration.pairs) == (name, "lfw", 6000)
+        assert np.all(calibration.confidence(np.linspace(0, 2, 21)) >= 0.5)
+        assert calibration.confidence([calibration.threshold])[0] == pytest.approx(0.5, abs=0.05)
 
 
 # ---- fold-wise evaluation ------------------------------------------------------------------------------------
