@@ -98,29 +98,48 @@ def default_model(session: Session, dataset: Dataset) -> ModelRecord | None:
     return next((m for m in models if m.name == "dlib"), models[0] if models else None)
 
 
+IMAGE_COLUMNS = {"image1", "image2", "identity1", "identity2", "quality1", "quality2"}
+
+
 def list_pairs(session: Session, query: PairQuery) -> tuple[int, list[PairRow]]:
-    """The total number of matching pairs and the requested page, each row with every model's results."""
+    """The total number of matching pairs and the requested page, each row with every model's results.
+
+    Two steps: the ids of the page and the total in one query (joining images and results only where a filter or
+    the sort needs them), then the page's rows.
+    """
     dataset = get_dataset(session, query.dataset)
     model = get_model(session, query.model) if query.model else default_model(session, dataset)
-    stmt = (
-        select(Pair, _Image1, _Image2)
-        .join(_Image1, Pair.image1_id == _Image1.id)
-        .join(_Image2, Pair.image2_id == _Image2.id)
-        .where(Pair.dataset_id == dataset.id)
-    )
-    needs_result = query.sort.lstrip("-") in RESULT_COLUMNS or any(
+    key = query.sort.lstrip("-")
+    needs_result = key in RESULT_COLUMNS or any(
         v is not None for v in (query.prediction, query.correct, query.confidence_min, query.confidence_max))
+    needs_images = key in IMAGE_COLUMNS or bool(query.identity) or bool(query.path)
     if needs_result and model is None:
         raise NotFoundError(f"Dataset {dataset.name!r} has no results yet: run 'xfv precompute' first.")
-    if model is not None:
-        stmt = stmt.outerjoin(_Result, and_(_Result.pair_id == Pair.id, _Result.model_id == model.id))
+    ids = select(Pair.id).where(Pair.dataset_id == dataset.id)
+    if needs_images:
+        ids = ids.join(_Image1, Pair.image1_id == _Image1.id).join(_Image2, Pair.image2_id == _Image2.id)
+    if needs_result:
+        ids = ids.outerjoin(_Result, and_(_Result.pair_id == Pair.id, _Result.model_id == model.id))
     for condition in _conditions(query):
-        stmt = stmt.where(condition)
-    total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(Pair.id).subquery())) or 0
-    column = SORT_COLUMNS[query.sort.lstrip("-")]
+        ids = ids.where(condition)
+    column = SORT_COLUMNS[key]
     order = column.desc() if query.sort.startswith("-") else column.asc()
-    stmt = stmt.order_by(order.nulls_last(), Pair.id).offset((query.page - 1) * query.page_size).limit(query.page_size)
-    rows = [PairRow(pair, image1, image2) for pair, image1, image2 in session.execute(stmt).all()]
+    page = session.execute(
+        ids.add_columns(func.count().over())  # the total, counted in the same pass
+        .order_by(order.nulls_last(), Pair.id).offset((query.page - 1) * query.page_size).limit(query.page_size)
+    ).all()
+    page_ids = [pair_id for pair_id, _ in page]
+    total = page[0][1] if page else session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    loaded = {
+        pair.id: PairRow(pair, image1, image2)
+        for pair, image1, image2 in session.execute(
+            select(Pair, _Image1, _Image2)
+            .join(_Image1, Pair.image1_id == _Image1.id)
+            .join(_Image2, Pair.image2_id == _Image2.id)
+            .where(Pair.id.in_(page_ids))
+        ).all()
+    }
+    rows = [loaded[pair_id] for pair_id in page_ids]
     _attach_results(session, rows)
     return total, rows
 
