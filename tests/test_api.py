@@ -10,10 +10,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest_web import SAMPLE, sample_factory  # noqa: F401 (fixture)
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest_web import SAMPLE, sample_factory  # noqa: F401 (fixture)
 from xfv.cli.platform import sample_root
 from xfv.web.api.deps import get_factory
 from xfv.web.core.config import Settings

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest_web import SAMPLE, SECOND_MODEL, sample_copy, second_model
 from PIL import Image
 
-from conftest_web import SAMPLE, SECOND_MODEL, sample_copy, second_model
 from xfv.cli.platform import sample_root
 from xfv.jobs.precompute import precompute
 from xfv.web.core.config import Settings

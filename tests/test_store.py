@@ -6,15 +6,23 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from conftest_web import SAMPLE, fresh_sample, platform_url, sample_factory  # noqa: F401 (fixtures)
 from sqlalchemy import func, inspect, select
 
-from conftest_web import SAMPLE, fresh_sample, platform_url, sample_factory  # noqa: F401 (fixtures)
 from xfv.cli.platform import sample_root
 from xfv.jobs import precompute as precompute_module
 from xfv.jobs.ingest import ingest_dataset, quality_score
 from xfv.jobs.precompute import explain_pair, map_from_bytes, precompute, xmap_selection
 from xfv.models import create_model
-from xfv.store.db import create_db_engine, current_revision, default_db_url, downgrade, head_revision, migrate, resolve_db_url
+from xfv.store.db import (
+    create_db_engine,
+    current_revision,
+    default_db_url,
+    downgrade,
+    head_revision,
+    migrate,
+    resolve_db_url,
+)
 from xfv.store.models import Base, CalibrationRecord, Image, Pair, Result, XMapRecord
 from xfv.store.queries import NotFoundError, PairQuery, list_pairs
 

@@ -63,7 +63,7 @@ class TaskRunner:
         try:
             task.result = work(progress)
             task.state = "done"
-        except Exception as error:  # reported to the polling page, never lost in a thread
+        except Exception as error:  # noqa: BLE001 - reported to the polling page, never lost in a thread
             task.error = f"{type(error).__name__}: {error}"
             task.state = "error"
         finally:

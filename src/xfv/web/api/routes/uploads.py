@@ -13,8 +13,8 @@ from xfv.web.api.routes.tasks import task_out
 from xfv.web.schemas import ExplainOut, VerifyOut
 from xfv.web.services import (
     Services,
-    UploadError,
     UploadedPair,
+    UploadError,
     align_upload,
     check_upload,
     embedding_model,
