@@ -36,8 +36,8 @@ SORT_COLUMNS: dict[str, ColumnElement] = {
 RESULT_COLUMNS = {"distance", "threshold", "prediction", "correct", "confidence"}
 
 
-class NotFoundError(LookupError):
-    """A dataset, model or pair named in a request does not exist."""
+class NotFoundError(LookupError, ValueError):
+    """A dataset, model or pair named in a request does not exist (a ValueError too, for the CLI's handler)."""
 
 
 @dataclass(frozen=True)
