@@ -1,6 +1,7 @@
 """Benchmark: X-Maps of one pair (methods 1-3, default occlusion) against pure inference of as many images.
 
-    python benchmarks/bench_xmaps.py [--model dlib] [--backend onnx|dlib] [--patch-sizes 7,14,28] [--repeats 2]
+    python benchmarks/bench_xmaps.py [--model dlib] [--backend onnx|dlib] [--patch-sizes 7,14,28]
+                                     [--repeats 2]
 
 Reports the explain time, the time ``model.embed`` alone needs for the same number of images (one batch of
 occluded faces embedded over and over, so no rendering is counted), their ratio (goal <= 1.15), the peak
@@ -40,7 +41,9 @@ def pure_inference(model, faces: np.ndarray, count: int, batch_size: int) -> flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="dlib")
     parser.add_argument("--backend", choices=["onnx", "dlib"], help="dlib model only")
     parser.add_argument("--root", default=str(LFW), help="LFW folder (pair --pair is explained)")
@@ -66,7 +69,9 @@ def main() -> None:
     explanations, inference_seconds = [], []
     for _ in range(args.repeats):
         explanations.append(explainer.explain(*faces))
-        inference_seconds.append(pure_inference(model, batch, explanations[-1].forward_passes, args.batch_size))
+        inference_seconds.append(
+            pure_inference(model, batch, explanations[-1].forward_passes, args.batch_size)
+        )
     rss_after = peak_rss_mb()
     explain_seconds = [e.timings["total"] for e in explanations]
     explanation = explanations[int(np.argmin(explain_seconds))]
@@ -97,13 +102,20 @@ def main() -> None:
         print(json.dumps(figures, indent=2))
         return
     print(f"model {figures['model']}, pair {args.pair}, distance {explanation.distance:.4f}")
-    print(f"explain (methods 1-3, {explanation.forward_passes} images): {best_explain:.2f} s "
-          f"(embedding {explanation.timings['embed']:.2f} s, maps {explanation.timings['maps']:.3f} s)")
+    print(
+        f"explain (methods 1-3, {explanation.forward_passes} images): {best_explain:.2f} s "
+        f"(embedding {explanation.timings['embed']:.2f} s, maps {explanation.timings['maps']:.3f} s)"
+    )
     print(f"pure inference of {explanation.forward_passes} images:      {best_inference:.2f} s")
-    print(f"all runs: explain {figures['all_explain_seconds']} s, inference {figures['all_inference_seconds']} s")
+    print(
+        f"all runs: explain {figures['all_explain_seconds']} s, "
+        f"inference {figures['all_inference_seconds']} s"
+    )
     print(f"overhead ratio: {best_explain / best_inference:.3f} (goal <= 1.15)")
-    print(f"peak RSS: {rss_after:.0f} MB (after model warm-up {rss_before:.0f} MB; goal <= 1536 MB); "
-          f"traced peak during one explain: {traced_peak / 2**20:.1f} MB")
+    print(
+        f"peak RSS: {rss_after:.0f} MB (after model warm-up {rss_before:.0f} MB; goal <= 1536 MB); "
+        f"traced peak during one explain: {traced_peak / 2**20:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -67,9 +69,7 @@ def _inside(point: tuple[int, int], region: tuple[slice, slice]) -> bool:
 # Algorithm 1 ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "convention, counts", [("paper", [441, 361, 256]), ("code", [441, 400, 289])]
-)
+@pytest.mark.parametrize("convention, counts", [("paper", [441, 361, 256]), ("code", [441, 400, 289])])
 def test_position_counts_of_both_conventions(convention, counts):
     assert [len(grid_positions(p, 5, convention)) for p in (7, 14, 28)] == counts
     assert OcclusionConfig(convention=convention).count() == sum(counts)
@@ -126,8 +126,12 @@ def test_soft_edges_spread_the_patch_without_changing_its_total_opacity(soft_edg
 
 
 def test_noise_is_seeded_and_shown_through_the_patch():
-    assert np.array_equal(OcclusionConfig(color="noise").fill(), OcclusionConfig(color="noise", seed=0).fill())
-    assert not np.array_equal(OcclusionConfig(color="noise").fill(), OcclusionConfig(color="noise", seed=1).fill())
+    assert np.array_equal(
+        OcclusionConfig(color="noise").fill(), OcclusionConfig(color="noise", seed=0).fill()
+    )
+    assert not np.array_equal(
+        OcclusionConfig(color="noise").fill(), OcclusionConfig(color="noise", seed=1).fill()
+    )
     config = OcclusionConfig(color="noise", patch_sizes=(7,))
     fill = config.fill()
     occluded = config.grid(7).render(np.zeros((112, 112, 3), np.uint8), fill, 0, 1)[0]
@@ -257,17 +261,21 @@ def test_maps_do_not_depend_on_the_batch_size(toy_pair):
         for method in (1, 2, 3):
             for image in (1, 2):
                 np.testing.assert_array_equal(results[0].map(method, image), other.map(method, image))
-                np.testing.assert_array_equal(results[0].raw_maps[method][image - 1], other.raw_maps[method][image - 1])
+                np.testing.assert_array_equal(
+                    results[0].raw_maps[method][image - 1], other.raw_maps[method][image - 1]
+                )
 
 
 def test_one_bounded_embedding_pass_per_face_for_all_methods(toy_pair):
     model = RegionToy()
     model.batch_size = 1000  # the explainer, not the model, must bound the batches
     progress: list[tuple[int, int]] = []
-    explanation = XMapExplainer(model, batch_size=50).explain(*toy_pair, progress=lambda *a: progress.append(a))
+    explanation = XMapExplainer(model, batch_size=50).explain(
+        *toy_pair, progress=lambda *a: progress.append(a)
+    )
     assert explanation.forward_passes == sum(model.batches) == 2 * (1 + 1058)
     assert max(model.batches) == 50
-    assert progress[-1] == (2118, 2118) and all(a[0] < b[0] for a, b in zip(progress, progress[1:]))
+    assert progress[-1] == (2118, 2118) and all(a[0] < b[0] for a, b in itertools.pairwise(progress))
     assert set(explanation.timings) == {"embed", "maps", "total"}
 
 
@@ -333,13 +341,19 @@ def test_default_cache_folder_honours_the_environment(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "face, message",
     [
-        (np.zeros((100, 100, 3), np.uint8), r"face1 must be an aligned crop of shape \(112, 112, 3\), got shape \(100, 100, 3\)"),
+        (
+            np.zeros((100, 100, 3), np.uint8),
+            r"face1 must be an aligned crop of shape \(112, 112, 3\), got shape \(100, 100, 3\)",
+        ),
         (np.zeros((112, 112, 3), np.float32), "face1 must be uint8 in \\[0, 255\\], got dtype float32"),
         (np.zeros((1, 112, 112, 3), np.uint8), r"\(1, 112, 112, 3\)"),
-        ([[0]], "face1 must be a numpy array"),
     ],
 )
 def test_bad_faces_are_named(face, message, toy_pair):
+    with pytest.raises(
+        TypeError, match="face1 must be a numpy array, got list|face1 must be a numpy array of shape"
+    ):
+        XMapExplainer(RegionToy()).explain([[0]], toy_pair[1])
     with pytest.raises(ValueError, match=message):
         XMapExplainer(RegionToy()).explain(face, toy_pair[1])
 
@@ -351,7 +365,7 @@ def test_bad_arguments_are_named(toy_pair):
         XMapExplainer(RegionToy()).explain(*toy_pair, methods=())
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         XMapExplainer(RegionToy(), batch_size=0)
-    with pytest.raises(ValueError, match="embed"):
+    with pytest.raises(TypeError, match="embed"):
         XMapExplainer(object())
 
 

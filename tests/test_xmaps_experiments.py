@@ -52,7 +52,10 @@ def test_regions_lie_on_the_template(rng):
             assert mask.shape == (112, 112) and mask.dtype == bool and 0 < mask.sum() < 112 * 112
         left_eye, right_eye = TEMPLATE_POINTS[alignment][:2].round().astype(int)
         assert masks["eyes"][left_eye[1], left_eye[0]] and masks["eyes"][right_eye[1], right_eye[0]]
-        assert masks["eye_mouth"][left_eye[1], left_eye[0]] and not masks["eye_mouth"][right_eye[1], right_eye[0]]
+        assert (
+            masks["eye_mouth"][left_eye[1], left_eye[0]]
+            and not masks["eye_mouth"][right_eye[1], right_eye[0]]
+        )
         assert masks["half"][:, :50].all() and not masks["half"][:, 60:].any()
     with pytest.raises(ValueError, match="alignment 'none' has none"):
         region_mask("eyes", "none")
@@ -76,7 +79,9 @@ def test_pixel_auc(rng):
     assert pixel_auc(np.zeros((10, 10)), mask) == 0.5
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     scores = rng.normal(size=(10, 10))
-    assert pixel_auc(scores, mask) == pytest.approx(sklearn_metrics.roc_auc_score(mask.ravel(), scores.ravel()))
+    assert pixel_auc(scores, mask) == pytest.approx(
+        sklearn_metrics.roc_auc_score(mask.ravel(), scores.ravel())
+    )
     with pytest.raises(ValueError, match="some but not all pixels, got 0 of 100"):
         pixel_auc(scores, np.zeros((10, 10), dtype=bool))
 
@@ -131,7 +136,9 @@ def face_files(tmp_path, rng):
     paths = []
     for k in range(2):
         path = tmp_path / f"face{k}.png"
-        Image.fromarray(np.repeat(np.repeat(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8), 8, 0), 8, 1)).save(path)
+        Image.fromarray(
+            np.repeat(np.repeat(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8), 8, 0), 8, 1)
+        ).save(path)
         paths.append(str(path))  # 224 x 224: resized to 112 with --aligned
     return paths
 
@@ -139,8 +146,18 @@ def face_files(tmp_path, rng):
 def test_explain_writes_maps_pngs_and_json(run_cli, face_files, tmp_path):
     out = tmp_path / "out"
     code, stdout, _ = run_cli(
-        "explain", *face_files, "--aligned", "--model", "lbp", "--patch-sizes", "14,28", "--stride", "7",
-        "--out", str(out), "--json",
+        "explain",
+        *face_files,
+        "--aligned",
+        "--model",
+        "lbp",
+        "--patch-sizes",
+        "14,28",
+        "--stride",
+        "7",
+        "--out",
+        str(out),
+        "--json",
     )
     assert code == 0
     summary = json.loads(stdout)
@@ -158,7 +175,18 @@ def test_explain_writes_maps_pngs_and_json(run_cli, face_files, tmp_path):
 
 
 def test_explain_reuses_the_cache_unless_told_not_to(run_cli, face_files, tmp_path):
-    options = ("--aligned", "--model", "lbp", "--patch-sizes", "28", "--methods", "3", "--out", str(tmp_path), "--json")
+    options = (
+        "--aligned",
+        "--model",
+        "lbp",
+        "--patch-sizes",
+        "28",
+        "--methods",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
     run_cli("explain", *face_files, *options)
     second = json.loads(run_cli("explain", *face_files, *options)[1])
     uncached = json.loads(run_cli("explain", *face_files, *options, "--no-cache")[1])
@@ -177,13 +205,17 @@ def test_explain_reuses_the_cache_unless_told_not_to(run_cli, face_files, tmp_pa
     ],
 )
 def test_explain_errors_are_clean(run_cli, face_files, tmp_path, extra, message):
-    code, _, stderr = run_cli("explain", *face_files, "--aligned", "--model", "lbp", "--out", str(tmp_path), *extra)
+    code, _, stderr = run_cli(
+        "explain", *face_files, "--aligned", "--model", "lbp", "--out", str(tmp_path), *extra
+    )
     assert code == 2
     assert stderr.startswith("xfv explain: error:") and message in stderr
 
 
 def test_explain_reports_missing_and_non_square_images(run_cli, face_files, tmp_path):
-    code, _, stderr = run_cli("explain", face_files[0], str(tmp_path / "missing.png"), "--aligned", "--model", "lbp")
+    code, _, stderr = run_cli(
+        "explain", face_files[0], str(tmp_path / "missing.png"), "--aligned", "--model", "lbp"
+    )
     assert code == 2 and "missing.png" in stderr
     wide = tmp_path / "wide.png"
     Image.fromarray(np.zeros((50, 80, 3), np.uint8)).save(wide)
@@ -194,8 +226,17 @@ def test_explain_reports_missing_and_non_square_images(run_cli, face_files, tmp_
 @pytest.mark.slow
 def test_cut_paste_command_on_lfw(run_cli, shared_data, tmp_path):
     code, stdout, _ = run_cli(
-        "experiment", "cut-paste", "--root", str(shared_data / "lfw"), "--pairs", "1", "--regions", "eyes",
-        "--out", str(tmp_path), "--json",
+        "experiment",
+        "cut-paste",
+        "--root",
+        str(shared_data / "lfw"),
+        "--pairs",
+        "1",
+        "--regions",
+        "eyes",
+        "--out",
+        str(tmp_path),
+        "--json",
     )
     assert code == 0
     summary = json.loads(stdout)
@@ -207,8 +248,17 @@ def test_cut_paste_command_on_lfw(run_cli, shared_data, tmp_path):
 @pytest.mark.slow
 def test_sensitivity_command_on_lfw(run_cli, shared_data, tmp_path):
     code, stdout, _ = run_cli(
-        "experiment", "sensitivity", "--root", str(shared_data / "lfw"), "--pair", "300", "--model", "lbp",
-        "--out", str(tmp_path), "--json",
+        "experiment",
+        "sensitivity",
+        "--root",
+        str(shared_data / "lfw"),
+        "--pair",
+        "300",
+        "--model",
+        "lbp",
+        "--out",
+        str(tmp_path),
+        "--json",
     )
     assert code == 0
     assert json.loads(stdout)["variants"]["edge"] == ["sharp", "soft 7", "soft 14", "soft 56"]

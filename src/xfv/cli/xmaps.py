@@ -1,4 +1,4 @@
-"""X-Map commands: ``explain`` (one pair) and ``experiment cut-paste`` / ``experiment sensitivity`` (the paper's)."""
+"""X-Map commands: ``explain`` (one pair), ``experiment cut-paste`` and ``experiment sensitivity``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument("image1")
     explain.add_argument("image2")
     add_model_arguments(explain)
-    explain.add_argument("--methods", type=_int_list, default=(1, 2, 3), help="comma-separated, default 1,2,3")
+    explain.add_argument(
+        "--methods", type=_int_list, default=(1, 2, 3), help="comma-separated, default 1,2,3"
+    )
     _add_occlusion_arguments(explain)
     _add_batch_argument(explain)
     explain.add_argument("--out", default="xmaps", help="output folder (default ./xmaps)")
@@ -39,22 +41,34 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     cut_paste = experiments.add_parser("cut-paste", help="paste a region of face 2 into face 1 (Section 4.3)")
     cut_paste.add_argument("--root", default="../shared/data/lfw", help="LFW folder with pairs.txt")
     cut_paste.add_argument("--pairs", type=int, default=20, help="imposter pairs to use (default 20)")
-    cut_paste.add_argument("--regions", type=_region_list, default=REGIONS, help=f"comma-separated subset of {','.join(REGIONS)}")
+    cut_paste.add_argument(
+        "--regions", type=_region_list, default=REGIONS, help=f"comma-separated subset of {','.join(REGIONS)}"
+    )
     add_model_arguments(cut_paste)
     _add_occlusion_arguments(cut_paste)
     _add_batch_argument(cut_paste)
-    cut_paste.add_argument("--out", default="xmaps-cut-paste", help="output folder (default ./xmaps-cut-paste)")
+    cut_paste.add_argument(
+        "--out", default="xmaps-cut-paste", help="output folder (default ./xmaps-cut-paste)"
+    )
     cut_paste.add_argument("--json", action="store_true", help="print the summary as JSON")
     cut_paste.set_defaults(handler=run_cut_paste)
 
-    sensitivity = experiments.add_parser("sensitivity", help="Fig. 6: patch size, edge, colour and shape for one pair")
+    sensitivity = experiments.add_parser(
+        "sensitivity", help="Fig. 6: patch size, edge, colour and shape for one pair"
+    )
     sensitivity.add_argument("--root", default="../shared/data/lfw", help="LFW folder with pairs.txt")
     sensitivity.add_argument("--pair", type=int, default=0, help="index of the LFW pair (default 0)")
-    sensitivity.add_argument("--images", nargs=2, metavar=("IMAGE1", "IMAGE2"), help="use these photos instead")
-    sensitivity.add_argument("--method", type=int, default=3, choices=(1, 2, 3), help="method to show (default 3)")
+    sensitivity.add_argument(
+        "--images", nargs=2, metavar=("IMAGE1", "IMAGE2"), help="use these photos instead"
+    )
+    sensitivity.add_argument(
+        "--method", type=int, default=3, choices=(1, 2, 3), help="method to show (default 3)"
+    )
     add_model_arguments(sensitivity)
     _add_batch_argument(sensitivity)
-    sensitivity.add_argument("--out", default="xmaps-sensitivity", help="output folder (default ./xmaps-sensitivity)")
+    sensitivity.add_argument(
+        "--out", default="xmaps-sensitivity", help="output folder (default ./xmaps-sensitivity)"
+    )
     sensitivity.add_argument("--json", action="store_true", help="print a JSON summary")
     sensitivity.set_defaults(handler=run_sensitivity)
 
@@ -75,22 +89,38 @@ def _region_list(text: str) -> tuple[str, ...]:
 
 
 def _add_batch_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=64, help="occluded images per model call (default 64)")
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="occluded images per model call (default 64)"
+    )
 
 
 def _add_occlusion_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("occlusion (Algorithm 1)")
-    group.add_argument("--patch-sizes", type=_int_list, default=(7, 14, 28), help="comma-separated, default 7,14,28")
+    group.add_argument(
+        "--patch-sizes", type=_int_list, default=(7, 14, 28), help="comma-separated, default 7,14,28"
+    )
     group.add_argument("--stride", type=int, default=5, help="default 5")
-    group.add_argument("--color", default="black", choices=["black", "gray", "white", "noise"], help="default black")
-    group.add_argument("--soft-edge", type=int, metavar="K", help="Gaussian soft edge (kernel and sigma K, e.g. 7, 14, 56)")
+    group.add_argument(
+        "--color", default="black", choices=["black", "gray", "white", "noise"], help="default black"
+    )
+    group.add_argument(
+        "--soft-edge", type=int, metavar="K", help="Gaussian soft edge (kernel and sigma K, e.g. 7, 14, 56)"
+    )
     group.add_argument("--shape", default="square", choices=["square", "round"], help="default square")
-    group.add_argument("--convention", default="paper", choices=["paper", "code"],
-                       help="positions: paper floor((112-p)/s)^2 (default) or the authors' code")
-    group.add_argument("--colormap", default="red-green", choices=list(COLORMAPS), help="blend colours (default red-green)")
+    group.add_argument(
+        "--convention",
+        default="paper",
+        choices=["paper", "code"],
+        help="positions: paper floor((112-p)/s)^2 (default) or the authors' code",
+    )
+    group.add_argument(
+        "--colormap", default="red-green", choices=list(COLORMAPS), help="blend colours (default red-green)"
+    )
 
 
-def _explainer(args: argparse.Namespace, model: EmbeddingModel, occlusion: OcclusionConfig | None = None) -> XMapExplainer:
+def _explainer(
+    args: argparse.Namespace, model: EmbeddingModel, occlusion: OcclusionConfig | None = None
+) -> XMapExplainer:
     cache = None if args.no_cache else OcclusionCache()
     return XMapExplainer(model, occlusion=occlusion, batch_size=args.batch_size, cache=cache)
 
@@ -115,15 +145,22 @@ def _progress_bar(args: argparse.Namespace, description: str):
 
 def _occlusion(args: argparse.Namespace) -> OcclusionConfig:
     return OcclusionConfig(
-        patch_sizes=args.patch_sizes, stride=args.stride, color=args.color, soft_edge=args.soft_edge,
-        shape=args.shape, convention=args.convention,
+        patch_sizes=args.patch_sizes,
+        stride=args.stride,
+        color=args.color,
+        soft_edge=args.soft_edge,
+        shape=args.shape,
+        convention=args.convention,
     )
 
 
 def run_explain(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     occlusion = _occlusion(args)
-    faces = [load_face(p, alignment=model.config.alignment, aligned=args.aligned) for p in (args.image1, args.image2)]
+    faces = [
+        load_face(p, alignment=model.config.alignment, aligned=args.aligned)
+        for p in (args.image1, args.image2)
+    ]
     explanation = _explainer(args, model, occlusion).explain(
         *faces, methods=args.methods, progress=_progress_bar(args, "explain")
     )
@@ -149,7 +186,8 @@ def run_explain(args: argparse.Namespace) -> int:
     else:
         print(
             f"distance {explanation.distance:.4f}; {explanation.forward_passes} forward passes in "
-            f"{explanation.timings['total']:.1f} s; wrote maps.npz, {len(keys)} X-Maps and overview.png to {out}"
+            f"{explanation.timings['total']:.1f} s; "
+            f"wrote maps.npz, {len(keys)} X-Maps and overview.png to {out}"
         )
     return 0
 
@@ -166,7 +204,8 @@ def _imposter_faces(root: str, count: int, alignment: str) -> Iterator[tuple[int
             continue
         try:
             faces = [
-                load_face(pair_list.path(p), alignment=alignment, detector=detector) for p in (pair.image1, pair.image2)
+                load_face(pair_list.path(p), alignment=alignment, detector=detector)
+                for p in (pair.image1, pair.image2)
             ]
         except NoFaceError as error:
             print(f"skipping pair {pair.index}: {error}", file=sys.stderr)
@@ -218,7 +257,9 @@ def run_sensitivity(args: argparse.Namespace) -> int:
             raise ValueError(f"--pair must be in [0, {len(pair_list) - 1}], got {args.pair}.")
         pair = pair_list.pairs[args.pair]
         paths = [pair_list.path(pair.image1), pair_list.path(pair.image2)]
-    faces = [load_face(p, alignment=model.config.alignment, aligned=args.aligned, detector=detector) for p in paths]
+    faces = [
+        load_face(p, alignment=model.config.alignment, aligned=args.aligned, detector=detector) for p in paths
+    ]
     quiet = not show_progress(args)
     results = sensitivity_experiment(
         _explainer(args, model),

@@ -1,8 +1,8 @@
 """Colour blending, Algorithm 2 (method.md §4): the map's colour over the face's lightness.
 
-The normalised map is coloured with a diverging map (default ``red-green``: red at -1 = dissimilar, white at 0,
-green at +1 = similar; ``PiYG``: matplotlib's map, as in the authors' code). The result takes its hue from the
-coloured map (HLS), its saturation from the coloured map (HSV) and its lightness from the face (HLS).
+The normalised map is coloured with a diverging map (default ``red-green``: red at -1 = dissimilar, white
+at 0, green at +1 = similar; ``PiYG``: matplotlib's map, as in the authors' code). The result takes its hue
+from the coloured map (HLS), its saturation from the coloured map (HSV) and its lightness from the face (HLS).
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ def colorize(similarity: np.ndarray, colormap: str = "red-green") -> np.ndarray:
 
 
 def blend(face: np.ndarray, similarity: np.ndarray, colormap: str = "red-green") -> np.ndarray:
-    """Algorithm 2: ``uint8 (H, W, 3)`` RGB face coloured by a normalised map (resized to the face if needed)."""
+    """Algorithm 2: ``uint8 (H, W, 3)`` RGB face coloured by a normalised map (resized to the face)."""
     if not isinstance(face, np.ndarray) or face.ndim != 3 or face.shape[2] != 3 or face.dtype != np.uint8:
         shape = getattr(face, "shape", None)
-        raise ValueError(f"face must be a uint8 (H, W, 3) RGB image, got {type(face).__name__} of shape {shape}.")
+        raise ValueError(
+            f"face must be a uint8 (H, W, 3) RGB image, got {type(face).__name__} of shape {shape}."
+        )
     similarity = np.asarray(similarity, dtype=np.float32)
     if similarity.ndim != 2:
         raise ValueError(f"similarity must be a 2-d map, got shape {similarity.shape}.")

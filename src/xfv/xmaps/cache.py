@@ -24,7 +24,10 @@ def face_hash(face: np.ndarray) -> str:
 
 
 class OcclusionCache:
-    """Embeddings of occluded faces under ``directory`` (default: ``xfv.store.cache.default_cache_dir() / "xmaps"``)."""
+    """Embeddings of occluded faces under ``directory``.
+
+    Default: ``xfv.store.cache.default_cache_dir() / "xmaps"`` (honours ``$XFV_CACHE_DIR``).
+    """
 
     def __init__(self, directory: str | os.PathLike | None = None) -> None:
         if directory is None:
@@ -40,7 +43,9 @@ class OcclusionCache:
         key = hashlib.sha256(f"{face_digest}\n{occlusion_key}".encode()).hexdigest()
         return self.directory / model_fingerprint / key[:2] / f"{key}.npy"
 
-    def load(self, model_fingerprint: str, face_digest: str, occlusion_key: str, rows: int) -> np.ndarray | None:
+    def load(
+        self, model_fingerprint: str, face_digest: str, occlusion_key: str, rows: int
+    ) -> np.ndarray | None:
         """The cached ``float32 (rows, D)`` embeddings, or None."""
         path = self.path(model_fingerprint, face_digest, occlusion_key)
         try:
@@ -51,7 +56,9 @@ class OcclusionCache:
             return None
         return embeddings
 
-    def save(self, model_fingerprint: str, face_digest: str, occlusion_key: str, embeddings: np.ndarray) -> None:
+    def save(
+        self, model_fingerprint: str, face_digest: str, occlusion_key: str, embeddings: np.ndarray
+    ) -> None:
         path = self.path(model_fingerprint, face_digest, occlusion_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

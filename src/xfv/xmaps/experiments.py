@@ -1,4 +1,4 @@
-"""The paper's X-Map experiments (method.md §5): cut-and-paste (Section 4.3) and sensitivity (Section 4.4, Fig. 6).
+"""The paper's X-Map experiments (method.md §5): cut-and-paste (Sec. 4.3) and sensitivity (Sec. 4.4, Fig. 6).
 
 Cut-and-paste regions are boxes around landmarks of the model's alignment template on the 112 x 112 crop:
 
@@ -8,8 +8,8 @@ Cut-and-paste regions are boxes around landmarks of the model's alignment templa
   averaging (eye centres = mean of points 36-41 / 42-47, mouth corners = points 48 / 54; spread about 3 px).
 
 With ``iod`` the distance between the eye centres: an eye box is ``0.6 iod x 0.4 iod`` around the eye centre,
-``eyes`` spans both eye boxes, ``eye_mouth`` is the image-left eye's box plus the mouth box (corners widened by
-``0.15 iod`` each side, ``0.5 iod`` high around the corners' height), ``half`` is the image's left half, up
+``eyes`` spans both eye boxes, ``eye_mouth`` is the image-left eye's box plus the mouth box (corners widened
+by ``0.15 iod`` each side, ``0.5 iod`` high around the corners' height), ``half`` is the image's left half, up
 to the midpoint between the eyes.
 """
 
@@ -56,8 +56,8 @@ SENSITIVITY_VARIANTS: dict[str, dict[str, OcclusionConfig]] = {
 
 
 def _box(mask: np.ndarray, centre_x: float, centre_y: float, half_width: float, half_height: float) -> None:
-    x0, x1 = int(round(centre_x - half_width)), int(round(centre_x + half_width))
-    y0, y1 = int(round(centre_y - half_height)), int(round(centre_y + half_height))
+    x0, x1 = round(centre_x - half_width), round(centre_x + half_width)
+    y0, y1 = round(centre_y - half_height), round(centre_y + half_height)
     mask[max(y0, 0) : min(y1, IMAGE_SIZE), max(x0, 0) : min(x1, IMAGE_SIZE)] = True
 
 
@@ -77,7 +77,7 @@ def region_mask(region: str, alignment: str) -> np.ndarray:
         centre = (left_eye + right_eye) / 2
         _box(mask, centre[0], centre[1], (right_eye[0] - left_eye[0]) / 2 + 0.3 * iod, 0.2 * iod)
     elif region == "half":
-        mask[:, : int(round((left_eye[0] + right_eye[0]) / 2))] = True
+        mask[:, : round((left_eye[0] + right_eye[0]) / 2)] = True
     else:
         _box(mask, left_eye[0], left_eye[1], 0.3 * iod, 0.2 * iod)
         centre = (mouth_left + mouth_right) / 2
@@ -94,7 +94,7 @@ def paste(face1: np.ndarray, face2: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def pixel_auc(scores: np.ndarray, mask: np.ndarray) -> float:
-    """ROC-AUC of the map's pixel values with the region as the positive class (Mann-Whitney U, ties as 1/2)."""
+    """ROC-AUC of the map's pixels with the region as the positive class (Mann-Whitney U, ties count 1/2)."""
     scores, mask = np.ravel(scores), np.ravel(mask).astype(bool)
     positives, negatives = int(mask.sum()), int((~mask).sum())
     if positives == 0 or negatives == 0:
@@ -129,7 +129,7 @@ class CutPasteResult:
     examples: list[CutPasteExample]
 
     def summary(self) -> dict:
-        """Per method (and per region): pairs, mean inside / outside, share inside > outside, mean pixel AUC."""
+        """Per method (and region): cases, mean inside / outside, share inside > outside, mean pixel AUC."""
         out: dict = {"pairs": len({r.pair for r in self.records}), "methods": {}}
         for method in sorted({r.method for r in self.records}):
             rows = [r for r in self.records if r.method == method]
@@ -166,8 +166,10 @@ def cut_paste_experiment(
     examples: int = 6,
     progress: Callable[[int, str], None] | None = None,
 ) -> CutPasteResult:
-    """Section 4.3 on imposter pairs ``(index, face1, face2)``: paste each region of face 2 into face 1, explain
-    ``(composite, face 2)`` and score the composite's map against the region. Keeps the first ``examples`` cases.
+    """Section 4.3 on imposter pairs ``(index, face1, face2)``: paste each region of face 2 into face 1,
+    explain ``(composite, face 2)`` and score the composite's map against the region.
+
+    Keeps the first ``examples`` cases for figures.
     """
     masks = {region: region_mask(region, alignment) for region in regions}
     methods = tuple(methods)
@@ -221,7 +223,10 @@ def sensitivity_experiment(
                 if progress is not None:
                     progress(group, name)
                 variant = XMapExplainer(
-                    explainer.model, occlusion=occlusion, batch_size=explainer.batch_size, cache=explainer.cache
+                    explainer.model,
+                    occlusion=occlusion,
+                    batch_size=explainer.batch_size,
+                    cache=explainer.cache,
                 )
                 done[occlusion] = variant.explain(face1, face2, methods=(method,))
             results[group][name] = done[occlusion]

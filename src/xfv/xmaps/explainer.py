@@ -36,7 +36,7 @@ ORIGINAL = "original"
 def check_face(face: object, name: str) -> np.ndarray:
     """An aligned face: ``uint8 (112, 112, 3)`` RGB."""
     if not isinstance(face, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array of shape (112, 112, 3), got {type(face).__name__}.")
+        raise TypeError(f"{name} must be a numpy array of shape (112, 112, 3), got {type(face).__name__}.")
     if face.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
         raise ValueError(f"{name} must be an aligned crop of shape (112, 112, 3), got shape {face.shape}.")
     if face.dtype != np.uint8:
@@ -111,7 +111,7 @@ class XMapExplainer:
         cache: OcclusionCache | None = None,
     ) -> None:
         if not callable(getattr(model, "embed", None)):
-            raise ValueError(f"model must have an embed(faces) method, got {type(model).__name__}.")
+            raise TypeError(f"model must have an embed(faces) method, got {type(model).__name__}.")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.model = model
@@ -120,7 +120,12 @@ class XMapExplainer:
         self.cache = cache
 
     def explain(
-        self, face1: np.ndarray, face2: np.ndarray, *, methods: Iterable[int] = METHODS, progress: Progress | None = None
+        self,
+        face1: np.ndarray,
+        face2: np.ndarray,
+        *,
+        methods: Iterable[int] = METHODS,
+        progress: Progress | None = None,
     ) -> Explanation:
         """Maps of ``methods`` for two aligned faces; ``progress(done, total)`` after every batch."""
         face1, face2 = check_face(face1, "face1"), check_face(face2, "face2")
@@ -139,7 +144,9 @@ class XMapExplainer:
             sizes2: dict[int, np.ndarray] = {}
             for grid in self.occlusion.grids():
                 key, p = self.occlusion.cache_key(grid.patch_size), grid.patch_size
-                d1, d2 = method_distances(method, unit1[key], unit2[key], unit1[ORIGINAL][0], unit2[ORIGINAL][0])
+                d1, d2 = method_distances(
+                    method, unit1[key], unit2[key], unit1[ORIGINAL][0], unit2[ORIGINAL][0]
+                )
                 sizes1[p] = similarity_map(d1, distance, grid)
                 sizes2[p] = sizes1[p] if method == 3 else similarity_map(d2, distance, grid)
             raw_maps[method] = (multiscale_map(sizes1), multiscale_map(sizes2))

@@ -35,16 +35,14 @@ def overview_figure(explanation: Explanation, colormap: str = "red-green") -> Fi
 
 def _outline(face: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The face with the region's border drawn in blue."""
-    border = mask & ~(
-        np.roll(mask, 1, 0) & np.roll(mask, -1, 0) & np.roll(mask, 1, 1) & np.roll(mask, -1, 1)
-    )
+    border = mask & ~(np.roll(mask, 1, 0) & np.roll(mask, -1, 0) & np.roll(mask, 1, 1) & np.roll(mask, -1, 1))
     out = face.copy()
     out[border] = (0, 90, 255)
     return out
 
 
 def cut_paste_figure(result: CutPasteResult, colormap: str = "red-green") -> Figure:
-    """Example composites with the region outlined and their maps, and the pixel AUCs per method and region."""
+    """Example composites (region outlined) with their maps, and the mean pixel AUC per method and region."""
     examples = result.examples
     methods = sorted({r.method for r in result.records})
     columns = 2 + len(methods)
@@ -52,7 +50,11 @@ def cut_paste_figure(result: CutPasteResult, colormap: str = "red-green") -> Fig
     grid = figure.add_gridspec(max(len(examples), 1), columns + 2)
     for row, example in enumerate(examples):
         e = example.explanation
-        _show(figure.add_subplot(grid[row, 0]), _outline(e.face1, example.mask), f"pair {example.pair}: {example.region}")
+        _show(
+            figure.add_subplot(grid[row, 0]),
+            _outline(e.face1, example.mask),
+            f"pair {example.pair}: {example.region}",
+        )
         _show(figure.add_subplot(grid[row, 1]), e.face2, "image 2 (source)")
         for column, method in enumerate(methods, start=2):
             _show(figure.add_subplot(grid[row, column]), e.blend(method, 1, colormap), METHOD_TITLES[method])
@@ -60,7 +62,9 @@ def cut_paste_figure(result: CutPasteResult, colormap: str = "red-green") -> Fig
     regions = sorted({r.region for r in result.records})
     width = 0.8 / len(methods)
     for k, method in enumerate(methods):
-        means = [np.mean([r.auc for r in result.records if r.method == method and r.region == g]) for g in regions]
+        means = [
+            np.mean([r.auc for r in result.records if r.method == method and r.region == g]) for g in regions
+        ]
         axis.bar(np.arange(len(regions)) + k * width, means, width, label=f"method {method}")
     axis.axhline(0.5, color="gray", linewidth=0.8, linestyle="--")
     axis.set_xticks(np.arange(len(regions)) + width * (len(methods) - 1) / 2, regions)

@@ -19,7 +19,9 @@ def unit_rows(embeddings: np.ndarray) -> np.ndarray:
     embeddings = np.asarray(embeddings, dtype=np.float64)
     norms = np.linalg.norm(embeddings, axis=-1, keepdims=True)
     if np.any(norms == 0) or not np.all(np.isfinite(embeddings)):
-        raise ValueError("The model returned a zero, NaN or infinite embedding; the cosine distance is undefined.")
+        raise ValueError(
+            "The model returned a zero, NaN or infinite embedding; the cosine distance is undefined."
+        )
     return embeddings / norms
 
 
@@ -51,7 +53,9 @@ def method_distances(
 def similarity_map(distances: np.ndarray, original_distance: float, grid: PatchGrid) -> np.ndarray:
     """Eq. 9: ``S = sum_i (d_i - d_orig) M_i / N`` with ``M_i`` the binary patch footprints."""
     if len(distances) != len(grid):
-        raise ValueError(f"Expected {len(grid)} distances for patch size {grid.patch_size}, got {len(distances)}.")
+        raise ValueError(
+            f"Expected {len(grid)} distances for patch size {grid.patch_size}, got {len(distances)}."
+        )
     total = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float64)
     for delta, (ys, xs, footprint) in zip(distances - original_distance, grid.masks()):
         total[ys, xs] += delta * footprint
@@ -64,7 +68,7 @@ def multiscale_map(maps: dict[int, np.ndarray]) -> np.ndarray:
 
 
 def blur_map(similarity: np.ndarray, stride: int) -> np.ndarray:
-    """Gaussian blur with an ``s x s`` kernel and sigma ``s`` against the stride's raster (even ``s``: ``s + 1``)."""
+    """Gaussian blur, ``s x s`` kernel and sigma ``s``, against the stride's raster (even ``s``: ``s+1``)."""
     kernel = odd_kernel(stride)
     return cv2.GaussianBlur(similarity, (kernel, kernel), sigmaX=stride)
 

@@ -1,6 +1,7 @@
 """Systematic occlusion, Algorithm 1 (method.md §2): patch positions, footprints and occluded images.
 
-A patch of size ``p`` moves over the aligned ``112 x 112`` crop with stride ``s``, left to right, top to bottom.
+A patch of size ``p`` moves over the aligned ``112 x 112`` crop with stride ``s``, left to right, then top to
+bottom.
 
 - ``convention="paper"`` (default): ``floor((112 - p) / s)`` positions per axis at ``0, s, 2s, ...`` and
   ``p``-pixel patches, ``N = floor((112 - p) / s)^2`` (441 + 361 + 256 for p = 7, 14, 28 and s = 5).
@@ -9,10 +10,10 @@ A patch of size ``p`` moves over the aligned ``112 x 112`` crop with stride ``s`
 
 Patch variants (Section 4.4): colour ``black`` / ``gray`` (128) / ``white`` / ``noise`` (uniform in [0, 255],
 one seeded noise image per configuration, the patch shows its pixels at the patch's place); ``shape`` square
-or round (the disk inscribed in the square); ``soft_edge`` K: the patch's opacity is its footprint blurred with a
-Gaussian of sigma K and a K x K kernel (K + 1 when K is even, OpenCV needs odd kernels), zero outside the image.
-The blur keeps the patch's total opacity, so the soft part reaches beyond the footprint and a small patch with a
-wide blur occludes only faintly. The mask ``M_i`` of Eq. 9 is always the binary footprint.
+or round (the disk inscribed in the square); ``soft_edge`` K: the patch's opacity is its footprint blurred
+with a Gaussian of sigma K and a K x K kernel (K + 1 when K is even, OpenCV needs odd kernels), zero outside
+the image. The blur keeps the patch's total opacity, so the soft part reaches beyond the footprint and a small
+patch with a wide blur occludes only faintly. The mask ``M_i`` of Eq. 9 is always the binary footprint.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def grid_positions(patch_size: int, stride: int, convention: Convention = "paper
 
 @dataclass(frozen=True)
 class OcclusionConfig:
-    """Algorithm 1's parameters. Defaults: the paper's black, sharp, square patches of 7, 14, 28 at stride 5."""
+    """Algorithm 1's parameters. Default: the paper's black, sharp, square patches of 7, 14, 28, stride 5."""
 
     patch_sizes: tuple[int, ...] = (7, 14, 28)
     stride: int = 5
@@ -76,7 +77,9 @@ class OcclusionConfig:
             raise ValueError(f"stride must be a positive integer, got {self.stride!r}.")
         if self.color not in COLORS:
             raise ValueError(f"color must be one of {sorted(COLORS)}, got {self.color!r}.")
-        if self.soft_edge is not None and (not isinstance(self.soft_edge, (int, np.integer)) or self.soft_edge < 1):
+        if self.soft_edge is not None and (
+            not isinstance(self.soft_edge, (int, np.integer)) or self.soft_edge < 1
+        ):
             raise ValueError(f"soft_edge must be None or a positive integer, got {self.soft_edge!r}.")
         if self.shape not in SHAPES:
             raise ValueError(f"shape must be one of {SHAPES}, got {self.shape!r}.")
@@ -116,7 +119,9 @@ class OcclusionConfig:
     def fill(self) -> np.ndarray:
         """What a patch shows: ``uint8 (112, 112, 3)`` (constant colour or seeded uniform noise)."""
         if self.color == "noise":
-            return np.random.default_rng(self.seed).integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+            return np.random.default_rng(self.seed).integers(
+                0, 256, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8
+            )
         return np.full((IMAGE_SIZE, IMAGE_SIZE, 3), COLORS[self.color], dtype=np.uint8)
 
 
@@ -160,7 +165,9 @@ class PatchGrid:
         for y, x in self.positions[start:stop]:
             yield slice(y, y + self.extent), slice(x, x + self.extent), self.footprint
 
-    def render(self, face: np.ndarray, fill: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+    def render(
+        self, face: np.ndarray, fill: np.ndarray, start: int = 0, stop: int | None = None
+    ) -> np.ndarray:
         """Occluded images ``O_i`` for positions ``start:stop``: ``uint8 (n, 112, 112, 3)``."""
         positions = self.positions[start:stop]
         alpha, margin = self.opacity
