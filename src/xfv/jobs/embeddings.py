@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import warnings
 from collections import Counter
@@ -76,7 +77,9 @@ def embed_paths(
                     detector=detector)
     bar = tqdm(total=len(unique), initial=len(unique) - len(missing), desc=f"embedding ({model.name})", unit="img",
                disable=not progress)
-    with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+    # forkserver, not fork: forking a process that runs threads (onnxruntime, a web server) can deadlock.
+    forkserver = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=forkserver) if workers > 1 else nullcontext() as pool:
         mapper = partial(pool.map, chunksize=4) if pool else map
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
