@@ -151,6 +151,8 @@ def test_constant_colours(color, value):
         ({"patch_sizes": (112,)}, r"\(112,\)"),
         ({"patch_sizes": (7, 7)}, "distinct"),
         ({"patch_sizes": ()}, "patch_sizes"),
+        ({"patch_sizes": "7"}, "got '7'"),
+        ({"patch_sizes": 7}, "got 7"),
         ({"stride": 0}, "stride must be a positive integer, got 0"),
         ({"stride": 200}, "leaves no position"),
         ({"color": "pink"}, "'pink'"),

@@ -67,7 +67,10 @@ class OcclusionConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        sizes = tuple(int(p) for p in self.patch_sizes) if np.iterable(self.patch_sizes) else None
+        integers = np.iterable(self.patch_sizes) and all(
+            isinstance(p, (int, np.integer)) for p in self.patch_sizes
+        )
+        sizes = tuple(int(p) for p in self.patch_sizes) if integers else ()
         if not sizes or any(p < 1 or p >= IMAGE_SIZE for p in sizes) or len(set(sizes)) != len(sizes):
             raise ValueError(
                 f"patch_sizes must be distinct integers in [1, {IMAGE_SIZE - 1}], got {self.patch_sizes!r}."
