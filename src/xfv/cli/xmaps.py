@@ -15,6 +15,7 @@ from PIL import Image
 from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
 from xfv.datasets import read_pairs
 from xfv.faces import FaceDetector, NoFaceError, load_face
+from xfv.faces.detection import DETECTORS
 from xfv.models import EmbeddingModel
 from xfv.xmaps import OcclusionCache, OcclusionConfig, XMapExplainer
 from xfv.xmaps.blend import COLORMAPS
@@ -27,6 +28,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument("image1")
     explain.add_argument("image2")
     add_model_arguments(explain)
+    explain.add_argument(
+        "--detector", default="hog", choices=list(DETECTORS), help="face detector (default hog)"
+    )
     explain.add_argument(
         "--methods", type=_int_list, default=(1, 2, 3), help="comma-separated, default 1,2,3"
     )
@@ -157,8 +161,9 @@ def _occlusion(args: argparse.Namespace) -> OcclusionConfig:
 def run_explain(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     occlusion = _occlusion(args)
+    detector = FaceDetector(args.detector)
     faces = [
-        load_face(p, alignment=model.config.alignment, aligned=args.aligned)
+        load_face(p, alignment=model.config.alignment, aligned=args.aligned, detector=detector)
         for p in (args.image1, args.image2)
     ]
     explanation = _explainer(args, model, occlusion).explain(
