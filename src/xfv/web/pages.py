@@ -27,7 +27,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 @router.get("/", response_class=HTMLResponse)
 def landing(request: Request, session: SessionDep) -> HTMLResponse:
     preview = session.execute(
-        select(XMapRecord.pair_id, ModelRecord.name).join(ModelRecord).order_by(XMapRecord.pair_id).limit(1)
+        select(XMapRecord.pair_id, ModelRecord.name).join(ModelRecord)
+        .order_by(ModelRecord.name != "dlib", XMapRecord.pair_id).limit(1)  # the default model's first pair
     ).first()
     return templates.TemplateResponse(request, "index.html", {
         "datasets": dataset_summaries(session), "preview": preview, "models": list_models(),
