@@ -27,3 +27,21 @@ def test_precompute_errors(tmp_path, capsys):
     assert "No dataset named 'missing'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["precompute", "--dataset", "x", "--xmaps", "some"])
+
+
+def test_serve_binds_to_loopback_by_default():
+    from xfv.cli import build_parser
+
+    for command in ("serve", "demo"):
+        args = build_parser().parse_args([command])
+        assert (args.host, args.port, args.db) == ("127.0.0.1", 8000, None)
+
+
+def test_web_settings_come_from_the_environment(monkeypatch):
+    from xfv.web.core.config import Settings
+
+    monkeypatch.setenv("XFV_DB_URL", "sqlite:///env.db")
+    monkeypatch.setenv("XFV_MAX_UPLOAD_BYTES", "1234")
+    settings = Settings()
+    assert (settings.db_url, settings.max_upload_bytes) == ("sqlite:///env.db", 1234)
+    assert Settings(max_upload_bytes=99).max_upload_bytes == 99

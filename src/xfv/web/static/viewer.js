@@ -72,6 +72,9 @@ async function update() {
 
 async function start() {
   detail = await fetchJSON(`/api/pairs/${pairId}`);
+  if (!modelSelect.options.length) {
+    throw new Error("No model has results for this pair yet: run 'xfv precompute' on its dataset.");
+  }
   if (root.dataset.model && [...modelSelect.options].some((o) => o.value === root.dataset.model)) {
     modelSelect.value = root.dataset.model;
   }
