@@ -25,7 +25,7 @@ from xfv.models.lbp import LBPModel
 from xfv.store.db import create_db_engine, open_database
 
 PG_URL = os.environ.get("XFV_TEST_PG_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+BACKENDS = ["sqlite"] + ([pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else [])
 SAMPLE = "lfw-sample"
 SECOND_MODEL = "lbp-grid4"
 
