@@ -37,11 +37,8 @@ REMOTE_DATASETS: dict[str, tuple[str, str, list[RemoteFile]]] = {
 
 
 def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "md5").hexdigest()
 
 
 def fetch(url: str, target: Path, md5: str, progress: bool = False, timeout: float = 60.0) -> Path:

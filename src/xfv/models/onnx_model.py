@@ -22,14 +22,6 @@ def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceS
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class OnnxEmbeddingModel(EmbeddingModel):
     """An ONNX model with an explicit preprocessing configuration.
 
@@ -63,7 +55,8 @@ class OnnxEmbeddingModel(EmbeddingModel):
         self.batch_size = batch_size
         self.session = make_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
-        self._weights_sha256 = _file_sha256(path)
+        with open(path, "rb") as handle:
+            self._weights_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
         self.config = ModelConfig(
             name=name, input_size=input_size, alignment=alignment, channel_order=channel_order,
             mean=mean3, std=std3, options={"layout": layout, "flip": bool(flip)},
