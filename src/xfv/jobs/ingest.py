@@ -7,6 +7,7 @@ committed in one transaction, so an interrupted run leaves only whole chunks beh
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import warnings
 from collections.abc import Sequence
@@ -140,7 +141,9 @@ def _add_images(factory: sessionmaker[Session], dataset_id: int, root: str, path
     workers = workers or min(8, os.cpu_count() or 1)
     bar = tqdm(total=len(paths), desc="ingesting images", unit="img", disable=not progress)
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    executor = ProcessPoolExecutor(workers) if workers > 1 and len(paths) > CHUNK else None
+    # forkserver: forking a process that already runs threads (a server, onnxruntime) can deadlock the child
+    executor = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+                if workers > 1 and len(paths) > CHUNK else None)
     try:
         for chunk in chunks:
             if executor is not None:
