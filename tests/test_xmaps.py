@@ -328,7 +328,7 @@ def test_unreadable_cache_entries_are_recomputed(toy_pair, tmp_path):
     explainer = XMapExplainer(RegionToy(), cache=OcclusionCache(tmp_path))
     first = explainer.explain(*toy_pair)
     entries = sorted(tmp_path.rglob("*.npy"))
-    assert len(entries) == 2 * 4 and not list(tmp_path.rglob("*.tmp"))
+    assert len(entries) == 2 * 4 and not list(tmp_path.rglob(".tmp-*"))
     entries[0].write_bytes(b"not a numpy file")
     again = explainer.explain(*toy_pair)
     assert 0 < again.forward_passes < 2118

@@ -44,7 +44,7 @@ import onnx
 from filelock import FileLock
 from onnx import TensorProto, helper, numpy_helper
 
-from xfv.store.cache import default_cache_dir
+from xfv.files import default_cache_dir
 
 __all__ = ["CONVERTER_VERSION", "convert_dlib_model", "ensure_converted"]
 

@@ -9,34 +9,15 @@ miss and is rewritten.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 
-
-def default_cache_dir() -> Path:
-    """``$XFV_CACHE_DIR`` if set, else the user's cache directory for xfv."""
-    return Path(os.environ.get("XFV_CACHE_DIR") or platformdirs.user_cache_dir("xfv"))
+from xfv.files import atomic_save_npy, default_cache_dir
 
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` atomically (temporary file + ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class EmbeddingCache:

@@ -2,7 +2,7 @@
 
 One ``.npy`` file per (model fingerprint, face content hash, occlusion configuration of one patch size); the
 original face's embedding is an entry of its own. Keys are content hashes, never file paths (architecture.md).
-Writes are atomic (a temporary file in the same folder, then ``os.replace``); an unreadable or misshapen file
+Writes are atomic (:func:`xfv.files.atomic_save_npy`); an unreadable or misshapen file
 counts as a miss and is rewritten.
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from xfv.files import atomic_save_npy, default_cache_dir
 
 
 def face_hash(face: np.ndarray) -> str:
@@ -26,13 +27,11 @@ def face_hash(face: np.ndarray) -> str:
 class OcclusionCache:
     """Embeddings of occluded faces under ``directory``.
 
-    Default: ``xfv.store.cache.default_cache_dir() / "xmaps"`` (honours ``$XFV_CACHE_DIR``).
+    Default: ``xfv.files.default_cache_dir() / "xmaps"`` (honours ``$XFV_CACHE_DIR``).
     """
 
     def __init__(self, directory: str | os.PathLike | None = None) -> None:
         if directory is None:
-            from xfv.store.cache import default_cache_dir
-
             directory = default_cache_dir() / "xmaps"
         self.directory = Path(directory)
 
@@ -60,12 +59,4 @@ class OcclusionCache:
         self, model_fingerprint: str, face_digest: str, occlusion_key: str, embeddings: np.ndarray
     ) -> None:
         path = self.path(model_fingerprint, face_digest, occlusion_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.save(stream, np.asarray(embeddings, dtype=np.float32), allow_pickle=False)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_save_npy(path, np.asarray(embeddings, dtype=np.float32))
