@@ -72,6 +72,8 @@ def test_detector_option_errors():
         FaceDetector(fallback="guess")
     with pytest.raises(ValueError, match="select must be"):
         FaceDetector(select="smallest")
+    with pytest.raises(ValueError, match=r"max_offset must be in \(0, 1\]"):
+        FaceDetector(max_offset=0)
 
 
 @pytest.mark.slow
@@ -114,3 +116,13 @@ def test_same_person_is_closer_than_different_people(shared_data, backend):
     same = cosine_distance(e[0], e[1])
     assert same < cosine_distance(e[0], e[2]) and same < cosine_distance(e[0], e[3])
     assert same < 0.1 < cosine_distance(e[0], e[2])
+
+
+@pytest.mark.slow
+def test_a_bystander_does_not_stand_in_for_a_missed_centred_face(shared_data):
+    # HOG misses the subject of this LFW image and finds only a man at the left edge.
+    image = load_image(shared_data / "lfw" / "Tung_Chee-hwa" / "Tung_Chee-hwa_0001.jpg")
+    bystander = FaceDetector("hog+cnn", select="centre").detect_one(image)
+    subject = FaceDetector("hog+cnn", select="centre", max_offset=0.2).detect_one(image)
+    assert bystander.source == "hog" and bystander.box[2] < image.shape[1] / 2
+    assert subject.source == "cnn" and subject.box[0] < image.shape[1] / 2 < subject.box[2]
