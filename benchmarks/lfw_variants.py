@@ -23,19 +23,9 @@ import numpy as np
 from xfv.datasets import read_pairs
 from xfv.faces import FaceDetector, load_image
 from xfv.faces.alignment import align_face
-from xfv.faces.detection import CENTRE_BOX, DetectedFace
+from xfv.faces.detection import centre_box, nearest_centre
 from xfv.models import create_model
 from xfv.verification import cosine_distance, kfold_verification
-
-
-def centre_face(image: np.ndarray) -> DetectedFace:
-    h, w = image.shape[:2]
-    return DetectedFace((int(CENTRE_BOX[0] * w), int(CENTRE_BOX[1] * h), int(CENTRE_BOX[2] * w), int(CENTRE_BOX[3] * h)), "centre")
-
-
-def nearest_centre(faces: list[DetectedFace], image: np.ndarray) -> DetectedFace:
-    cy, cx = image.shape[0] / 2, image.shape[1] / 2
-    return min(faces, key=lambda f: ((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2)
 
 
 def jittered_embedding(model, face: np.ndarray, jitters: int) -> np.ndarray:
@@ -71,8 +61,8 @@ def main() -> None:
             seconds["cnn"] += time.perf_counter() - start
             counts["cnn-miss"] += not faces
         counts["several"] += len(faces) > 1
-        largest = faces[0] if faces else centre_face(image)
-        hog_only = largest if (faces and largest.source == "hog") else centre_face(image)
+        largest = faces[0] if faces else centre_box(image)
+        hog_only = largest if (faces and largest.source == "hog") else centre_box(image)
         central = nearest_centre(faces, image) if faces else largest
         crops["hog+centre"].append(align_face(image, hog_only, "dlib", 150))
         crops["hog+cnn+centre"].append(align_face(image, largest, "dlib", 150))

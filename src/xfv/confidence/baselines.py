@@ -25,6 +25,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from xfv.confidence.cscore import check_distances
+from xfv.confidence.metrics import check_correct
 
 
 Side = Callable[[np.ndarray], np.ndarray]
@@ -47,10 +48,7 @@ class _PerSide:
             raise ValueError(f"correct must have one entry per distance, got shapes {y.shape} and {d.shape}.")
         if d.size == 0:
             raise ValueError("No pairs given: distances is empty.")
-        unexpected = set(np.unique(y).tolist()) - {0, 1}
-        if unexpected:
-            raise ValueError(f"correct must be 0/1 or boolean, got values {sorted(unexpected)}.")
-        y = y.astype(np.float64)
+        y = check_correct(y)
         self.threshold_ = float(threshold)
         left = d <= self.threshold_
         self.sides_: list[Side] = []

@@ -10,6 +10,15 @@ ECE_BINS = 10
 CONFIDENCE_RANGE = (0.5, 1.0)
 
 
+def check_correct(correct: np.ndarray) -> np.ndarray:
+    """Correctness of decisions as floats; raises ``ValueError`` for values other than 0/1 (or booleans)."""
+    y = np.asarray(correct)
+    unexpected = set(np.unique(y).tolist()) - {0, 1}
+    if unexpected:
+        raise ValueError(f"correct must be 0/1 or boolean, got values {sorted(unexpected)}.")
+    return y.astype(np.float64)
+
+
 def _check(correct: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(correct)
     p = np.asarray(confidence, dtype=np.float64)
@@ -17,14 +26,12 @@ def _check(correct: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.
         raise ValueError(f"correct and confidence must be 1-d of equal length, got shapes {y.shape} and {p.shape}.")
     if y.size == 0:
         raise ValueError("No pairs given: correct is empty.")
-    unexpected = set(np.unique(y).tolist()) - {0, 1}
-    if unexpected:
-        raise ValueError(f"correct must be 0/1 or boolean, got values {sorted(unexpected)}.")
+    y = check_correct(y)
     low, high = CONFIDENCE_RANGE
     outside = ~((p >= low) & (p <= high))
     if np.any(outside):
         raise ValueError(f"confidence has values outside [{low}, {high}]: {p[outside][:5].tolist()}.")
-    return y.astype(np.float64), p
+    return y, p
 
 
 def calibration_curve(

@@ -39,6 +39,24 @@ class DetectedFace:
         return max(0, self.box[2] - self.box[0]) * max(0, self.box[3] - self.box[1])
 
 
+def _centre_offset(face: DetectedFace, image: np.ndarray) -> tuple[float, float]:
+    """Pixels from the image centre to the centre of ``face``'s box, ``(dx, dy)``."""
+    h, w = image.shape[:2]
+    return (face.box[0] + face.box[2] - w) / 2, (face.box[1] + face.box[3] - h) / 2
+
+
+def nearest_centre(faces: list[DetectedFace], image: np.ndarray) -> DetectedFace:
+    """The face whose box centre is nearest the image centre."""
+    return min(faces, key=lambda face: np.hypot(*_centre_offset(face, image)))
+
+
+def centre_box(image: np.ndarray) -> DetectedFace:
+    """The :data:`CENTRE_BOX` of ``image``: where a face-centred dataset's subject usually is."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = CENTRE_BOX
+    return DetectedFace((int(x0 * w), int(y0 * h), int(x1 * w), int(y1 * h)), "centre")
+
+
 _lock = threading.Lock()
 
 
@@ -104,8 +122,7 @@ class FaceDetector:
         if self.max_offset is None:
             return faces
         h, w = image.shape[:2]
-        return [f for f in faces if np.hypot((f.box[0] + f.box[2] - w) / 2 / w, (f.box[1] + f.box[3] - h) / 2 / h)
-                <= self.max_offset]
+        return [face for face in faces if np.hypot(*np.divide(_centre_offset(face, image), (w, h))) <= self.max_offset]
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         """All faces found (within ``max_offset`` of the centre, if set), largest first."""
@@ -129,15 +146,10 @@ class FaceDetector:
         if len(faces) > 1:
             which = "the largest" if self.select == "largest" else "the one nearest the centre"
             warnings.warn(f"{name}: {len(faces)} faces found, using {which}.", stacklevel=2)
-        if faces and self.select == "centre":
-            h, w = image.shape[:2]
-            return min(faces, key=lambda f: ((f.box[0] + f.box[2] - w) / 2) ** 2 + ((f.box[1] + f.box[3] - h) / 2) ** 2)
         if faces:
-            return faces[0]
+            return nearest_centre(faces, image) if self.select == "centre" else faces[0]
         if self.fallback == "centre":
-            h, w = image.shape[:2]
-            x0, y0, x1, y1 = CENTRE_BOX
-            return DetectedFace((int(x0 * w), int(y0 * h), int(x1 * w), int(y1 * h)), "centre")
+            return centre_box(image)
         raise NoFaceError(f"No face found in {name} (detector {self.method!r}).")
 
 
