@@ -10,9 +10,11 @@ from conftest_web import SAMPLE, fresh_sample, platform_url, sample_factory  # n
 from sqlalchemy import func, inspect, select
 
 from xfv.cli.platform import sample_root
+from xfv.jobs import explain as explain_module
 from xfv.jobs import precompute as precompute_module
+from xfv.jobs.explain import explain_pair
 from xfv.jobs.ingest import ingest_dataset, quality_score
-from xfv.jobs.precompute import explain_pair, map_from_bytes, precompute, xmap_selection
+from xfv.jobs.precompute import precompute, xmap_selection
 from xfv.models import create_model
 from xfv.store.db import (
     create_db_engine,
@@ -23,6 +25,7 @@ from xfv.store.db import (
     migrate,
     resolve_db_url,
 )
+from xfv.store.maps import decode_map
 from xfv.store.models import Base, CalibrationRecord, Image, Pair, Result, XMapRecord
 from xfv.store.queries import NotFoundError, PairQuery, list_pairs
 
@@ -85,7 +88,7 @@ def test_ingest_and_precompute_are_idempotent(fresh_sample):
         assert sorted(f for f in folds if f is not None) == list(range(10)) and folds.count(None) == 1
         maps = session.scalars(select(XMapRecord)).all()
         assert len(maps) == 2 * 6
-        xmap = map_from_bytes(maps[0].data)
+        xmap = decode_map(maps[0].data)
         assert xmap.shape == (112, 112) and xmap.dtype == np.float32 and np.abs(xmap).max() <= 1.0
 
 
@@ -123,7 +126,7 @@ def test_an_interrupted_explanation_writes_no_maps(fresh_sample, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(precompute_module, "map_to_bytes", broken)
+    monkeypatch.setattr(explain_module, "encode_map", broken)
     with pytest.raises(RuntimeError, match="interrupted"):
         explain_pair(factory, pair_id, create_model("lbp"))
     with factory() as session:

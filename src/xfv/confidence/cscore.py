@@ -32,6 +32,7 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import expit
 
+from xfv.errors import FitError
 from xfv.verification import check_scores
 
 DISTANCE_RANGE = (0.0, 2.0)
@@ -39,10 +40,6 @@ AUTHORS_SLOPE = -19.0
 AUTO_SLOPES = (-19.0, -5.0)
 STARTS = ("auto", "authors")
 _RANGE_TOLERANCE = 1e-9
-
-
-class FitError(ValueError, RuntimeError):
-    """The C-Score curve (Eq. 2) could not be fitted; a ``ValueError`` so the CLI reports it cleanly."""
 
 
 def logistic(d: np.ndarray, L: float, d0: float, k: float, b: float) -> np.ndarray:

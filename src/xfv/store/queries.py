@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Integer, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from xfv.errors import NotFoundError
 from xfv.store.models import CalibrationRecord, Dataset, Image, ModelRecord, Pair, Result, XMapRecord
 
 _Image1 = aliased(Image, name="image1")
@@ -34,10 +35,6 @@ SORT_COLUMNS: dict[str, ColumnElement] = {
     "confidence": _Result.confidence,
 }
 RESULT_COLUMNS = {"distance", "threshold", "prediction", "correct", "confidence"}
-
-
-class NotFoundError(LookupError, ValueError):
-    """A dataset, model or pair named in a request does not exist (a ValueError too, for the CLI's handler)."""
 
 
 @dataclass(frozen=True)

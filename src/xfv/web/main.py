@@ -12,11 +12,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from xfv.store.db import open_database
-from xfv.store.queries import NotFoundError
 from xfv.web import pages
 from xfv.web.api.main import api_router
 from xfv.web.core.config import Settings
-from xfv.web.services import Services, UploadError
+from xfv.web.services import Services
 
 UPLOAD_PATHS = ("/api/verify", "/api/explain")
 MULTIPART_OVERHEAD = 64 * 1024
@@ -47,21 +46,10 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
                                                f"{settings.max_upload_bytes} bytes per image."}, status_code=413)
         return await call_next(request)
 
-    @app.exception_handler(NotFoundError)
-    async def not_found(_request: Request, error: NotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=404)
-
-    @app.exception_handler(LookupError)
-    async def missing(_request: Request, error: LookupError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=404)
-
-    @app.exception_handler(UploadError)
-    async def refused_upload(_request: Request, error: UploadError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=error.status)
-
     @app.exception_handler(ValueError)
     async def bad_value(_request: Request, error: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=422)
+        """xfv's errors answer with their kind's status (:mod:`xfv.errors`); any other ValueError is a 422."""
+        return JSONResponse({"detail": str(error)}, status_code=getattr(error, "http_status", 422))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:

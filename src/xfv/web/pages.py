@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from xfv.confidence import Calibration
+from xfv.errors import NotFoundError
 from xfv.models import list_models
 from xfv.store.models import CalibrationRecord, ModelRecord, XMapRecord
 from xfv.store.queries import dataset_summaries, get_dataset, get_model, get_pair, model_results
@@ -64,7 +65,7 @@ def confidence_plot(session: SessionDep, dataset: str = Query(..., max_length=10
     stored_dataset, stored_model = get_dataset(session, dataset), get_model(session, model)
     rows = model_results(session, stored_dataset, stored_model)
     if not rows:
-        raise LookupError(f"Model {model!r} has no results on dataset {dataset!r}.")
+        raise NotFoundError(f"Model {model!r} has no results on dataset {dataset!r}.")
     distances, labels, _ = (np.array(column) for column in zip(*rows))
     record = session.scalar(select(CalibrationRecord).where(
         CalibrationRecord.model_id == stored_model.id, CalibrationRecord.dataset_id == stored_dataset.id,

@@ -127,6 +127,11 @@ class TaskOut(BaseModel):
     error: str | None
     result: dict
 
+    @classmethod
+    def of(cls, task: object) -> TaskOut:
+        """The public view of a background task (any object with these attributes)."""
+        return cls.model_validate(task, from_attributes=True)
+
 
 class VerifyOut(BaseModel):
     distance: float

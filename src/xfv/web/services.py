@@ -1,6 +1,6 @@
 """What the routes call beyond plain queries: model instances, uploaded pairs, X-Map tasks, image rendering.
 
-Routes stay thin; the work itself is done by :mod:`xfv.jobs.precompute` and the domain packages.
+Routes stay thin; the work itself is done by :mod:`xfv.jobs` and the domain packages.
 """
 
 from __future__ import annotations
@@ -18,24 +18,18 @@ from PIL import Image as PILImage
 from sqlalchemy.orm import Session, sessionmaker
 
 from xfv.confidence import Calibration, default_calibration
+from xfv.errors import NotFoundError, TooLargeError, XfvError
 from xfv.faces import FaceDetector, detect_and_align, load_image
-from xfv.jobs.precompute import METHODS, aligned_face, explain_pair, make_explainer
+from xfv.jobs import aligned_face, explain_pair, make_explainer
 from xfv.models import EmbeddingModel, create_model, list_models
 from xfv.store.models import Dataset
-from xfv.store.queries import NotFoundError, get_model, latest_calibration
+from xfv.store.queries import get_model, latest_calibration, stored_xmaps
 from xfv.verification import cosine_distance
 from xfv.web.core.config import Settings
+from xfv.web.schemas import TaskOut, XMapStatus
 from xfv.web.tasks import Task, TaskRunner
-from xfv.xmaps import blend, colorize
+from xfv.xmaps import METHODS, blend, colorize
 from xfv.xmaps.occlusion import IMAGE_SIZE
-
-
-class UploadError(ValueError):
-    """An uploaded file was refused; ``status`` is the HTTP status to answer with (413 or 422)."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @lru_cache(maxsize=8)
@@ -70,23 +64,26 @@ def thumbnail(path: Path, size: int) -> bytes:
 
 
 def check_upload(data: bytes, field_name: str, settings: Settings) -> np.ndarray:
-    """Decode an uploaded photo after checking its size in bytes and pixels; ``UploadError`` when refused."""
+    """Decode an uploaded photo after checking its size in bytes and pixels.
+
+    Raises ``TooLargeError`` over a limit and ``XfvError`` for anything else refused.
+    """
     if not data:
-        raise UploadError(f"{field_name}: the file is empty.")
+        raise XfvError(f"{field_name}: the file is empty.")
     if len(data) > settings.max_upload_bytes:
-        raise UploadError(f"{field_name}: {len(data)} bytes is more than the limit of {settings.max_upload_bytes} bytes.", 413)
+        raise TooLargeError(f"{field_name}: {len(data)} bytes is more than the limit of {settings.max_upload_bytes} bytes.")
     try:
         with PILImage.open(io.BytesIO(data)) as header:
             width, height = header.size
     except (PILImage.UnidentifiedImageError, OSError, SyntaxError, PILImage.DecompressionBombError) as error:
-        raise UploadError(f"{field_name}: not an image file ({error}).") from None
+        raise XfvError(f"{field_name}: not an image file ({error}).") from None
     if width * height > settings.max_upload_pixels:
-        raise UploadError(f"{field_name}: {width} x {height} pixels is more than the limit of "
-                          f"{settings.max_upload_pixels} pixels.", 413)
+        raise TooLargeError(f"{field_name}: {width} x {height} pixels is more than the limit of "
+                            f"{settings.max_upload_pixels} pixels.")
     try:
         return load_image(data)
     except ValueError as error:
-        raise UploadError(f"{field_name}: {error}") from None
+        raise XfvError(f"{field_name}: {error}") from None
 
 
 def align_upload(image: np.ndarray, field_name: str, model: EmbeddingModel) -> np.ndarray:
@@ -95,7 +92,7 @@ def align_upload(image: np.ndarray, field_name: str, model: EmbeddingModel) -> n
         return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
                                 detector=FaceDetector("hog+cnn"), name=field_name).crop
     except ValueError as error:
-        raise UploadError(f"{field_name}: no face found ({error}).") from None
+        raise XfvError(f"{field_name}: no face found ({error}).") from None
 
 
 @dataclass
@@ -185,6 +182,15 @@ class Services:
             return {"pair": pair_id, "model": model_name}
 
         return self.tasks.submit(xmap_task_key(pair_id, model_name), work)
+
+
+    def xmap_status(self, session: Session, pair_id: int, model_name: str) -> XMapStatus:
+        """Which of the pair's X-Maps are stored for the model, and the task computing them, if any."""
+        maps = stored_xmaps(session, pair_id, get_model(session, model_name))
+        task = self.tasks.running(xmap_task_key(pair_id, model_name))
+        urls = {f"{m}-{i}": f"/api/pairs/{pair_id}/xmaps/{model_name}/{m}/{i}.png" for (m, i) in sorted(maps)}
+        return XMapStatus(model=model_name, ready=len(maps) == 2 * len(METHODS),
+                          methods=sorted({m for m, _ in maps}), task=TaskOut.of(task) if task else None, urls=urls)
 
 
 def xmap_task_key(pair_id: int, model_name: str) -> str:

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-Progress = Callable[[int, int], None]
+from xfv.xmaps import Progress
+
 State = Literal["running", "done", "error"]
 
 

@@ -2,7 +2,10 @@
 
 from xfv.xmaps.blend import blend, colorize
 from xfv.xmaps.cache import OcclusionCache
-from xfv.xmaps.explainer import Explanation, XMapExplainer
+from xfv.xmaps.explainer import Explanation, Progress, XMapExplainer
+from xfv.xmaps.methods import METHODS
 from xfv.xmaps.occlusion import OcclusionConfig
 
-__all__ = ["Explanation", "OcclusionCache", "OcclusionConfig", "XMapExplainer", "blend", "colorize"]
+__all__ = [
+    "METHODS", "Explanation", "OcclusionCache", "OcclusionConfig", "Progress", "XMapExplainer", "blend", "colorize",
+]

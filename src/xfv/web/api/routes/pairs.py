@@ -11,7 +11,6 @@ from sqlalchemy import select
 from xfv.store.models import Dataset, Image
 from xfv.store.queries import PairQuery, PairRow, default_model, get_dataset, get_pair, list_pairs
 from xfv.web.api.deps import ServicesDep, SessionDep
-from xfv.web.api.routes.xmaps import xmap_status
 from xfv.web.schemas import ImageOut, PairDetail, PairFilters, PairOut, PairPage, ResultOut
 
 router = APIRouter(prefix="/pairs", tags=["pairs"])
@@ -72,5 +71,5 @@ def pair_detail(pair_id: int, session: SessionDep, services: ServicesDep) -> Pai
     return PairDetail(
         pair=pair_out(row, dataset, size),
         images=[image_out(row.image1, dataset, size), image_out(row.image2, dataset, size)],
-        xmaps={name: xmap_status(session, services, pair_id, name) for name in row.results},
+        xmaps={name: services.xmap_status(session, pair_id, name) for name in row.results},
     )

@@ -6,21 +6,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
-from xfv.jobs.precompute import METHODS
-from xfv.store.queries import NotFoundError
+from xfv.errors import NotFoundError, TooLargeError
 from xfv.web.api.deps import ServicesDep, SessionDep
-from xfv.web.api.routes.tasks import task_out
-from xfv.web.schemas import ExplainOut, VerifyOut
+from xfv.web.schemas import ExplainOut, TaskOut, VerifyOut
 from xfv.web.services import (
     Services,
     UploadedPair,
-    UploadError,
     align_upload,
     check_upload,
     embedding_model,
     png_bytes,
     render_map,
 )
+from xfv.xmaps import METHODS
 
 router = APIRouter(tags=["uploads"])
 ImageIndex = Annotated[int, Path(ge=1, le=2)]
@@ -32,7 +30,7 @@ def _read(upload: UploadFile, field_name: str, services: Services) -> bytes:
     limit = services.settings.max_upload_bytes
     data = upload.file.read(limit + 1)
     if len(data) > limit:
-        raise UploadError(f"{field_name}: the file is larger than the limit of {limit} bytes.", 413)
+        raise TooLargeError(f"{field_name}: the file is larger than the limit of {limit} bytes.")
     return data
 
 
@@ -61,7 +59,7 @@ def _explain_out(upload: UploadedPair, services: Services) -> ExplainOut:
         raise NotFoundError(f"The X-Map task of upload {upload.id!r} has expired; upload the pair again.")
     return ExplainOut(
         id=upload.id, model=upload.model, **vars(upload.verdict),
-        faces=[f"/api/uploads/{upload.id}/faces/{i}.png" for i in (1, 2)], task=task_out(task),
+        faces=[f"/api/uploads/{upload.id}/faces/{i}.png" for i in (1, 2)], task=TaskOut.of(task),
         xmaps={f"{m}-{i}": f"/api/uploads/{upload.id}/xmaps/{m}/{i}.png" for m in METHODS for i in (1, 2)},
     )
 

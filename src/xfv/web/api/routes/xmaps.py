@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 from sqlalchemy.orm import Session
 
-from xfv.jobs.precompute import METHODS, map_from_bytes
+from xfv.errors import NotFoundError
+from xfv.store.maps import decode_map
 from xfv.store.models import Pair
-from xfv.store.queries import NotFoundError, get_model, get_pair, stored_xmaps
+from xfv.store.queries import get_model, get_pair, stored_xmaps
 from xfv.web.api.deps import FactoryDep, ServicesDep, SessionDep
-from xfv.web.api.routes.tasks import task_out
-from xfv.web.schemas import XMapStatus
-from xfv.web.services import Services, png_bytes, render_map, stored_face, xmap_task_key
+from xfv.web.schemas import TaskOut, XMapStatus
+from xfv.web.services import png_bytes, render_map, stored_face
 
 router = APIRouter(prefix="/pairs", tags=["xmaps"])
 ImageIndex = Annotated[int, Path(ge=1, le=2, description="1 or 2")]
@@ -21,19 +21,10 @@ Method = Annotated[int, Path(ge=1, le=3, description="X-Map method 1, 2 or 3")]
 PNG = {200: {"content": {"image/png": {}}}}
 
 
-def xmap_status(session: Session, services: Services, pair_id: int, model_name: str) -> XMapStatus:
-    maps = stored_xmaps(session, pair_id, get_model(session, model_name))
-    task = services.tasks.running(xmap_task_key(pair_id, model_name))
-    ready = len(maps) == 2 * len(METHODS)
-    urls = {f"{m}-{i}": f"/api/pairs/{pair_id}/xmaps/{model_name}/{m}/{i}.png" for (m, i) in sorted(maps)}
-    return XMapStatus(model=model_name, ready=ready, methods=sorted({m for m, _ in maps}),
-                      task=task_out(task) if task else None, urls=urls)
-
-
 @router.get("/{pair_id}/xmaps/{model}", response_model=XMapStatus)
 def get_xmaps(pair_id: int, model: str, session: SessionDep, services: ServicesDep) -> XMapStatus:
     get_pair(session, pair_id)
-    return xmap_status(session, services, pair_id, model)
+    return services.xmap_status(session, pair_id, model)
 
 
 @router.post("/{pair_id}/xmaps/{model}", response_model=XMapStatus, status_code=status.HTTP_202_ACCEPTED)
@@ -41,11 +32,11 @@ def compute_xmaps(pair_id: int, model: str, session: SessionDep, factory: Factor
                   services: ServicesDep) -> XMapStatus:
     """Start computing the pair's X-Maps (all methods) unless stored or running; poll ``/api/tasks/{id}``."""
     get_pair(session, pair_id)
-    current = xmap_status(session, services, pair_id, model)
+    current = services.xmap_status(session, pair_id, model)
     if current.ready or current.task is not None:
         return current
     task = services.explain_stored_pair(factory, pair_id, model)
-    return current.model_copy(update={"task": task_out(task)})
+    return current.model_copy(update={"task": TaskOut.of(task)})
 
 
 def _stored_map(session: Session, pair_id: int, model: str, method: int, image: int):
@@ -53,7 +44,7 @@ def _stored_map(session: Session, pair_id: int, model: str, method: int, image: 
     if record is None:
         raise NotFoundError(f"Pair {pair_id} has no stored X-Map for model {model!r}, method {method}, image {image}: "
                             f"POST /api/pairs/{pair_id}/xmaps/{model} computes it.")
-    return map_from_bytes(record.data)
+    return decode_map(record.data)
 
 
 def _face(session: Session, pair_id: int, model: str, image: int):

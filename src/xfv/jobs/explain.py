@@ -1,0 +1,60 @@
+"""Explaining one stored pair for the platform: its aligned faces, the X-Maps of every method, stored at once.
+
+Used by ``xfv precompute`` and by the web app's on-demand X-Maps alike, so both give the same maps for a pair.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from xfv.errors import NotFoundError
+from xfv.faces import detect_and_align, load_image
+from xfv.jobs.embeddings import dataset_detector
+from xfv.models import EmbeddingModel
+from xfv.store.db import transaction
+from xfv.store.maps import encode_map
+from xfv.store.models import ModelRecord, Pair, XMapRecord
+from xfv.xmaps import METHODS, OcclusionCache, Progress, XMapExplainer
+from xfv.xmaps.occlusion import IMAGE_SIZE
+
+
+def make_explainer(model: EmbeddingModel) -> XMapExplainer:
+    """The explainer the platform uses: paper defaults, occlusion embeddings cached on disk."""
+    return XMapExplainer(model, cache=OcclusionCache())
+
+
+def aligned_face(root: str | Path, relative: str, model: EmbeddingModel) -> np.ndarray:
+    """A dataset image as the 112 x 112 crop in the model's template (the detector of the benchmark pipeline)."""
+    image = load_image(Path(root) / relative)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # several faces: the detector picks the subject, as in the embedding jobs
+        return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
+                                detector=dataset_detector(), name=relative).crop
+
+
+def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingModel, *,
+                 explainer: XMapExplainer | None = None, progress: Progress | None = None) -> None:
+    """Compute and store the X-Maps of all methods for one pair, in one transaction (replacing old ones)."""
+    with factory() as session:
+        pair = session.get(Pair, pair_id)
+        if pair is None:
+            raise NotFoundError(f"No pair with id {pair_id}.")
+        root, path1, path2 = pair.dataset.root, pair.image1.path, pair.image2.path
+    face1, face2 = aligned_face(root, path1, model), aligned_face(root, path2, model)
+    explainer = explainer or make_explainer(model)
+    explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
+    options = {"occlusion": repr(explanation.occlusion), "distance": explanation.distance}
+    with transaction(factory) as session:
+        record = session.scalar(select(ModelRecord).where(ModelRecord.name == model.name))
+        if record is None or record.fingerprint != model.fingerprint:
+            raise NotFoundError(f"Model {model.name!r} has no results in the database with this configuration; "
+                                "run 'xfv precompute' with it first.")
+        session.execute(delete(XMapRecord).where(XMapRecord.pair_id == pair_id, XMapRecord.model_id == record.id))
+        session.add_all(XMapRecord(pair_id=pair_id, model_id=record.id, method=method, image=image,
+                                   data=encode_map(explanation.map(method, image)), options=options)
+                        for method in METHODS for image in (1, 2))
