@@ -11,11 +11,10 @@ Templates:
 from __future__ import annotations
 
 import cv2
+import dlib
 import numpy as np
 
 from xfv.faces.detection import DetectedFace, landmarks
-
-import dlib
 
 ARCFACE_TEMPLATE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
@@ -25,7 +24,7 @@ TEMPLATES = ("dlib", "arcface", "none")
 DLIB_CHIP_PADDING = 0.25
 
 
-def _arcface_points(shape: "dlib.full_object_detection") -> np.ndarray:
+def _arcface_points(shape: dlib.full_object_detection) -> np.ndarray:
     points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
     left_eye, right_eye = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
     return np.stack([left_eye, right_eye, points[30], points[48], points[54]])

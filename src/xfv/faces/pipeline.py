@@ -8,9 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from xfv.errors import XfvError
 from xfv.faces.alignment import align_face
 from xfv.faces.detection import FaceDetector
-from xfv.faces.images import load_image
+from xfv.faces.images import image_name, load_image
 
 CANONICAL_SIZE = 112  # X-Maps are defined on 112 x 112 crops (method.md §0)
 
@@ -35,17 +36,18 @@ def detect_and_align(
 
 def load_face(
     path: str | Path | bytes, *, alignment: str, size: int = CANONICAL_SIZE, aligned: bool = False,
-    detector: FaceDetector | None = None,
+    detector: FaceDetector | None = None, name: str | None = None,
 ) -> np.ndarray:
     """Load a photo and return its aligned ``uint8 (size, size, 3)`` crop.
 
-    With ``aligned=True`` the image is taken as an already aligned crop: no detection, only a resize.
+    With ``aligned=True`` the image is taken as an already aligned crop: no detection, only a resize. ``name``:
+    how messages call the image (default: its path).
     """
-    image = load_image(path)
-    name = "<upload>" if isinstance(path, (bytes, bytearray)) else str(path)
+    name = image_name(path, name)
+    image = load_image(path, name=name)
     if aligned:
         if image.shape[0] != image.shape[1]:
-            raise ValueError(f"{name}: an aligned crop must be square, got {image.shape[1]} x {image.shape[0]}.")
+            raise XfvError(f"{name}: an aligned crop must be square, got {image.shape[1]} x {image.shape[0]}.")
         if image.shape[0] == size:
             return image
         interpolation = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
