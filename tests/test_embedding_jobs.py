@@ -35,14 +35,12 @@ def crops(tmp_path, rng):
     return paths
 
 
-def test_cache_roundtrip_and_corrupt_entry(tmp_path):
-    cache = EmbeddingCache("model-x", root=tmp_path)
+def test_cache_roundtrip_and_namespace(tmp_path):
+    cache = EmbeddingCache("model-x", root=tmp_path, dim=3)
     assert cache.get("ab" * 32) is None
     cache.put("ab" * 32, np.arange(3))
     np.testing.assert_array_equal(cache.get("ab" * 32), [0, 1, 2])
-    (cache.directory / "ab" / f"{'ab' * 32}.npy").write_bytes(b"garbage")
-    assert cache.get("ab" * 32) is None  # unreadable = miss
-    assert not list(cache.directory.rglob(".tmp-*"))  # no temporary files left behind
+    assert cache.path("ab" * 32).is_file() and not list(cache.directory.rglob(".tmp-*"))
     with pytest.raises(ValueError, match="namespace"):
         EmbeddingCache("a/b", root=tmp_path)
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from xfv.files import CacheEntryWarning
 from xfv.models.base import EmbeddingModel, ModelConfig
 from xfv.verification import cosine_distance
 from xfv.xmaps import Explanation, OcclusionCache, OcclusionConfig, XMapExplainer, blend
@@ -327,10 +328,11 @@ def test_cache_is_hit_for_a_repeated_face(toy_pair, tmp_path):
 def test_unreadable_cache_entries_are_recomputed(toy_pair, tmp_path):
     explainer = XMapExplainer(RegionToy(), cache=OcclusionCache(tmp_path))
     first = explainer.explain(*toy_pair)
-    entries = sorted(tmp_path.rglob("*.npy"))
+    entries = sorted(tmp_path.rglob("*.entry"))
     assert len(entries) == 2 * 4 and not list(tmp_path.rglob(".tmp-*"))
-    entries[0].write_bytes(b"not a numpy file")
-    again = explainer.explain(*toy_pair)
+    entries[0].write_bytes(b"not a cache entry")
+    with pytest.warns(CacheEntryWarning, match=str(entries[0])):
+        again = explainer.explain(*toy_pair)
     assert 0 < again.forward_passes < 2118
     np.testing.assert_array_equal(first.map(1, 2), again.map(1, 2))
 

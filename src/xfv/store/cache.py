@@ -1,9 +1,8 @@
 """Embedding cache on disk, keyed by model + configuration + image content hash (never by file path).
 
-One ``.npy`` file per image under ``<cache dir>/embeddings/<namespace>/<hash[:2]>/<hash>.npy``. Writes go to a
-temporary file in the same folder followed by ``os.replace``, which is atomic: an interrupted run leaves no
-partial entry, and two processes writing the same entry both leave a complete file. An unreadable entry is a
-miss and is rewritten.
+One self-checking entry per image under ``<cache dir>/embeddings/<namespace>/`` (:class:`xfv.files.EntryCache`):
+an entry records its key (namespace and image digest), shape and checksum, so a misplaced, corrupt, misshapen or
+non-finite file is reported once and recomputed, never used. Writes are atomic.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xfv.files import atomic_save_npy, default_cache_dir
+from xfv.files import EntryCache, default_cache_dir
 
 
 def content_hash(data: bytes) -> str:
@@ -21,22 +20,25 @@ def content_hash(data: bytes) -> str:
 
 
 class EmbeddingCache:
-    """Per-image embeddings of one model configuration (``namespace``)."""
+    """Per-image embeddings of one model configuration (``namespace``); ``dim`` the embedding size if known."""
 
-    def __init__(self, namespace: str, root: Path | None = None):
+    def __init__(self, namespace: str, root: Path | None = None, dim: int | None = None):
         if not namespace or "/" in namespace:
             raise ValueError(f"Cache namespace must be a non-empty name without '/', got {namespace!r}.")
+        self.namespace = namespace
         self.directory = (root or default_cache_dir()) / "embeddings" / namespace
+        self.shape = (dim,)
+        self._entries = EntryCache(self.directory)
 
-    def _path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.npy"
+    def _key(self, digest: str) -> str:
+        return f"{self.namespace}/{digest}"
 
-    def get(self, key: str) -> np.ndarray | None:
-        path = self._path(key)
-        try:
-            return np.load(path, allow_pickle=False)
-        except (FileNotFoundError, ValueError, OSError, EOFError):
-            return None
+    def path(self, digest: str) -> Path:
+        """The entry file of the image whose content hash is ``digest``."""
+        return self._entries.path(self._key(digest))
 
-    def put(self, key: str, embedding: np.ndarray) -> None:
-        atomic_save_npy(self._path(key), np.asarray(embedding, dtype=np.float32))
+    def get(self, digest: str) -> np.ndarray | None:
+        return self._entries.get(self._key(digest), self.shape)
+
+    def put(self, digest: str, embedding: np.ndarray) -> None:
+        self._entries.put(self._key(digest), embedding)

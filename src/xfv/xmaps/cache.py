@@ -1,9 +1,9 @@
 """A per-face on-disk cache of occluded embeddings, so a face that appears in many pairs is embedded once.
 
-One ``.npy`` file per (model fingerprint, face content hash, occlusion configuration of one patch size); the
-original face's embedding is an entry of its own. Keys are content hashes, never file paths (architecture.md).
-Writes are atomic (:func:`xfv.files.atomic_save_npy`); an unreadable or misshapen file
-counts as a miss and is rewritten.
+One self-checking entry (:class:`xfv.files.EntryCache`) per (model fingerprint, face content hash, occlusion
+configuration of one patch size); the original face's embedding is an entry of its own. Keys are content hashes,
+never file paths (architecture.md). An entry records its key, shape and checksum: a misplaced, corrupt, misshapen
+or non-finite file is reported once and recomputed. Same verbs as the embedding cache: ``get`` and ``put``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xfv.files import atomic_save_npy, default_cache_dir
+from xfv.files import EntryCache, default_cache_dir
 
 
 def face_hash(face: np.ndarray) -> str:
@@ -38,25 +38,22 @@ class OcclusionCache:
     def __repr__(self) -> str:
         return f"OcclusionCache({str(self.directory)!r})"
 
+    def _entries(self, model_fingerprint: str) -> EntryCache:
+        return EntryCache(self.directory / model_fingerprint)
+
+    @staticmethod
+    def _key(model_fingerprint: str, face_digest: str, occlusion_key: str) -> str:
+        return f"{model_fingerprint}/{face_digest}/{occlusion_key}"
+
     def path(self, model_fingerprint: str, face_digest: str, occlusion_key: str) -> Path:
-        key = hashlib.sha256(f"{face_digest}\n{occlusion_key}".encode()).hexdigest()
-        return self.directory / model_fingerprint / key[:2] / f"{key}.npy"
+        key = self._key(model_fingerprint, face_digest, occlusion_key)
+        return self._entries(model_fingerprint).path(key)
 
-    def load(
-        self, model_fingerprint: str, face_digest: str, occlusion_key: str, rows: int
-    ) -> np.ndarray | None:
+    def get(self, model_fingerprint: str, face_digest: str, occlusion_key: str, rows: int) -> np.ndarray | None:
         """The cached ``float32 (rows, D)`` embeddings, or None."""
-        path = self.path(model_fingerprint, face_digest, occlusion_key)
-        try:
-            embeddings = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            return None
-        if embeddings.ndim != 2 or embeddings.shape[0] != rows or embeddings.dtype != np.float32:
-            return None
-        return embeddings
+        key = self._key(model_fingerprint, face_digest, occlusion_key)
+        return self._entries(model_fingerprint).get(key, (rows, None))
 
-    def save(
-        self, model_fingerprint: str, face_digest: str, occlusion_key: str, embeddings: np.ndarray
-    ) -> None:
-        path = self.path(model_fingerprint, face_digest, occlusion_key)
-        atomic_save_npy(path, np.asarray(embeddings, dtype=np.float32))
+    def put(self, model_fingerprint: str, face_digest: str, occlusion_key: str, embeddings: np.ndarray) -> None:
+        key = self._key(model_fingerprint, face_digest, occlusion_key)
+        self._entries(model_fingerprint).put(key, embeddings)

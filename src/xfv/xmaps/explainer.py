@@ -179,7 +179,7 @@ class XMapExplainer:
         pending: list[_Job] = []
         for digest, face in faces.items():
             for job in self._jobs(digest, face, fill):
-                cached = self.cache.load(fingerprint, digest, job.key, job.count) if self.cache else None
+                cached = self.cache.get(fingerprint, digest, job.key, job.count) if self.cache else None
                 if cached is None:
                     pending.append(job)
                 else:
@@ -203,7 +203,7 @@ class XMapExplainer:
                 if job.filled == job.count:
                     results[job.digest][job.key] = job.embeddings
                     if self.cache is not None:
-                        self.cache.save(fingerprint, job.digest, job.key, job.embeddings)
+                        self.cache.put(fingerprint, job.digest, job.key, job.embeddings)
             done += len(images)
             if progress is not None:
                 progress(done, total)
