@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 # Each module adds its sub-commands through ``add_commands(subparsers)``.
 COMMAND_MODULES = ["xfv.cli.core", "xfv.cli.evaluate", "xfv.cli.xmaps", "xfv.cli.platform"]
@@ -20,8 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"xfv {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning  # one readable line, no source location
+            return int(args.handler(args) or 0)
     except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as error:
         print(f"xfv {args.command}: error: {error}", file=sys.stderr)
         return 2

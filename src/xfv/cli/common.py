@@ -21,6 +21,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aligned", action="store_true", help="inputs are already aligned crops: skip detection")
 
 
+def add_outside_root_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-outside-root", action="store_true",
+                        help="accept image paths in the pair list that leave --root (absolute or through '..')")
+
+
 def model_from_args(args: argparse.Namespace) -> EmbeddingModel:
     options: dict = {}
     if args.backend is not None:

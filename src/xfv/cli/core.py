@@ -86,7 +86,7 @@ def run_align(args: argparse.Namespace) -> int:
 def run_embed(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     embeddings = embed_paths(args.images, model, aligned=args.aligned, use_cache=not args.no_cache,
-                             progress=show_progress(args), detector=FaceDetector(args.detector))
+                             progress=show_progress(args), detector=FaceDetector(args.detector), warn=True)
     out = Path(args.out)
     if out.suffix != ".npy":
         raise ValueError(f"--out must name an .npy file, got {str(out)!r}.")
@@ -104,7 +104,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     model = model_from_args(args)
     embeddings = embed_paths([args.image1, args.image2], model, aligned=args.aligned, use_cache=not args.no_cache,
-                             detector=FaceDetector(args.detector))
+                             detector=FaceDetector(args.detector), warn=True)
     distance = float(cosine_distance(embeddings[0], embeddings[1]))
     calibration = load_calibration(args.calibration) if args.calibration else default_calibration(model.name)
     if calibration is not None and calibration.model != model.name:

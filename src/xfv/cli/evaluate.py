@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
+from xfv.cli.common import (
+    add_model_arguments,
+    add_outside_root_argument,
+    model_from_args,
+    print_json,
+    show_progress,
+)
 from xfv.confidence import Calibration, load_calibration
 from xfv.confidence.cscore import STARTS
 
@@ -44,6 +50,7 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--root", help="dataset folder holding the images (and by default the pair list)")
     source.add_argument("--pairs", help="pair list file (default: the format's usual file inside --root)")
     source.add_argument("--scores", help="CSV with distance,label,fold columns: no model, no images")
+    add_outside_root_argument(source)
     add_model_arguments(parser)
     parser.set_defaults(model=None)  # None: dlib for images; with --scores the name is only recorded
 
@@ -80,7 +87,7 @@ def _load_scores(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.n
     from xfv.datasets import read_pairs
     from xfv.jobs.embeddings import pair_distances
 
-    pair_list = read_pairs(args.dataset, args.root, args.pairs)
+    pair_list = read_pairs(args.dataset, args.root, args.pairs, allow_outside_root=args.allow_outside_root)
     if args.model is None:
         args.model = DEFAULT_MODEL
     model = model_from_args(args)

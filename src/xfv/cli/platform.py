@@ -6,7 +6,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-from xfv.cli.common import show_progress
+from xfv.cli.common import add_outside_root_argument, show_progress
 from xfv.datasets import DATASET_FORMATS
 from xfv.models import create_model
 
@@ -22,6 +22,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--pairs", help="pair list (default: the format's usual file inside --root)")
     ingest.add_argument("--name", help="dataset name in the database (default: the format name)")
     ingest.add_argument("--workers", type=int, help="processes for hashing and quality scores (default: up to 8)")
+    add_outside_root_argument(ingest)
     _add_db_argument(ingest)
     ingest.set_defaults(handler=run_ingest)
 
@@ -66,7 +67,8 @@ def run_ingest(args: argparse.Namespace) -> int:
     from xfv.store.db import open_database
 
     report = ingest_dataset(open_database(args.db), args.dataset, args.root, args.pairs, args.name,
-                            workers=args.workers, progress=show_progress(args))
+                            workers=args.workers, progress=show_progress(args),
+                            allow_outside_root=args.allow_outside_root)
     print(f"{report.dataset}: {report.images_added} images added ({report.images_skipped} already there), "
           f"{report.pairs_added} pairs added ({report.pairs_skipped} already there)")
     return 0

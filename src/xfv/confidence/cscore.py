@@ -39,7 +39,7 @@ DISTANCE_RANGE = (0.0, 2.0)
 AUTHORS_SLOPE = -19.0
 AUTO_SLOPES = (-19.0, -5.0)
 STARTS = ("auto", "authors")
-_RANGE_TOLERANCE = 1e-9
+RANGE_TOLERANCE = 1e-9
 
 
 def logistic(d: np.ndarray, L: float, d0: float, k: float, b: float) -> np.ndarray:
@@ -56,7 +56,7 @@ def check_distances(distances: np.ndarray) -> np.ndarray:
         bad = np.flatnonzero(~np.isfinite(d))[:5]
         raise ValueError(f"distances contain NaN or infinite values: {d[bad].tolist()} at indices {bad.tolist()}.")
     low, high = DISTANCE_RANGE
-    outside = (d < low - _RANGE_TOLERANCE) | (d > high + _RANGE_TOLERANCE)
+    outside = (d < low - RANGE_TOLERANCE) | (d > high + RANGE_TOLERANCE)
     if np.any(outside):
         bad = np.flatnonzero(outside)[:5]
         raise ValueError(

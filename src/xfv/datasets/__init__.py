@@ -1,5 +1,5 @@
 """Pair lists of face-verification benchmarks (LFW, CALFW, CPLFW, SLLFW, XQLFW) and the user's own CSV."""
 
-from xfv.datasets.pairs import Pair, PairList, read_pairs, DATASET_FORMATS
+from xfv.datasets.pairs import DATASET_FORMATS, Pair, PairList, read_pairs
 
-__all__ = ["Pair", "PairList", "read_pairs", "DATASET_FORMATS"]
+__all__ = ["DATASET_FORMATS", "Pair", "PairList", "read_pairs"]

@@ -32,7 +32,9 @@ def image_name(source: str | Path | bytes, name: str | None = None) -> str:
     return "the uploaded image" if isinstance(source, (bytes, bytearray)) else str(source)
 
 
-def _check_file(source: str | Path, name: str) -> None:
+def check_image_file(source: str | Path, name: str | None = None) -> None:
+    """``FileNotFoundError`` unless ``source`` is a file; :class:`~xfv.errors.XfvError` for a directory."""
+    name = image_name(source, name)
     path = Path(source)
     if path.is_dir():
         raise XfvError(f"{name} is a directory, not an image file.")
@@ -61,7 +63,7 @@ def load_image(source: str | Path | bytes, *, name: str | None = None, max_pixel
     """
     name = image_name(source, name)
     if not isinstance(source, (bytes, bytearray)):
-        _check_file(source, name)
+        check_image_file(source, name)
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     try:
         with warnings.catch_warnings():

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from xfv.datasets import PairList
 from xfv.faces import FaceDetector, detect_and_align, load_image
+from xfv.faces.images import check_image_file
 from xfv.faces.pipeline import load_face
 from xfv.models import EmbeddingModel
 from xfv.store.cache import EmbeddingCache, content_hash
@@ -28,14 +29,15 @@ CHUNK = 64
 PARALLEL_MIN = 16  # fewer new images than this are aligned in-process
 
 
-def _align(path: str, alignment: str, size: int, aligned: bool, detector: FaceDetector) -> tuple[np.ndarray, str]:
-    """Load and align one image: ``(crop, detector that found the face)``."""
+def _align(path: str, alignment: str, size: int, aligned: bool,
+           detector: FaceDetector) -> tuple[np.ndarray, str, list[str]]:
+    """Load and align one image: ``(crop, detector that found the face, the detector's warnings)``."""
     if aligned:
-        return load_face(path, alignment=alignment, size=size, aligned=True), "aligned"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # several faces: the largest is used; counted in stats, not warned per image
+        return load_face(path, alignment=alignment, size=size, aligned=True), "aligned", []
+    with warnings.catch_warnings(record=True) as caught:  # several faces: returned, warned by the caller if asked
+        warnings.simplefilter("always")
         face = detect_and_align(load_image(path), alignment=alignment, size=size, detector=detector, name=path)
-    return face.crop, face.detector
+    return face.crop, face.detector, [str(warning.message) for warning in caught]
 
 
 def cache_namespace(model: EmbeddingModel, aligned: bool, detector: FaceDetector) -> str:
@@ -48,21 +50,22 @@ def cache_namespace(model: EmbeddingModel, aligned: bool, detector: FaceDetector
 def embed_paths(
     paths: Sequence[str | Path], model: EmbeddingModel, *, aligned: bool = False, use_cache: bool = True,
     progress: bool = False, detector: FaceDetector | None = None, stats: Counter | None = None,
-    workers: int | None = None,
+    workers: int | None = None, warn: bool = False,
 ) -> np.ndarray:
     """Embeddings ``(len(paths), D)`` in the order of ``paths``; each distinct image is embedded once.
 
     Faces are aligned at the model's native input size in its template (``aligned=True``: inputs are crops
     already and are only resized). ``stats`` (optional) counts which detector found each newly aligned face.
     Images are read, hashed and looked up in the cache first; the misses are aligned by ``workers`` processes
-    (default: one per core) and embedded chunk by chunk, so memory stays bounded.
+    (default: one per core) and embedded chunk by chunk, so memory stays bounded. ``warn``: pass on the detector's
+    warnings (several faces in a photo) for the images aligned now: for photos a user names, not for datasets.
     """
     detector = detector or FaceDetector()
-    cache = EmbeddingCache(cache_namespace(model, aligned, detector)) if use_cache else None
+    cache = (EmbeddingCache(cache_namespace(model, aligned, detector), dim=model.config.embedding_dim)
+             if use_cache else None)
     unique = list(dict.fromkeys(str(p) for p in paths))
     for path in unique:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"Image file {path!r} not found.")
+        check_image_file(path)
     embeddings: dict[str, np.ndarray] = {}
     keys = {path: content_hash(Path(path).read_bytes()) for path in unique}
     missing = []
@@ -84,8 +87,11 @@ def embed_paths(
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
             results = list(mapper(align, chunk))
-            for path, (_, source), embedding in zip(chunk, results, model.embed(np.stack([r[0] for r in results]))):
+            for path, (_, source, messages), embedding in zip(chunk, results,
+                                                              model.embed(np.stack([r[0] for r in results]))):
                 embeddings[path] = embedding
+                for message in messages if warn else ():
+                    warnings.warn(message, stacklevel=2)
                 if cache:
                     cache.put(keys[path], embedding)
                 if stats is not None:

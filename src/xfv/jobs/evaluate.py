@@ -17,10 +17,13 @@ import numpy as np
 
 from xfv.confidence import ECE_BINS, Calibration, CScore, brier_score, expected_calibration_error
 from xfv.confidence.baselines import BASELINES
-from xfv.confidence.cscore import check_distances
+from xfv.confidence.cscore import DISTANCE_RANGE, RANGE_TOLERANCE, check_distances
+from xfv.datasets.pairs import check_fold, read_text_lines
+from xfv.errors import XfvError
 from xfv.verification import FoldResult, accuracy, check_scores, kfold_verification
 
 CSCORE = "C-Score"
+SCORE_COLUMNS = ("distance", "label", "fold")
 
 
 @dataclass
@@ -110,23 +113,20 @@ def evaluate_scores(
     for result in fold_results:
         held_out = folds == result.fold
         train = ~held_out
-        t = result.threshold
-        if calibration is None:
-            cscore = CScore(**cscore_options).fit(d[train], y[train], t)
-            fits[result.fold] = (cscore, train)
-        else:
-            cscore = calibration.cscore
-            fits[result.fold] = (cscore, held_out)
-        confidences[CSCORE][held_out] = cscore.confidence(d[held_out])
-        train_correct = (d[train] <= t) == (y[train] == 1)
-        for name, baseline in BASELINES.items():
-            confidences[name][held_out] = baseline().fit(d[train], train_correct, t).confidence(d[held_out])
+        try:
+            fits[result.fold] = _fit_fold(d, y, train, held_out, result.threshold, calibration, cscore_options,
+                                          confidences)
+        except ValueError as error:
+            genuine = int(y[train].sum())
+            raise XfvError(f"Fold {result.fold}: the confidences are fitted on the other folds' {int(train.sum())} "
+                           f"pairs ({genuine} genuine, {int(train.sum()) - genuine} imposter), and the fit failed: "
+                           f"{error}") from error
 
     accuracies = [f.accuracy for f in fold_results]
     summary = {
         "dataset": dataset,
         "model": model,
-        "pairs": int(len(d)),
+        "pairs": len(d),
         "accuracy_mean": float(np.mean(accuracies)),
         "accuracy_std": float(np.std(accuracies)),
         "folds": [{"fold": f.fold, "threshold": f.threshold, "accuracy": f.accuracy,
@@ -154,28 +154,59 @@ def evaluate_scores(
     return Evaluation(summary, columns, confidences, fits)
 
 
+def _fit_fold(
+    d: np.ndarray, y: np.ndarray, train: np.ndarray, held_out: np.ndarray, t: float,
+    calibration: Calibration | None, cscore_options: dict, confidences: dict[str, np.ndarray],
+) -> tuple[CScore, np.ndarray]:
+    """Fit the C-Score (unless ``calibration`` is fixed) and the baselines on ``train`` at ``t``; fill the held-out
+    fold's ``confidences``; return the C-Score and the mask of the pairs its figure shows."""
+    if calibration is None:
+        cscore, shown = CScore(**cscore_options).fit(d[train], y[train], t), train
+    else:
+        cscore, shown = calibration.cscore, held_out
+    confidences[CSCORE][held_out] = cscore.confidence(d[held_out])
+    train_correct = (d[train] <= t) == (y[train] == 1)
+    for name, baseline in BASELINES.items():
+        confidences[name][held_out] = baseline().fit(d[train], train_correct, t).confidence(d[held_out])
+    return cscore, shown
+
+
 def read_scores_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read ``distance,label,fold`` columns (header required, other columns ignored)."""
+    """Read the ``distance,label,fold`` columns (header required, other columns ignored).
+
+    UTF-8 (a byte-order mark and spaces around the header's names are fine); each value is checked: a cosine
+    distance in [0, 2] (Eq. 1), a label 1 (genuine) or 0 (imposter), a fold from 0 to 9. Every error names the
+    file and its 1-based line.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Scores file {str(path)!r} not found.")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"distance", "label", "fold"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(
-                f"{path}: missing column(s) {sorted(missing)}; expected a header with distance,label,fold."
-            )
-        distances, labels, folds = [], [], []
-        for lineno, row in enumerate(reader, start=2):
-            try:
-                distances.append(float(row["distance"]))
-                labels.append(int(row["label"]))
-                folds.append(int(row["fold"]))
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"{path}:{lineno}: expected a number distance, integer label and fold, got {row}."
-                ) from None
+    reader = csv.reader(read_text_lines(path))
+    names = [name.strip().lower() for name in next(reader, [])]
+    missing = [name for name in SCORE_COLUMNS if name not in names]
+    if missing:
+        raise XfvError(f"{path}:1: missing column(s) {missing}; expected a header with distance,label,fold.")
+    columns = [names.index(name) for name in SCORE_COLUMNS]
+    distances, labels, folds = [], [], []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        line = reader.line_num
+        if len(row) <= max(columns):
+            raise XfvError(f"{path}:{line}: {len(row)} column(s), but the header has {len(names)}.")
+        distance, label, fold = (row[i].strip() for i in columns)
+        try:
+            value = float(distance)
+        except ValueError:
+            value = float("nan")
+        low, high = DISTANCE_RANGE
+        if not low - RANGE_TOLERANCE <= value <= high + RANGE_TOLERANCE:
+            raise XfvError(f"{path}:{line}: distance must be a cosine distance in [0, 2] (Eq. 1), got {distance!r}.")
+        if label not in ("0", "1"):
+            raise XfvError(f"{path}:{line}: label must be 1 (genuine) or 0 (imposter), got {label!r}.")
+        distances.append(value)
+        labels.append(int(label))
+        folds.append(check_fold(fold, path, line))
     if not distances:
-        raise ValueError(f"{path}: no pairs below the header.")
+        raise XfvError(f"{path}:2: no pairs below the header.")
     return np.array(distances), np.array(labels), np.array(folds)

@@ -76,7 +76,7 @@ def inspect_image(root: str, relative: str) -> ImageFacts:
     when no face is found, with ``aligned`` False)."""
     path = Path(root) / relative
     data = path.read_bytes()
-    image = load_image(data)
+    image = load_image(data, name=str(path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # several faces: the largest is the subject, as in the embedding jobs
         face = detect_and_align(image, alignment=QUALITY_ALIGNMENT, size=QUALITY_SIZE,
@@ -96,10 +96,13 @@ class IngestReport:
 
 def ingest_dataset(
     factory: sessionmaker[Session], dataset_format: str, root: str | Path, pairs_file: str | Path | None = None,
-    name: str | None = None, *, workers: int | None = None, progress: bool = False,
+    name: str | None = None, *, workers: int | None = None, progress: bool = False, allow_outside_root: bool = False,
 ) -> IngestReport:
-    """Register the dataset, its images and its pairs; a second run adds only what is missing."""
-    pair_list = read_pairs(dataset_format, root, pairs_file, name)
+    """Register the dataset, its images and its pairs; a second run adds only what is missing.
+
+    ``allow_outside_root``: accept image paths of the pair list that leave ``root`` (see :func:`read_pairs`).
+    """
+    pair_list = read_pairs(dataset_format, root, pairs_file, name, allow_outside_root=allow_outside_root)
     root = Path(root).resolve()
     pairs_path = Path(pairs_file).resolve() if pairs_file else root / DATASET_FORMATS[dataset_format][1]
     with transaction(factory) as session:
@@ -113,16 +116,17 @@ def ingest_dataset(
         session.flush()
         dataset_id = dataset.id
 
-    identities = {}
+    identities, lines = {}, {}
     for pair in pair_list.pairs:
-        identities.setdefault(pair.image1, pair.identity1)
-        identities.setdefault(pair.image2, pair.identity2)
+        for image, identity in ((pair.image1, pair.identity1), (pair.image2, pair.identity2)):
+            identities.setdefault(image, identity)
+            lines.setdefault(image, pair.line)
     with factory() as session:
         known = set(session.scalars(select(Image.path).where(Image.dataset_id == dataset_id)))
     todo = [path for path in identities if path not in known]
     for path in todo:
         if not (root / path).is_file():
-            raise FileNotFoundError(f"Image {path!r} of the pair list is missing under {str(root)!r}.")
+            raise FileNotFoundError(f"{pairs_path}:{lines[path]}: image {path!r} is missing under {str(root)!r}.")
     _add_images(factory, dataset_id, str(root), todo, identities, workers, progress)
 
     with transaction(factory) as session:
