@@ -1,8 +1,10 @@
+import re
 from collections import Counter
 
 import pytest
 
 from xfv.datasets import read_pairs
+from xfv.errors import XfvError
 
 
 def _write(path, text):
@@ -50,7 +52,7 @@ def test_two_line_format_folds_by_rank(tmp_path):
 def test_calfw_labels_one_to_ten_are_genuine(tmp_path):
     lines = []
     for fold in range(10):
-        lines += [f"P_{fold}_0001.jpg {fold + 1}\nP_{fold}_0002.jpg {fold + 1}\n", f"Q_0001.jpg 0\nR_0001.jpg 0\n"]
+        lines += [f"P_{fold}_0001.jpg {fold + 1}\nP_{fold}_0002.jpg {fold + 1}\n", "Q_0001.jpg 0\nR_0001.jpg 0\n"]
     _write(tmp_path / "pairs_CALFW.txt", "".join(lines))
     pairs = read_pairs("calfw", tmp_path).pairs
     assert [p.fold for p in pairs if p.label == 1] == list(range(10))
@@ -105,3 +107,65 @@ def test_real_lfw_and_cplfw_lists(shared_data):
     assert all(lfw.path(p.image1).is_file() and lfw.path(p.image2).is_file() for p in lfw.pairs)
     cplfw = read_pairs("cplfw", shared_data / "lfw", shared_data / "cplfw" / "pairs_CPLFW.txt")
     assert Counter((p.fold, p.label) for p in cplfw.pairs) == {(f, c): 300 for f in range(10) for c in (0, 1)}
+
+
+def test_bom_header_spaces_and_lines(tmp_path):
+    (tmp_path / "pairs.csv").write_bytes("\ufeffpath1 , path2, label ,fold\r\na.jpg,b.jpg,1,3\n\nc.jpg,d.jpg,0,9\n"
+                                         .encode("utf-8"))
+    pairs = read_pairs("csv", tmp_path).pairs
+    assert [(p.image1, p.fold, p.line) for p in pairs] == [("a.jpg", 3, 2), ("c.jpg", 9, 4)]
+    _write(tmp_path / "pairs.txt", "\ufeff1\t1\nAnn\t1\t2\nAnn\t1\tBob\t3\n")
+    assert [p.line for p in read_pairs("lfw", tmp_path).pairs] == [2, 3]
+
+
+@pytest.mark.parametrize("dataset, name, data, line", [
+    ("csv", "pairs.csv", "path1,path2,label\na.jpg,b.jpg,1\nJos\u00e9.jpg,c.jpg,0\n", 3),
+    ("lfw", "pairs.txt", "1\t1\nAnn\t1\t2\nJos\u00e9\t1\tBob\t3\n", 3),
+    ("calfw", "pairs_CALFW.txt", "Jos\u00e9_1.jpg 1\nA_2.jpg 1\n", 1),
+])
+def test_other_encodings_name_the_file_and_line(tmp_path, dataset, name, data, line):
+    (tmp_path / name).write_bytes(data.encode("latin-1"))
+    with pytest.raises(XfvError, match=rf"{name}:{line}: not UTF-8 text \(byte 0xe9\)"):
+        read_pairs(dataset, tmp_path)
+
+
+@pytest.mark.parametrize("dataset, name, text, message", [
+    ("csv", "pairs.csv", "a.jpg,b.jpg,1,0\nc.jpg,d.jpg,0,-1\n", (r"pairs.csv:2: fold must be an integer from 0 to 9, "
+                                                                 r"got '-1'")),
+    ("csv", "pairs.csv", "a.jpg,b.jpg,1,99\n", r"pairs.csv:1: fold must be .* got '99'"),
+    ("csv", "pairs.csv", "a.jpg,b.jpg,1,x\n", r"pairs.csv:1: fold must be .* got 'x'"),
+    ("csv", "pairs.csv", "path1,path2,label\n", r"pairs.csv:1: the pair list has no pairs"),
+    ("lfw", "pairs.txt", "99\t1\nAnn\t1\t2\nAnn\t1\tBob\t3\n", r"pairs.txt:1: the header must announce 1 to 10 folds"),
+    ("lfw", "pairs.txt", "1\t1\nAnn\t1\t2\nAnn\t1\tBob\t3\nCid\t1\t2\n", (r"pairs.txt:4: the header \(line 1\) "
+                                                                        r"announces 1 folds x 1 x 2 = 2 pairs")),
+    ("lfw", "pairs.txt", "", r"pairs.txt:1: the pair list is empty"),
+    ("calfw", "pairs_CALFW.txt", "A_1.jpg 1\nA_2.jpg 1\n\nB_1.jpg 0\n", r"pairs_CALFW.txt:4: two lines per pair"),
+    ("sllfw", "pair_SLLFW.txt", "A/A_0001.jpg\nB/B_0001.jpg\n", r"pair_SLLFW.txt:1: 1 pairs up to this line"),
+])
+def test_errors_name_the_file_and_1_based_line(tmp_path, dataset, name, text, message):
+    _write(tmp_path / name, text)
+    with pytest.raises(XfvError, match=message):
+        read_pairs(dataset, tmp_path)
+
+
+@pytest.mark.parametrize("dataset, name, text, line, image", [
+    ("csv", "pairs.csv", "a.jpg,b.jpg,1\n../x.jpg,b.jpg,0\n", 2, "../x.jpg"),
+    ("csv", "pairs.csv", "a.jpg,/etc/passwd,1\n", 1, "/etc/passwd"),
+    ("csv", "pairs.csv", "a/../../x.jpg,b.jpg,1\n", 1, "a/../../x.jpg"),
+    ("lfw", "pairs.txt", "1\t1\nAnn\t1\t2\n..\t1\tBob\t3\n", 3, "../.._0001.jpg"),
+])
+def test_paths_stay_under_the_root_unless_allowed(tmp_path, dataset, name, text, line, image):
+    _write(tmp_path / name, text)
+    with pytest.raises(XfvError, match=rf"{name}:{line}: image path '{re.escape(image)}' leaves the dataset root.*"
+                                       "--allow-outside-root"):
+        read_pairs(dataset, tmp_path)
+    assert image in {p for pair in read_pairs(dataset, tmp_path, allow_outside_root=True).pairs
+                     for p in (pair.image1, pair.image2)}
+
+
+def test_inner_dots_that_stay_inside_are_fine(tmp_path):
+    _write(tmp_path / "pairs.csv", "a/../b.jpg,./c.jpg,1\n")
+    assert read_pairs("csv", tmp_path).pairs[0].image1 == "a/../b.jpg"
+    _write(tmp_path / "pairs.csv", ",c.jpg,1\n")
+    with pytest.raises(XfvError, match="pairs.csv:1: an image path is empty"):
+        read_pairs("csv", tmp_path)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from xfv.cli import main
-from xfv.jobs.evaluate import Evaluation
+from xfv.errors import XfvError
+from xfv.jobs.evaluate import Evaluation, read_scores_csv
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "xfv" / "data" / "sample"
 
@@ -109,7 +111,7 @@ def test_error_paths(argv, message, scores_csv, tmp_path, capsys):
 def test_evaluate_images_with_stand_in_distances(tmp_path, monkeypatch, capsys):
     """The image path: pair list from --root, distances from ``pair_distances`` (replaced by a stand-in)."""
     import xfv.cli.evaluate as command
-    import xfv.jobs.embeddings as embeddings
+    from xfv.jobs import embeddings
 
     calls = {}
 
@@ -131,3 +133,47 @@ def test_evaluate_images_with_stand_in_distances(tmp_path, monkeypatch, capsys):
     assert list(rows[0]) == ["fold", "label", "image1", "image2", "distance", "threshold", "prediction",
                              "correct", "confidence"]
     assert rows[0]["image1"].endswith(".jpg")
+
+
+def test_scores_with_bom_and_spaced_header(scores_csv, tmp_path):
+    text = scores_csv.read_text().replace("distance,label,fold,note", " Distance , label,fold ,note", 1)
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    distances, labels, folds = read_scores_csv(spaced)
+    np.testing.assert_array_equal(distances, read_scores_csv(scores_csv)[0])
+    assert set(labels) == {0, 1} and set(folds) == {0, 1, 2}
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"distance,label,fold\n0.1,1,0\n0.9,0,-3\n", r"s.csv:3: fold must be an integer from 0 to 9, got '-3'"),
+    (b"distance,label,fold\n0.1,1,0\n\n0.9,0,10\n", r"s.csv:4: fold must be .* got '10'"),
+    (b"distance,label,fold\n0.1,2,0\n", r"s.csv:2: label must be 1 \(genuine\) or 0 \(imposter\), got '2'"),
+    (b"distance,label,fold\nabc,1,0\n", r"s.csv:2: distance must be a cosine distance in \[0, 2\] .* got 'abc'"),
+    (b"distance,label,fold\n0.1,1,0\nnan,1,0\n", r"s.csv:3: distance must be .* got 'nan'"),
+    (b"distance,label,fold\n2.5,1,0\n", r"s.csv:2: distance must be .* got '2.5'"),
+    (b"distance,label,fold\n0.1,1\n", r"s.csv:2: 2 column\(s\), but the header has 3"),
+    (b"distance,label,fold\n0.1,1,0\n0.\xe9,1,0\n", r"s.csv:3: not UTF-8 text \(byte 0xe9\)"),
+    (b"distance,label\n0.1,1\n", r"s.csv:1: missing column\(s\) \['fold'\]"),
+    (b"distance,label,fold\n", r"s.csv:2: no pairs below the header"),
+])
+def test_scores_errors_name_the_file_and_line(tmp_path, data, message):
+    (tmp_path / "s.csv").write_bytes(data)
+    with pytest.raises(XfvError, match=message):
+        read_scores_csv(tmp_path / "s.csv")
+
+
+def test_a_tiny_scores_file_with_both_labels_says_which_folds_fail(tmp_path, capsys):
+    (tmp_path / "s.csv").write_text("distance,label,fold\n0.1,1,0\n0.9,0,1\n0.2,1,2\n")
+    assert main(["evaluate", "--scores", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "labels are all genuine" not in err.split("fit failed")[0]
+    assert re.search(r"Fold \d: the confidences are fitted on the other folds' 2 pairs \(\d genuine, \d imposter\)", err)
+
+
+def test_evaluate_keeps_images_under_root(tmp_path, capsys):
+    (tmp_path / "pairs.csv").write_text("a.jpg,../b.jpg,1\n")
+    assert main(["evaluate", "--dataset", "csv", "--root", str(tmp_path), "--model", "lbp"]) == 2
+    assert "pairs.csv:1: image path '../b.jpg' leaves the dataset root" in capsys.readouterr().err
+    assert main(["evaluate", "--dataset", "csv", "--root", str(tmp_path), "--model", "lbp",
+                 "--allow-outside-root"]) == 2
+    assert "a.jpg' not found" in capsys.readouterr().err  # the list is accepted; its images are looked for
