@@ -113,11 +113,16 @@ def evaluate_scores(
     for result in fold_results:
         held_out = folds == result.fold
         train = ~held_out
+        genuine = int(y[train].sum())
+        if genuine in (0, int(train.sum())):
+            kind = "genuine" if genuine else "imposter"
+            raise XfvError(f"Fold {result.fold}: its confidences are fitted on the other folds, whose "
+                           f"{int(train.sum())} pairs are all {kind}; every fold's complement needs genuine and "
+                           "imposter pairs (spread both labels over the folds, or give more pairs).")
         try:
             fits[result.fold] = _fit_fold(d, y, train, held_out, result.threshold, calibration, cscore_options,
                                           confidences)
         except ValueError as error:
-            genuine = int(y[train].sum())
             raise XfvError(f"Fold {result.fold}: the confidences are fitted on the other folds' {int(train.sum())} "
                            f"pairs ({genuine} genuine, {int(train.sum()) - genuine} imposter), and the fit failed: "
                            f"{error}") from error
