@@ -12,12 +12,20 @@ Conventions, stated once:
   ``(L, k, b) ~ (-L, -k, b + L)`` ambiguity and stop a run-away ``k`` on nearly separated data (a few mixed
   bins between pure ones). A fit whose optimum lies inside the bounds is the paper's fit.
 - Start (``start="auto"``, the default): ``L = max(r) - min(r)``, ``d0 = t``, ``b = min(r)`` with ``k`` from
-  each of :data:`AUTO_SLOPES` (the authors' -19 and a gentler -5); the fit with the smaller squared residual
-  wins. ``start="authors"``: the authors' single start ``[max(r), t, -19, min(r)]``.
+  each of :data:`AUTO_SLOPES` (-19, near the authors' -20, and a gentler -5); the fit with the smaller squared
+  residual wins. ``start="authors"``: the authors' single start ``[max(r), t, -20, min(r)]``.
 - Perfectly separated bins (every non-empty bin holds one class, all genuine bins left of all imposter bins:
   ratios exactly 1 then 0) make the least-squares optimum a step, which ``curve_fit`` only creeps towards.
   Its limit is set directly: ``L = 1``, ``b = 0``, ``k = -k_max``, ``d0`` midway between the last genuine and
   the first imposter bin centre.
+- ``bounded=False`` drops both additions, the bounds and the separated-bins limit: a plain unbounded
+  ``curve_fit`` (``method="dogbox"``), as the authors' code does. Unbounded, ``(L, k)`` may come out as
+  ``(-L, -k)`` with ``b + L``, the same curve.
+- The authors' fit (:meth:`CScore.authors`, the authors' public ``calculate_score.py``): 2,000 bins,
+  density histograms, empty bins filled (``fill_empty``), one start (``start="authors"``), no bounds
+  (``bounded=False``). Two differences of at most one bin remain: their code fits at the bins' left edges
+  (here the centres, half a bin = 0.0005 to the right) and fills the bin that holds ``t`` with 0 (here with 1
+  when its centre is ``<= t``).
 - If ``curve_fit`` does not converge from any start (``RuntimeError`` inside scipy), :class:`FitError` is raised.
 - ``weighted=True`` (not in the paper nor the authors' code; off by default) weighs each bin's residual by its
   number of pairs (``sigma = 1 / sqrt(n)``), so that sparse tail bins holding one or two pairs, whose ratio is
@@ -36,7 +44,7 @@ from xfv.errors import FitError
 from xfv.verification import check_scores
 
 DISTANCE_RANGE = (0.0, 2.0)
-AUTHORS_SLOPE = -19.0
+AUTHORS_SLOPE = -20.0
 AUTO_SLOPES = (-19.0, -5.0)
 STARTS = ("auto", "authors")
 RANGE_TOLERANCE = 1e-9
@@ -113,10 +121,9 @@ def histograms(
 class CScore:
     """The C-Score of one model on one dataset (Eq. 2 and Eq. 3), in scikit-learn estimator shape.
 
-    ``CScore(n_bins=400, density=False, fill_empty=False, start="auto", weighted=False, maxfev=20000)``; after
-    ``fit(distances, labels, threshold)`` the curve's parameters are ``L_``, ``d0_``, ``k_``, ``b_`` and the
-    threshold ``threshold_``. The authors' code variant is ``CScore(n_bins=2000, density=True,
-    fill_empty=True, start="authors")``.
+    ``CScore(n_bins=400, density=False, fill_empty=False, start="auto", weighted=False, maxfev=20000,
+    bounded=True)``; after ``fit(distances, labels, threshold)`` the curve's parameters are ``L_``, ``d0_``,
+    ``k_``, ``b_`` and the threshold ``threshold_``. :meth:`authors` gives the authors' code's fit.
     """
 
     def __init__(
@@ -127,6 +134,7 @@ class CScore:
         start: str = "auto",
         weighted: bool = False,
         maxfev: int = 20000,
+        bounded: bool = True,
     ) -> None:
         self.n_bins = n_bins
         self.density = density
@@ -134,10 +142,17 @@ class CScore:
         self.start = start
         self.weighted = weighted
         self.maxfev = maxfev
+        self.bounded = bounded
+
+    @classmethod
+    def authors(cls, **options) -> CScore:
+        """The authors' code's fit: 2,000 density bins, empty bins filled, one start, no bounds."""
+        return cls(**{"n_bins": 2000, "density": True, "fill_empty": True, "start": "authors", "bounded": False,
+                      **options})
 
     def get_params(self) -> dict:
         return {"n_bins": self.n_bins, "density": self.density, "fill_empty": self.fill_empty,
-                "start": self.start, "weighted": self.weighted, "maxfev": self.maxfev}
+                "start": self.start, "weighted": self.weighted, "maxfev": self.maxfev, "bounded": self.bounded}
 
     def fit(self, distances: np.ndarray, labels: np.ndarray, threshold: float) -> CScore:
         """Fit Eq. 2 to the bin-wise genuine ratios of these pairs; ``threshold`` is the decision threshold t."""
@@ -160,7 +175,8 @@ class CScore:
                 f"histogram bin(s); give more pairs or more distinct distances."
             )
         k_max = 10.0 * self.n_bins / (DISTANCE_RANGE[1] - DISTANCE_RANGE[0])
-        if np.all((ratios == 0.0) | (ratios == 1.0)) and np.all(np.diff(ratios) <= 0):
+        separated = np.all((ratios == 0.0) | (ratios == 1.0)) and np.all(np.diff(ratios) <= 0)
+        if self.bounded and separated:
             gap = (centres[ratios == 1.0].max() + centres[ratios == 0.0].min()) / 2.0
             self.L_, self.d0_, self.k_, self.b_ = 1.0, float(gap), -k_max, 0.0
             self.threshold_ = threshold
@@ -169,8 +185,8 @@ class CScore:
         if self.weighted:
             counts, _ = np.histogram(check_distances(distances), bins=int(self.n_bins), range=DISTANCE_RANGE)
             sigma = 1.0 / np.sqrt(counts[counts > 0])
-        lower = np.array([0.0, DISTANCE_RANGE[0], -k_max, -1.0])
-        upper = np.array([2.0, DISTANCE_RANGE[1], 0.0, 1.0])
+        lower = np.array([0.0, DISTANCE_RANGE[0], -k_max, -1.0]) if self.bounded else np.full(4, -np.inf)
+        upper = np.array([2.0, DISTANCE_RANGE[1], 0.0, 1.0]) if self.bounded else np.full(4, np.inf)
         best, best_cost, failures = None, np.inf, []
         for p0 in self._starts(ratios, threshold, k_max):
             try:
