@@ -1,13 +1,15 @@
-"""Shared fixtures: an isolated cache directory and the real data in ``../shared/data`` for slow tests."""
+"""Shared fixtures: an isolated cache directory and the real data (``../shared/data``) for slow tests."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ``../shared/data`` beside the clone (as in CI), or wherever ``XFV_TEST_DATA`` points (a git worktree elsewhere).
+SHARED_DATA = Path(os.environ.get("XFV_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 @pytest.fixture(autouse=True, scope="session")

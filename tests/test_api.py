@@ -13,8 +13,11 @@ import pytest
 from conftest_web import SAMPLE, sample_factory  # noqa: F401 (fixture)
 from fastapi.testclient import TestClient
 from PIL import Image
+from reference import eq3_reference
+from sqlalchemy import select
 
 from xfv.cli.platform import sample_root
+from xfv.store.models import CalibrationRecord
 from xfv.web.api.deps import get_factory
 from xfv.web.core.config import Settings
 from xfv.web.main import create_app
@@ -104,7 +107,14 @@ def test_filters(client):
     assert total(fold=3) == 6
     assert total(correct="true") + total(correct="false") == 60
     assert total(prediction="same") + total(prediction="different") == 60
-    assert total(confidence_min=0.5, confidence_max=1.0) == 60
+    # A cut inside the stored confidences: the two filters split the pairs as counted here.
+    items = client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
+    confidences = np.array([item["results"]["lbp"]["confidence"] for item in items])
+    cut = float(np.median(confidences))
+    above, below = int(np.sum(confidences >= cut)), int(np.sum(confidences <= cut))
+    assert 0 < above < 60 and 0 < below < 60
+    assert total(confidence_min=cut) == above and total(confidence_max=cut) == below
+    assert total(confidence_min=cut, confidence_max=cut) == above + below - 60
     assert 0 < total(identity="abdullah") < 60
     assert total(path="Abel_Pacheco_0004") == 1
 
@@ -179,13 +189,19 @@ def test_missing_xmaps_are_computed_on_demand(client):
 
 
 # -- uploads ---------------------------------------------------------------------------------------------------
-def test_verify_contract(client):
+def test_verify_contract(client, sample_factory):
     response = upload(client, "/api/verify", photo(SAME[0]), photo(SAME[1]))
     assert response.status_code == 200, response.text
     body = response.json()
     assert {"distance", "threshold", "prediction", "confidence"} <= set(body)
-    assert body["prediction"] in ("same", "different") and 0.5 <= body["confidence"] <= 1.0
     assert body["calibration"] == f"fitted on {SAMPLE}"
+    # The all-pairs calibration stored for the sample, applied by hand (Eq. 3).
+    with sample_factory() as session:
+        stored = session.scalar(select(CalibrationRecord).where(CalibrationRecord.fold.is_(None)))
+    assert body["threshold"] == pytest.approx(stored.threshold)
+    assert body["prediction"] == ("same" if body["distance"] <= stored.threshold else "different")
+    expected = eq3_reference([body["distance"]], stored.threshold, stored.parameters["parameters"])[0]
+    assert body["confidence"] == pytest.approx(expected, abs=1e-9)
 
 
 def test_verify_handles_grey_cmyk_alpha_and_exif_rotated_photos(client):

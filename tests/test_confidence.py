@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import curve_fit
 from scipy.special import expit
 
 from xfv.confidence import CScore, FitError, bin_ratios, logistic
@@ -69,14 +70,33 @@ def test_fit_recovers_known_curve():
     assert score.threshold_ == 0.55
 
 
-def test_authors_variant_fits(rng):
+def authors_reference(d, y, t, bins=2000):
+    """The authors' published procedure, written out separately: density histograms, empty bins 1 left of t
+    and 0 right of it, one unbounded ``curve_fit`` from ``[max r, t, -20, min r]`` (at the bin centres)."""
+    genuine, _ = np.histogram(d[y == 1], bins=bins, range=(0, 2), density=True)
+    imposter, _ = np.histogram(d[y == 0], bins=bins, range=(0, 2), density=True)
+    centres = (np.arange(bins) + 0.5) * 2 / bins
+    with np.errstate(invalid="ignore"):
+        ratios = np.where(genuine + imposter > 0, genuine / (genuine + imposter), (centres <= t) * 1.0)
+
+    def eq2(x, L, d0, k, b):
+        return L * expit(k * (x - d0)) + b
+
+    params, _ = curve_fit(eq2, centres, ratios, [ratios.max(), t, -20.0, ratios.min()], method="dogbox")
+    return dict(zip("L d0 k b".split(), params))
+
+
+def test_authors_fit_is_the_authors_procedure(rng):
     d, y = gaussian_pairs(rng)
     t = best_threshold(d, y)
-    paper = CScore().fit(d, y, t)
-    authors = CScore(n_bins=2000, density=True, fill_empty=True, start="authors").fit(d, y, t)
-    assert paper.k_ < 0 and authors.k_ < 0
-    assert abs(paper.d0_ - t) < 0.05 and abs(authors.d0_ - t) < 0.05
-    assert "start='authors'" in repr(authors)
+    authors = CScore.authors().fit(d, y, t)
+    assert authors.parameters == pytest.approx(authors_reference(d, y, t), rel=1e-6)
+    # Unbounded, the 2,000 filled bins let k run past the bound -k_max = -10 / bin width = -10,000 that the
+    # bounded fit keeps (here to about -3e4: the authors' curve is nearly a step on these 3,000 pairs).
+    assert authors.k_ < -10_000.0
+    bounded = CScore(n_bins=2000, density=True, fill_empty=True, start="authors").fit(d, y, t)
+    assert bounded.k_ >= -10_000.0
+    assert "bounded=False" in repr(authors) and "start='authors'" in repr(authors)
 
 
 # ---- properties ----------------------------------------------------------------------------------------------
@@ -93,8 +113,13 @@ def test_confidence_in_half_to_one_and_monotone_away_from_t(pairs):
     t = best_threshold(d, y)
     score = CScore().fit(d, y, t)
     grid = np.linspace(0.0, 2.0, 801)
+    # The unclipped Eq. 2 curve: the clip to [0, 1] trims overshoots of a few hundredths at most, and the
+    # unclipped Eq. 3 drops below 0.5 (where the clip to [0.5, 1] acts) only within 0.05 of t.
+    raw = logistic(grid, score.L_, score.d0_, score.k_, score.b_)
+    assert np.all((raw >= -0.05) & (raw <= 1.05))
+    flipped = np.where(grid <= t, raw, 1.0 - raw)
+    assert np.all(np.abs(grid[flipped < 0.5] - t) < 0.05)
     c = score.confidence(grid)
-    assert np.all((c >= 0.5) & (c <= 1.0))
     left, right = c[grid <= t], c[grid > t]
     assert np.all(np.diff(left) <= 1e-12)  # rises as d moves left, away from t
     assert np.all(np.diff(right) >= -1e-12)  # rises as d moves right, away from t
@@ -140,7 +165,12 @@ def test_perfect_separation_gives_a_steep_curve(rng):
     y = np.r_[np.ones(300, int), np.zeros(300, int)]
     t = best_threshold(d, y)
     score = CScore().fit(d, y, t)
-    assert score.parameters == {"L": 1.0, "d0": pytest.approx(0.6, abs=0.01), "k": -2000.0, "b": 0.0}
+    # The least-squares optimum is the step itself: 1 on every genuine bin, 0 on every imposter bin, with
+    # the fall inside the gap between the classes (0.5, 0.7).
+    centres, ratios = bin_ratios(d, y)
+    np.testing.assert_allclose(score.curve(centres), ratios, atol=1e-6)
+    assert np.all(ratios[centres < 0.5] == 1.0) and np.all(ratios[centres > 0.7] == 0.0)
+    assert 0.5 < score.d0_ < 0.7 and score.L_ + score.b_ == pytest.approx(1.0) and score.b_ == pytest.approx(0.0)
     assert score.confidence([t])[0] == pytest.approx(0.5, abs=0.01)
     assert np.all(score.confidence(d) > 0.99)
     authors = CScore(start="authors", fill_empty=True).fit(d, y, t)
@@ -164,12 +194,19 @@ def test_ties():
     y[30:] = np.tile([1] * 2 + [0] * 8, 3)
     y[20:30] = [1, 0] * 5
     score = CScore().fit(d, y, 0.45)
+    # Ratios 0.8, 0.8, 0.5, 0.2, 0.2, 0.2 (by hand): the best curve passes through all six (a step from 0.8
+    # to 0.2 through 0.5 at the tied bin's centre 0.4025), so C = 0.8 on both sides away from t.
+    centres, ratios = bin_ratios(d, y)
+    np.testing.assert_allclose(ratios, [0.8, 0.8, 0.5, 0.2, 0.2, 0.2])
+    np.testing.assert_allclose(score.curve(centres), ratios, atol=1e-3)
+    c = score.confidence(d)
+    np.testing.assert_allclose(np.r_[c[:20], c[30:]], 0.8, atol=1e-3)
+    assert np.all((c[20:30] > 0.5) & (c[20:30] < 0.8))  # just left of the step's middle, on the genuine side
     # A pair exactly at the threshold is on the genuine side: C = c(t), not 1 - c(t).
     exact = CScore.from_parameters({"L": 1.0, "d0": 0.3, "k": -10.0, "b": 0.0}, threshold=0.4)
     assert exact.confidence([0.4])[0] == 0.5
     exact = CScore.from_parameters({"L": 1.0, "d0": 0.5, "k": -10.0, "b": 0.0}, threshold=0.4)
     assert exact.confidence([0.4])[0] == pytest.approx(expit(1.0))
-    assert np.all(score.confidence(d) >= 0.5)
 
 
 def test_distances_outside_range_and_nan():

@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from reference import eq3_reference, threshold_reference
 
-from xfv.confidence import (Calibration, CScore, brier_score, calibration_curve, default_calibration,
-                            expected_calibration_error, load_calibration)
+from xfv.confidence import (Calibration, brier_score, calibration_curve, default_calibration,
+                            expected_calibration_error, load_calibration, logistic)
 from xfv.confidence.baselines import BASELINES, IsotonicCalibration, LinearMapping, PlattScaling
 from xfv.jobs.evaluate import evaluate_scores
 from xfv.verification import best_threshold
@@ -59,9 +60,16 @@ def test_baselines_range_and_degenerate_cases(rng):
     t = best_threshold(d, y)
     correct = (d <= t) == (y == 1)
     grid = np.linspace(0, 2, 101)
-    for baseline in BASELINES.values():
-        c = baseline().fit(d, correct, t).confidence(grid)
-        assert np.all((c >= 0.5) & (c <= 1.0))
+    for name, baseline in BASELINES.items():
+        # Each side's fitted map before the clip to [0.5, 1]: rises with the margin |d - t| (decisions far
+        # from t are more often correct), and is certain far away where no training decision was wrong.
+        fitted = baseline().fit(d, correct, t)
+        left = grid <= t
+        for side, predict in zip((left, ~left), fitted.sides_):
+            margins = np.abs(grid[side] - t)
+            raw = predict(margins)[np.argsort(margins)]
+            assert np.all(np.diff(raw) >= -1e-12), name
+            assert raw[-1] > 0.99, name
     isotonic = IsotonicCalibration().fit(d, correct, t).confidence(grid)
     assert np.all(np.diff(isotonic[grid <= t]) <= 0) and np.all(np.diff(isotonic[grid > t]) >= 0)
     # No errors in training: constant 1; no training pairs right of t: the left side's accuracy there.
@@ -122,8 +130,14 @@ def test_default_calibrations():
     for name in ("dlib", "lbp"):  # shipped, fitted on all 6,000 LFW pairs
         calibration = default_calibration(name)
         assert (calibration.model, calibration.dataset, calibration.pairs) == (name, "lfw", 6000)
-        assert np.all(calibration.confidence(np.linspace(0, 2, 21)) >= 0.5)
-        assert calibration.confidence([calibration.threshold])[0] == pytest.approx(0.5, abs=0.05)
+        # The unclipped curve falls from about 1 to its floor b through 0.5 near t, and the unclipped Eq. 3
+        # drops below 0.5 (where the clip acts) nowhere further than 0.02 from t.
+        p, t, grid = calibration.cscore.parameters, calibration.threshold, np.linspace(0, 2, 2001)
+        raw = logistic(grid, p["L"], p["d0"], p["k"], p["b"])
+        assert p["k"] < 0 and abs(p["d0"] - t) < 0.02 and raw[0] > 0.95 and np.all((raw >= -0.05) & (raw <= 1.05))
+        flipped = np.where(grid <= t, raw, 1.0 - raw)
+        assert np.all(np.abs(grid[flipped < 0.5] - t) < 0.02)
+        assert calibration.confidence([t])[0] == pytest.approx(0.5, abs=0.05)
 
 
 # ---- fold-wise evaluation ------------------------------------------------------------------------------------
@@ -134,12 +148,19 @@ def test_evaluation_is_fold_wise(rng):
     summary = evaluation.summary
     assert [f["fold"] for f in summary["folds"]] == [0, 1, 2]
     for fold in summary["folds"]:
-        train = folds != fold["fold"]
-        assert fold["threshold"] == best_threshold(d[train], y[train])
-        expected = CScore().fit(d[train], y[train], fold["threshold"])
-        assert fold["cscore"] == pytest.approx(expected.parameters)
-        held_out = folds == fold["fold"]
-        np.testing.assert_array_equal(evaluation.columns["confidence"][held_out], expected.confidence(d[held_out]))
+        train, held_out = folds != fold["fold"], folds == fold["fold"]
+        assert fold["threshold"] == pytest.approx(threshold_reference(d[train], y[train]))
+        np.testing.assert_allclose(evaluation.columns["confidence"][held_out],
+                                   eq3_reference(d[held_out], fold["threshold"], fold["cscore"]), atol=1e-12)
+    # Fold 0's threshold and curve come from folds 1 and 2 only: scrambling fold 0's pairs leaves them as
+    # they were and changes the other folds' fits.
+    scrambled_d, scrambled_y = d.copy(), y.copy()
+    scrambled_d[folds == 0] = rng.uniform(0, 2, np.sum(folds == 0))
+    scrambled_y[folds == 0] = rng.integers(0, 2, np.sum(folds == 0))
+    again = evaluate_scores(scrambled_d, scrambled_y, folds).summary["folds"]
+    assert again[0]["threshold"] == summary["folds"][0]["threshold"]
+    assert again[0]["cscore"] == summary["folds"][0]["cscore"]
+    assert again[1]["cscore"] != summary["folds"][1]["cscore"] and again[2]["cscore"] != summary["folds"][2]["cscore"]
     assert set(summary["baselines"]) == {"platt", "isotonic", "linear"}
     assert 0 <= summary["ece"] < 0.05 and summary["brier"] < summary["baselines"]["linear"]["brier"]
     assert list(evaluation.columns) == ["fold", "label", "distance", "threshold", "prediction", "correct",

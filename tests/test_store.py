@@ -7,6 +7,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest_web import SAMPLE, fresh_sample, platform_url, sample_factory  # noqa: F401 (fixtures)
+from reference import eq3_reference
 from sqlalchemy import func, inspect, select
 
 from xfv.cli.platform import sample_root
@@ -82,14 +83,22 @@ def test_ingest_and_precompute_are_idempotent(fresh_sample):
         assert session.scalar(select(func.count(Result.id))) == 60
         qualities = session.scalars(select(Image.quality)).all()
         assert len(qualities) == 96 and all(0 <= q <= 100 for q in qualities)
-        confidences = session.scalars(select(Result.confidence)).all()
-        assert all(c is not None and 0.5 <= c <= 1.0 for c in confidences)
         folds = session.scalars(select(CalibrationRecord.fold)).all()
         assert sorted(f for f in folds if f is not None) == list(range(10)) and folds.count(None) == 1
+        # Each stored result is Eq. 3 of its own fold's calibration (fitted on the other nine folds).
+        calibrations = {c.fold: c for c in session.scalars(select(CalibrationRecord)) if c.fold is not None}
+        for result, pair in session.execute(select(Result, Pair).join(Pair, Result.pair_id == Pair.id)):
+            fold = calibrations[pair.fold]
+            assert result.threshold == fold.threshold
+            assert result.correct == ((result.distance <= fold.threshold) == (pair.label == 1))
+            expected = eq3_reference([result.distance], fold.threshold, fold.parameters["cscore"])[0]
+            assert result.confidence == pytest.approx(expected, abs=1e-9)
         maps = session.scalars(select(XMapRecord)).all()
         assert len(maps) == 2 * 6
-        xmap = decode_map(maps[0].data)
-        assert xmap.shape == (112, 112) and xmap.dtype == np.float32 and np.abs(xmap).max() <= 1.0
+        for record in maps:  # normalised to [-1, 1] by the largest absolute value (method.md §3)
+            xmap = decode_map(record.data)
+            assert xmap.shape == (112, 112) and xmap.dtype == np.float32
+            assert np.abs(xmap).max() == pytest.approx(1.0)
 
 
 def test_ingest_refuses_a_second_root_under_the_same_name(fresh_sample, tmp_path):

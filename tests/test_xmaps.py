@@ -354,12 +354,15 @@ def test_default_cache_folder_honours_the_environment(tmp_path, monkeypatch):
     ],
 )
 def test_bad_faces_are_named(face, message, toy_pair):
+    with pytest.raises(ValueError, match=message):
+        XMapExplainer(RegionToy()).explain(face, toy_pair[1])
+
+
+def test_a_face_that_is_not_an_array_is_named(toy_pair):
     with pytest.raises(
         TypeError, match="face1 must be a numpy array, got list|face1 must be a numpy array of shape"
     ):
         XMapExplainer(RegionToy()).explain([[0]], toy_pair[1])
-    with pytest.raises(ValueError, match=message):
-        XMapExplainer(RegionToy()).explain(face, toy_pair[1])
 
 
 def test_bad_arguments_are_named(toy_pair):
