@@ -1,8 +1,10 @@
 """How far the canonical 112 x 112 crop (the X-Map input) is from each model's native input.
 
-For every model, each face is aligned twice in the model's template: at the native input size, and at 112 px
-(then resized by the model to its native size). The table gives the cosine distance between the two
-embeddings (median, 95th percentile, max) next to the model's LFW threshold scale (median genuine distance).
+For dlib and lbp (both use dlib's template), each image of the first ``--images / 2`` LFW pairs is aligned
+twice in dlib's template: at the model's native input size, and at 112 px (then resized by the model to its
+native size). The table gives the cosine distance between the two embeddings (median, 95th percentile, max)
+next to the scale of the model's distances: the median distance of the genuine ones among those pairs
+(native crops).
 
     python benchmarks/crop_geometry.py [--images 100]
 """

@@ -2,8 +2,9 @@
 
 Each image is decoded and detected once; the variants differ in what happens where HOG finds no face (a
 centred box, or dlib's CNN detector), in which face is used when there are several (the largest, or the one
-nearest the image centre), and in test-time augmentation (flip averaging). The wall time of each variant
-counts its embedding pass plus the detection work it needs.
+nearest the image centre), and in test-time augmentation (flip averaging). Detection is timed once for all
+variants (HOG on every image, the CNN on HOG's misses) and printed on its own line; each variant's time
+column ("embed s") is its embedding pass only.
 
     python benchmarks/lfw_variants.py [--root ../shared/data/lfw] [--reference]
 
