@@ -1,13 +1,7 @@
 import numpy as np
 import pytest
 
-from xfv.verification import (
-    accuracy,
-    best_threshold,
-    cosine_distance,
-    cosine_distance_matrix,
-    kfold_verification,
-)
+from xfv.verification import accuracy, best_threshold, cosine_distance, kfold_verification
 
 
 def test_cosine_distance_known_values():
@@ -15,14 +9,6 @@ def test_cosine_distance_known_values():
     b = np.array([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]])
     np.testing.assert_allclose(cosine_distance(a, b), [0.0, 1.0, 2.0])
     assert cosine_distance(np.array([1.0, 1.0]), np.array([1.0, 1.0])) == pytest.approx(0.0)
-
-
-def test_cosine_distance_matrix_matches_rowwise(rng):
-    a, b = rng.normal(size=(4, 8)), rng.normal(size=(5, 8))
-    matrix = cosine_distance_matrix(a, b)
-    assert matrix.shape == (4, 5)
-    for i in range(4):
-        np.testing.assert_allclose(matrix[i], cosine_distance(np.repeat(a[i : i + 1], 5, 0), b), atol=1e-12)
 
 
 @pytest.mark.parametrize(

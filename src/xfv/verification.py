@@ -23,15 +23,6 @@ def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - np.sum(a * b, axis=-1) / norms, 0.0, 2.0)
 
 
-def cosine_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """All pairwise cosine distances ``(N, M)`` between rows of ``a (N, D)`` and ``b (M, D)``, as a matrix product."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.clip(1.0 - a @ b.T, 0.0, 2.0)
-
-
 def check_scores(distances: np.ndarray, labels: np.ndarray, folds: np.ndarray | None = None) -> None:
     """Validate distances (finite), labels (0/1) and folds (integers), all of one length."""
     distances = np.asarray(distances)
