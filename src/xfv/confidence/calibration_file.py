@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from xfv import __version__
-from xfv.confidence.cscore import CScore, check_distances
-from xfv.verification import accuracy, best_threshold, check_scores
+from xfv.confidence.cscore import CScore, check_distances, check_pairs
+from xfv.verification import accuracy, best_threshold
 
 FORMAT = "xfv-calibration"
 FORMAT_VERSION = 1
@@ -54,9 +54,7 @@ class Calibration:
         for name, value in (("model", model), ("dataset", dataset)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{name} must be a non-empty name, got {value!r}.")
-        d = check_distances(distances)
-        check_scores(d, labels)
-        y = np.asarray(labels).astype(np.int64)
+        d, y = check_pairs(distances, labels)
         threshold = best_threshold(d, y)
         cscore = CScore(**cscore_options).fit(d, y, threshold)
         return cls(model, dataset, threshold, cscore, int(len(d)), int(y.sum()), int(len(y) - y.sum()),

@@ -73,6 +73,14 @@ def check_distances(distances: np.ndarray) -> np.ndarray:
     return np.clip(d, low, high)
 
 
+def check_pairs(
+    distances: np.ndarray, labels: np.ndarray, folds: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs to fit on: one length, 0/1 labels (and folds), distances as :func:`check_distances`; float64, int64."""
+    check_scores(distances, labels, folds)
+    return check_distances(distances), np.asarray(labels).astype(np.int64)
+
+
 def bin_ratios(
     distances: np.ndarray,
     labels: np.ndarray,
@@ -106,9 +114,7 @@ def histograms(
     """Genuine and imposter histograms over [0, 2] and the bin edges (method.md §1 step 1)."""
     if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 4:
         raise ValueError(f"n_bins must be an integer >= 4, got {n_bins!r}.")
-    d = check_distances(distances)
-    check_scores(d, labels)
-    y = np.asarray(labels).astype(np.int64)
+    d, y = check_pairs(distances, labels)
     genuine, edges = np.histogram(d[y == 1], bins=int(n_bins), range=DISTANCE_RANGE)
     imposter, _ = np.histogram(d[y == 0], bins=int(n_bins), range=DISTANCE_RANGE)
     genuine, imposter = genuine.astype(np.float64), imposter.astype(np.float64)

@@ -17,10 +17,10 @@ import numpy as np
 
 from xfv.confidence import ECE_BINS, Calibration, CScore, brier_score, expected_calibration_error
 from xfv.confidence.baselines import BASELINES
-from xfv.confidence.cscore import DISTANCE_RANGE, RANGE_TOLERANCE, check_distances
+from xfv.confidence.cscore import DISTANCE_RANGE, RANGE_TOLERANCE, check_pairs
 from xfv.datasets.pairs import check_fold, read_text_lines
 from xfv.errors import XfvError
-from xfv.verification import FoldResult, accuracy, check_scores, kfold_verification
+from xfv.verification import FoldResult, accuracy, kfold_verification
 
 CSCORE = "C-Score"
 SCORE_COLUMNS = ("distance", "label", "fold")
@@ -89,9 +89,7 @@ def evaluate_scores(
     **cscore_options,
 ) -> Evaluation:
     """The 10-fold protocol with out-of-fold C-Score and baseline confidences (or a fixed ``calibration``)."""
-    check_scores(distances, labels, folds)
-    d = check_distances(distances)
-    y = np.asarray(labels).astype(np.int64)
+    d, y = check_pairs(distances, labels, folds)
     folds = np.asarray(folds)
     fold_ids = np.unique(folds)
     if len(fold_ids) < 2:
