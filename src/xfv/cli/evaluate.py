@@ -65,12 +65,15 @@ def _add_cscore_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weighted", action="store_true", help="weigh each bin by its number of pairs (not in the "
                                                                "paper; off by default)")
     group.add_argument("--start", choices=STARTS, default="auto",
-                       help="start of the fit: auto (slopes -19 and -5, best kept) or authors ([max r, t, -19, min r])")
+                       help="start of the fit: auto (slopes -19 and -5, best kept) or authors ([max r, t, -20, min r])")
+    group.add_argument("--no-bounds", dest="bounded", action="store_false",
+                       help="fit without the parameter bounds and the separated-bins limit (authors' code); with "
+                            "--bins 2000 --density --fill-empty --start authors: the authors' fit")
 
 
 def _cscore_options(args: argparse.Namespace) -> dict:
     return {"n_bins": args.bins, "density": args.density, "fill_empty": args.fill_empty, "start": args.start,
-            "weighted": args.weighted}
+            "weighted": args.weighted, "bounded": args.bounded}
 
 
 def _load_scores(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list] | None]:
