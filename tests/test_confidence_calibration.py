@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 from reference import eq3_reference, threshold_reference
 
-from xfv.confidence import (Calibration, brier_score, calibration_curve, default_calibration,
-                            expected_calibration_error, load_calibration, logistic)
+from xfv.confidence import (
+    Calibration,
+    brier_score,
+    calibration_curve,
+    default_calibration,
+    expected_calibration_error,
+    load_calibration,
+    logistic,
+)
 from xfv.confidence.baselines import BASELINES, IsotonicCalibration, LinearMapping, PlattScaling
 from xfv.jobs.evaluate import evaluate_scores
 from xfv.verification import best_threshold

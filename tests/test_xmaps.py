@@ -12,7 +12,14 @@ from xfv.files import CacheEntryWarning
 from xfv.models.base import EmbeddingModel, ModelConfig
 from xfv.verification import cosine_distance
 from xfv.xmaps import Explanation, OcclusionCache, OcclusionConfig, XMapExplainer, blend
-from xfv.xmaps.methods import blur_map, method_distances, multiscale_map, normalise_map, similarity_map, unit_rows
+from xfv.xmaps.methods import (
+    blur_map,
+    method_distances,
+    multiscale_map,
+    normalise_map,
+    similarity_map,
+    unit_rows,
+)
 from xfv.xmaps.occlusion import grid_positions, odd_kernel
 
 A = (slice(10, 40), slice(10, 40))  # where the toy pair differs
