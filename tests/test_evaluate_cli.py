@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import eq3_reference
 
 from xfv.cli import main
+from xfv.confidence import load_calibration
 from xfv.errors import XfvError
 from xfv.jobs.evaluate import Evaluation, read_scores_csv
 
@@ -54,7 +56,10 @@ def test_evaluate_scores_json_and_pairs_csv(scores_csv, tmp_path, capsys):
     rows = read_csv(out / "pairs.csv")
     assert list(rows[0]) == ["fold", "label", "distance", "threshold", "prediction", "correct", "confidence"]
     assert len(rows) == 600 and {r["prediction"] for r in rows} == {"same", "different"}
-    assert all(0.5 <= float(r["confidence"]) <= 1 for r in rows)
+    for row in rows:  # Eq. 3 of the row's fold, written out in tests/reference.py (the CSV keeps 6 decimals)
+        fold = summary["folds"][int(row["fold"])]
+        expected = eq3_reference([float(row["distance"])], fold["threshold"], fold["cscore"])[0]
+        assert float(row["confidence"]) == pytest.approx(expected, abs=2e-6)
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == ["cscore_fold0.png", "cscore_fold1.png", "cscore_fold2.png", "reliability.png"]
     assert json.loads((out / "evaluation.json").read_text()) == summary
@@ -75,6 +80,15 @@ def test_calibrate_then_evaluate_with_calibration(scores_csv, tmp_path, capsys):
     assert summary["model"] == "toy"
     assert {f["threshold"] for f in summary["folds"]} == {calibration["threshold"]}
     assert {float(r["threshold"]) for r in read_csv(out / "pairs.csv")} == {round(calibration["threshold"], 6)}
+    # The authors' fit from the command line: its options are saved and come back with the file.
+    authors = tmp_path / "cal" / "authors.json"
+    assert main(["calibrate", "--scores", str(scores_csv), "--model", "toy", "--dataset", "syn", "--save",
+                 str(authors), "--bins", "2000", "--density", "--fill-empty", "--start", "authors", "--no-bounds"]) == 0
+    capsys.readouterr()
+    options = json.loads(authors.read_text())["options"]
+    assert {k: options[k] for k in ("n_bins", "density", "fill_empty", "start", "bounded")} == {
+        "n_bins": 2000, "density": True, "fill_empty": True, "start": "authors", "bounded": False}
+    assert load_calibration(authors).cscore.bounded is False
     # A calibration for another model is refused.
     assert main(["evaluate", "--scores", str(scores_csv), "--calibration", str(saved), "--model", "lbp"]) == 2
     assert "fitted for model 'toy', not 'lbp'" in capsys.readouterr().err
