@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 # ``../shared/data`` beside the clone (as in CI), or wherever ``XFV_TEST_DATA`` points (a git worktree elsewhere).
+# The platform fixtures (sample database, fresh URLs on SQLite and PostgreSQL) for the tests that use them.
+pytest_plugins = ["conftest_web"]
+
 SHARED_DATA = Path(os.environ.get("XFV_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 

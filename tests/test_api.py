@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest_web import SAMPLE, sample_factory  # noqa: F401 (fixture)
+from conftest_web import SAMPLE
 from fastapi.testclient import TestClient
 from PIL import Image
 from reference import eq3_reference

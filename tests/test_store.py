@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest_web import SAMPLE, fresh_sample, platform_url, sample_factory  # noqa: F401 (fixtures)
+from conftest_web import SAMPLE
 from reference import eq3_reference
 from sqlalchemy import func, inspect, select
 

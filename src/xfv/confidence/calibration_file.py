@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -44,7 +44,7 @@ class Calibration:
     genuine: int
     imposter: int
     accuracy: float
-    date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    date: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @classmethod
     def fit(
@@ -57,7 +57,7 @@ class Calibration:
         d, y = check_pairs(distances, labels)
         threshold = best_threshold(d, y)
         cscore = CScore(**cscore_options).fit(d, y, threshold)
-        return cls(model, dataset, threshold, cscore, int(len(d)), int(y.sum()), int(len(y) - y.sum()),
+        return cls(model, dataset, threshold, cscore, len(d), int(y.sum()), int(len(y) - y.sum()),
                    accuracy(d, y, threshold))
 
     def confidence(self, distances: np.ndarray) -> np.ndarray:
