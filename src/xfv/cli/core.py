@@ -15,7 +15,7 @@ from xfv.faces import FaceDetector, load_face
 from xfv.faces.detection import DETECTORS
 from xfv.faces.pipeline import CANONICAL_SIZE
 from xfv.jobs.embeddings import embed_paths
-from xfv.models import list_models
+from xfv.models import model_cards
 from xfv.verification import cosine_distance
 
 
@@ -63,8 +63,13 @@ def _add_detector_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    for name, description in list_models().items():
-        print(f"{name:10s} {description}")
+    for name, card in model_cards().items():
+        print(f"{name:10s} {card.description}")
+        facts = {"source": card.source, "licence": card.licence, "input": card.input, "template": card.template,
+                 "LFW": card.lfw}
+        for label, value in facts.items():
+            if value:
+                print(f"{'':10s} {label + ':':10s}{value}")
     return 0
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
 from xfv.datasets import read_pairs
-from xfv.faces import FaceDetector, NoFaceError, load_face
+from xfv.faces import FaceDetector, NoFaceError, load_face, model_detector
 from xfv.faces.detection import DETECTORS
 from xfv.models import EmbeddingModel
 from xfv.xmaps import OcclusionCache, OcclusionConfig, XMapExplainer
@@ -161,7 +161,7 @@ def _occlusion(args: argparse.Namespace) -> OcclusionConfig:
 def run_explain(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     occlusion = _occlusion(args)
-    detector = FaceDetector(args.detector)
+    detector = model_detector(FaceDetector(args.detector), model.config.detector)
     faces = [
         load_face(p, alignment=model.config.alignment, aligned=args.aligned, detector=detector)
         for p in (args.image1, args.image2)
@@ -197,10 +197,11 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _imposter_faces(root: str, count: int, alignment: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def _imposter_faces(root: str, count: int, model: EmbeddingModel) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """The first ``count`` LFW imposter pairs whose faces are found, as aligned crops (the centred face)."""
     pair_list = read_pairs("lfw", root)
-    detector = FaceDetector(select="centre")
+    alignment = model.config.alignment
+    detector = model_detector(FaceDetector(select="centre"), model.config.detector)
     found = 0
     for pair in pair_list.pairs:
         if found == count:
@@ -226,7 +227,7 @@ def run_cut_paste(args: argparse.Namespace) -> int:
     quiet = not show_progress(args)
     result = cut_paste_experiment(
         _explainer(args, model, _occlusion(args)),
-        _imposter_faces(args.root, args.pairs, model.config.alignment),
+        _imposter_faces(args.root, args.pairs, model),
         model.config.alignment,
         regions=args.regions,
         progress=None if quiet else lambda index, region: print(f"pair {index}: {region}", file=sys.stderr),
@@ -262,6 +263,7 @@ def run_sensitivity(args: argparse.Namespace) -> int:
             raise ValueError(f"--pair must be in [0, {len(pair_list) - 1}], got {args.pair}.")
         pair = pair_list.pairs[args.pair]
         paths = [pair_list.path(pair.image1), pair_list.path(pair.image2)]
+    detector = model_detector(detector, model.config.detector)
     faces = [
         load_face(p, alignment=model.config.alignment, aligned=args.aligned, detector=detector) for p in paths
     ]

@@ -3,7 +3,7 @@
 from xfv.faces.alignment import ARCFACE_TEMPLATE_112, align_face
 from xfv.faces.detection import DetectedFace, FaceDetector, NoFaceError
 from xfv.faces.images import load_image
-from xfv.faces.pipeline import AlignedFace, detect_and_align, load_face
+from xfv.faces.pipeline import AlignedFace, detect_and_align, load_face, model_detector
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",
@@ -15,4 +15,5 @@ __all__ = [
     "detect_and_align",
     "load_face",
     "load_image",
+    "model_detector",
 ]

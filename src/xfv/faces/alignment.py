@@ -4,7 +4,8 @@ Templates:
 - ``dlib``: dlib's face-chip geometry (``dlib.get_face_chip`` with padding 0.25), the geometry dlib's ResNet was
   trained on. Scale-free: a 112 px chip is the 150 px chip at a lower resolution.
 - ``arcface``: the 5-point ArcFace template on 112 x 112 (eye centres, nose tip, mouth corners), reached by a
-  similarity transform from dlib's 68 landmarks; scaled for other sizes.
+  similarity transform from the detection's own 5 landmarks where the detector gives them (YuNet), else from
+  dlib's 68 landmarks; scaled for other sizes.
 - ``none``: no alignment; the image is resized to the crop size.
 """
 
@@ -41,7 +42,10 @@ def align_face(image: np.ndarray, face: DetectedFace | None, template: str, size
     if template == "dlib":
         shape = landmarks(image, face, points=5)
         return np.ascontiguousarray(dlib.get_face_chip(image, shape, size=size, padding=DLIB_CHIP_PADDING))
-    source = _arcface_points(landmarks(image, face, points=68))
+    if face is not None and face.points is not None:
+        source = np.array(face.points, dtype=np.float64)
+    else:
+        source = _arcface_points(landmarks(image, face, points=68))
     target = ARCFACE_TEMPLATE_112 * (size / 112.0)
     matrix, _ = cv2.estimateAffinePartial2D(source, target, method=cv2.LMEDS)
     if matrix is None:

@@ -1,10 +1,12 @@
 """Face detection and landmarks with dlib's models from PyPI ``face-recognition-models``.
 
 Detectors: ``hog`` (dlib's frontal HOG + linear SVM, fast), ``cnn`` (dlib's MMOD CNN, slower, finds more
-profile and low-quality faces), ``hog+cnn`` (CNN only where HOG finds nothing). Landmarks: dlib's 5-point
+profile and low-quality faces), ``hog+cnn`` (CNN only where HOG finds nothing), ``yunet`` (OpenCV's YuNet,
+:mod:`xfv.faces.yunet`, which also gives 5 landmarks). Landmarks: dlib's 5-point
 shape predictor (eye corners and nose base), or the 68-point predictor when a template needs mouth corners.
 
-Cost bounded by design: each detector looks at no more than :data:`PIXEL_BUDGET` pixels after its upsampling.
+Cost bounded by design: each dlib detector looks at no more than :data:`PIXEL_BUDGET` pixels after its upsampling
+(YuNet bounds its own, see :mod:`xfv.faces.yunet`).
 A larger image is first upsampled less, then, at no upsampling, detected on a downscaled copy (area
 interpolation); the boxes are mapped back to the full image, where the landmarks are placed. LFW's 250 x 250
 images upsampled once (500 x 500) lie within both budgets, so a dataset's detections are what they always were.
@@ -28,8 +30,8 @@ import numpy as np
 
 from xfv.errors import NoFaceError
 
-DetectorName = Literal["hog", "cnn", "hog+cnn"]
-DETECTORS = ("hog", "cnn", "hog+cnn")
+DetectorName = Literal["hog", "cnn", "hog+cnn", "yunet"]
+DETECTORS = ("hog", "cnn", "hog+cnn", "yunet")
 # Median HOG box on deep-funneled LFW images, as fractions of the image side (measured on 60 images).
 CENTRE_BOX = (0.268, 0.320, 0.700, 0.748)
 # Pixels each detector looks at, after upsampling. Measured under load on 2 shared cores: HOG ~0.6 s and ~50 MB
@@ -39,10 +41,12 @@ PIXEL_BUDGET = {"hog": 8_000_000, "cnn": 512 * 512}
 
 @dataclass(frozen=True)
 class DetectedFace:
-    """A detection: ``box`` (left, top, right, bottom) in pixels, ``source`` the detector that found it."""
+    """A detection: ``box`` (left, top, right, bottom) in pixels, ``source`` the detector that found it,
+    ``points`` its 5 landmarks ``(x, y)`` in ArcFace order where the detector gives them (YuNet), else None."""
 
     box: tuple[int, int, int, int]
     source: str
+    points: tuple[tuple[float, float], ...] | None = None
 
     @property
     def area(self) -> int:
@@ -160,6 +164,10 @@ class FaceDetector:
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         """All faces found (within ``max_offset`` of the centre, if set), largest first."""
         faces: list[DetectedFace] = []
+        if self.method == "yunet":
+            from xfv.faces.yunet import detect_yunet
+
+            faces = self._near_centre(detect_yunet(image), image)
         if self.method in ("hog", "hog+cnn"):
             faces = self._run("hog", image)
         if self.method == "cnn" or (self.method == "hog+cnn" and not faces):

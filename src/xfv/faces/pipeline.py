@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from xfv.errors import XfvError
 from xfv.faces.alignment import align_face
-from xfv.faces.detection import FaceDetector
+from xfv.faces.detection import DETECTORS, FaceDetector
 from xfv.faces.images import image_name, load_image
 
 CANONICAL_SIZE = 112  # X-Maps are defined on 112 x 112 crops (method.md §0)
@@ -20,7 +21,20 @@ CANONICAL_SIZE = 112  # X-Maps are defined on 112 x 112 crops (method.md §0)
 class AlignedFace:
     crop: np.ndarray  # uint8 (size, size, 3) RGB
     box: tuple[int, int, int, int]  # the detection in the source image
-    detector: str  # which detector found it ("hog", "cnn", "centre")
+    detector: str  # which detector found it ("hog", "cnn", "yunet", "centre")
+
+
+def model_detector(detector: FaceDetector | None, required: str | None) -> FaceDetector:
+    """The detector for a model's crops: ``detector`` (default: :class:`FaceDetector`'s defaults), with its method
+    replaced by ``required`` when the model names one (``ModelConfig.detector``), its other settings kept."""
+    detector = detector or FaceDetector()
+    if required is None or required == detector.method:
+        return detector
+    if required not in DETECTORS:
+        raise ValueError(f"Unknown detector {required!r}; expected one of {list(DETECTORS)}.")
+    replaced = copy.copy(detector)
+    replaced.method = required
+    return replaced
 
 
 def detect_and_align(

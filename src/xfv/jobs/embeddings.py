@@ -20,7 +20,7 @@ from tqdm import tqdm
 from xfv.datasets import PairList
 from xfv.faces import FaceDetector, detect_and_align, load_image
 from xfv.faces.images import check_image_file
-from xfv.faces.pipeline import load_face
+from xfv.faces.pipeline import load_face, model_detector
 from xfv.models import EmbeddingModel
 from xfv.store.cache import EmbeddingCache, content_hash
 from xfv.verification import cosine_distance
@@ -55,12 +55,14 @@ def embed_paths(
     """Embeddings ``(len(paths), D)`` in the order of ``paths``; each distinct image is embedded once.
 
     Faces are aligned at the model's native input size in its template (``aligned=True``: inputs are crops
-    already and are only resized). ``stats`` (optional) counts which detector found each newly aligned face.
+    already and are only resized), found by ``detector`` or, for a model with its own, by that one
+    (:func:`xfv.faces.pipeline.model_detector`). ``stats`` (optional) counts which detector found each newly
+    aligned face.
     Images are read, hashed and looked up in the cache first; the misses are aligned by ``workers`` processes
     (default: one per core) and embedded chunk by chunk, so memory stays bounded. ``warn``: pass on the detector's
     warnings (several faces in a photo) for the images aligned now: for photos a user names, not for datasets.
     """
-    detector = detector or FaceDetector()
+    detector = model_detector(detector, model.config.detector)
     cache = (EmbeddingCache(cache_namespace(model, aligned, detector), dim=model.config.embedding_dim)
              if use_cache else None)
     unique = list(dict.fromkeys(str(p) for p in paths))

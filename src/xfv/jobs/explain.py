@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from xfv.errors import NotFoundError
-from xfv.faces import detect_and_align, load_image
+from xfv.faces import detect_and_align, load_image, model_detector
 from xfv.jobs.embeddings import dataset_detector
 from xfv.models import EmbeddingModel
 from xfv.store.db import transaction
@@ -34,7 +34,7 @@ def aligned_face(root: str | Path, relative: str, model: EmbeddingModel) -> np.n
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # several faces: the detector picks the subject, as in the embedding jobs
         return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
-                                detector=dataset_detector(), name=relative).crop
+                                detector=model_detector(dataset_detector(), model.config.detector), name=relative).crop
 
 
 def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingModel, *,

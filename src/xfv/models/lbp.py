@@ -61,6 +61,8 @@ class LBPModel(EmbeddingModel):
         return np.sqrt(histograms).reshape(n, cells * BINS)
 
 
-@register_model("lbp", "Local Binary Pattern histograms (weights-free classical baseline)")
+@register_model("lbp", "Local Binary Pattern histograms (weights-free classical baseline)",
+                source="computed (Ahonen et al. 2006), no weights", licence="-", input="112 x 112 grey",
+                template="dlib face chip (padding 0.25)", lfw="65.75% +- 1.69 (xfv, deep-funneled)")
 def create_lbp(**options) -> LBPModel:
     return LBPModel(**options)

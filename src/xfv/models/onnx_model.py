@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
+import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
+from xfv.faces.detection import DETECTORS
 from xfv.models.base import EmbeddingModel, ModelConfig
+from xfv.models.converted import cached_conversion, sha256
+from xfv.models.onnx_graph import PREPARER_VERSION, OnnxGraphError, prepared_bytes
 from xfv.models.registry import register_model
+
+# onnxruntime's errors share no base class below Exception.
+ORT_ERRORS = tuple(getattr(ort_state, name) for name in (
+    "Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoSuchFile", "NotImplemented", "RuntimeException"))
 
 
 def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
@@ -23,44 +32,109 @@ def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceS
 
 
 class OnnxEmbeddingModel(EmbeddingModel):
-    """An ONNX model with an explicit preprocessing configuration.
+    """An ONNX model with an explicit preprocessing configuration, run as it comes.
 
-    Input: ``(x - mean) / std`` per channel in ``channel_order``, layout ``NCHW`` or ``NHWC``; the first
-    graph input is fed, the first output is the embedding. Defaults fit InsightFace ArcFace models
-    (112 px, RGB, mean = std = 127.5, NCHW, ArcFace template).
+    The file is prepared once (:mod:`xfv.models.onnx_graph`: unused inputs removed, batch made symbolic, with
+    ``dequantize=True`` block-quantised weights turned into float ones) and the prepared copy cached under the
+    source file's sha256 in ``cache_dir`` (default: the xfv cache's ``models`` folder).
+    Input: ``(x - mean) / std`` per channel in ``channel_order``, layout ``NCHW`` or ``NHWC`` (default: read from
+    the graph); ``input_size`` defaults to the graph's fixed side, else 112. The output is the embedding
+    ``(N, D)``. Defaults fit InsightFace ArcFace models (RGB, mean = std = 127.5, ArcFace template).
+    ``detector``: the detector the model's crops come from (e.g. ``yunet``), else each route's own.
     """
 
     def __init__(
-        self, path: str | Path, name: str = "onnx", input_size: int = 112, alignment: str = "arcface",
+        self, path: str | Path, name: str = "onnx", input_size: int | None = None, alignment: str = "arcface",
         channel_order: str = "RGB", mean: float | list[float] = 127.5, std: float | list[float] = 127.5,
-        layout: str = "NCHW", threads: int | None = None, batch_size: int = 32, flip: bool = False,
+        layout: str | None = None, dequantize: bool = True, detector: str | None = None, threads: int | None = None,
+        batch_size: int = 32, flip: bool = False, cache_dir: str | Path | None = None,
     ):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model file {str(path)!r} not found.")
         if channel_order not in ("RGB", "BGR"):
             raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}.")
-        if layout not in ("NCHW", "NHWC"):
-            raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}.")
+        if layout not in (None, "NCHW", "NHWC"):
+            raise ValueError(f"layout must be 'NCHW' or 'NHWC' (or None: from the graph), got {layout!r}.")
         if alignment not in ("dlib", "arcface", "none"):
             raise ValueError(f"alignment must be 'dlib', 'arcface' or 'none', got {alignment!r}.")
-        if not isinstance(input_size, int) or input_size < 8:
+        if input_size is not None and (not isinstance(input_size, int) or input_size < 8):
             raise ValueError(f"input_size must be an integer >= 8, got {input_size!r}.")
+        if detector is not None and detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {list(DETECTORS)} or None, got {detector!r}.")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         mean3 = tuple(float(v) for v in np.broadcast_to(np.asarray(mean, dtype=np.float64), (3,)))
         std3 = tuple(float(v) for v in np.broadcast_to(np.asarray(std, dtype=np.float64), (3,)))
         if any(s == 0 for s in std3):
             raise ValueError(f"std must be non-zero, got {std}.")
         self.path = path
-        self.layout = layout
         self.batch_size = batch_size
-        self.session = make_session(path, threads)
-        self.input_name = self.session.get_inputs()[0].name
-        with open(path, "rb") as handle:
-            self._weights_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-        self.config = ModelConfig(
-            name=name, input_size=input_size, alignment=alignment, channel_order=channel_order,
-            mean=mean3, std=std3, options={"layout": layout, "flip": bool(flip)},
+        data = path.read_bytes()
+        self._weights_sha256 = sha256(data)
+        variant = "dequantized" if dequantize else "original"
+        self.prepared_path = cached_conversion(
+            data, partial(prepared_bytes, dequantize=bool(dequantize), source=str(path)), prefix=f"onnx-{variant}",
+            version=PREPARER_VERSION, source=str(path), cache_dir=None if cache_dir is None else Path(cache_dir),
         )
+        try:
+            self.session = make_session(self.prepared_path, threads)
+        except ORT_ERRORS as error:
+            raise OnnxGraphError(f"{path}: onnxruntime cannot load the graph: {error}") from None
+        self.input_name, self.layout, input_size = self._check_input(layout, input_size)
+        self.output_name, embedding_dim = self._check_output()
+        self.config = ModelConfig(
+            name=name, input_size=input_size, alignment=alignment, embedding_dim=embedding_dim,
+            channel_order=channel_order, mean=mean3, std=std3, detector=detector,
+            options={"layout": self.layout, "flip": bool(flip), "dequantize": bool(dequantize)},
+        )
+        self._probe_batch()
+
+    def _check_input(self, layout: str | None, input_size: int | None) -> tuple[str, str, int]:
+        """The image input's name, layout and side, checked against the configuration."""
+        spec = self.session.get_inputs()[0]
+        where = f"{self.path}: input {spec.name!r} has {spec.type} of shape {spec.shape}"
+        if spec.type != "tensor(float)":
+            raise OnnxGraphError(f"{where}; expected float32 images (tensor(float)).")
+        if len(spec.shape) != 4:
+            raise OnnxGraphError(f"{where}; expected 4 dimensions (N, C, H, W) or (N, H, W, C).")
+        if layout is None:
+            layout = "NHWC" if spec.shape[3] == 3 and spec.shape[1] != 3 else "NCHW"
+        channels, height, width = (spec.shape[1:] if layout == "NCHW" else [*spec.shape[3:], *spec.shape[1:3]])
+        if isinstance(channels, int) and channels != 3:
+            raise OnnxGraphError(f"{where}; expected 3 colour channels in layout {layout} "
+                                 f"(axis {1 if layout == 'NCHW' else 3}).")
+        fixed = [side for side in (height, width) if isinstance(side, int)]
+        if len(set(fixed)) > 1:
+            raise OnnxGraphError(f"{where}; expected a square input (H = W).")
+        if input_size is None:
+            input_size = fixed[0] if fixed else 112
+        elif fixed and fixed[0] != input_size:
+            raise OnnxGraphError(f"{where}; the configuration's input_size={input_size} expects {input_size} x "
+                                 f"{input_size}. Set input_size to {fixed[0]} (or leave it out).")
+        return spec.name, layout, input_size
+
+    def _check_output(self) -> tuple[str, int | None]:
+        spec = self.session.get_outputs()[0]
+        if spec.type != "tensor(float)" or len(spec.shape) != 2:
+            raise OnnxGraphError(f"{self.path}: output {spec.name!r} has {spec.type} of shape {spec.shape}; expected "
+                                 "float32 embeddings of shape (N, D) as the first output.")
+        return spec.name, spec.shape[1] if isinstance(spec.shape[1], int) else None
+
+    def _probe_batch(self) -> None:
+        """Run two blank faces; a graph fixed to batch 1 inside is then fed one face at a time."""
+        blank = np.zeros((2, self.config.input_size, self.config.input_size, 3), np.uint8)
+        try:
+            self._forward(blank)
+        except (*ORT_ERRORS, OnnxGraphError):
+            try:
+                self._forward(blank[:1])
+            except (*ORT_ERRORS, OnnxGraphError) as error:
+                raise OnnxGraphError(f"{self.path}: the graph fails on a blank {self.config.input_size} px "
+                                     f"{self.layout} batch fed to input {self.input_name!r}: {error}") from None
+            warnings.warn(f"{self.path}: the graph runs only one image at a time; embedding with batch size 1.",
+                          stacklevel=3)
+            self.batch_size = 1
 
     @property
     def fingerprint(self) -> str:
@@ -73,13 +147,17 @@ class OnnxEmbeddingModel(EmbeddingModel):
         x = (x - np.float32(self.config.mean)) / np.float32(self.config.std)
         if self.layout == "NCHW":
             x = x.transpose(0, 3, 1, 2)
-        output = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
+        output = self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(x)})[0]
         if output.ndim != 2 or output.shape[0] != len(faces):
-            raise ValueError(f"{self.path}: expected an output of shape ({len(faces)}, D), got {output.shape}.")
+            raise OnnxGraphError(f"{self.path}: output {self.output_name!r} has shape {output.shape} for "
+                                 f"{len(faces)} faces; expected ({len(faces)}, D).")
         return output
 
 
-@register_model("onnx", "any ONNX embedding model file (path=...; input size, channels, mean/std, template configurable)")
+@register_model("onnx", "any ONNX embedding model file (path=...; input size, channels, mean/std, template configurable)",
+                source="your .onnx file (--model-path)", licence="that of your file",
+                input="from the graph or --model-config (default 112 RGB, mean = std = 127.5)",
+                template="--model-config alignment (default arcface)")
 def create_onnx(**options) -> OnnxEmbeddingModel:
     if "path" not in options:
         raise ValueError("The onnx model needs path=<file.onnx> (CLI: --model-path).")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from xfv.confidence import Calibration, default_calibration
 from xfv.errors import NotFoundError, TooLargeError, XfvError
-from xfv.faces import FaceDetector, detect_and_align, load_image
+from xfv.faces import FaceDetector, detect_and_align, load_image, model_detector
 from xfv.jobs import aligned_face, explain_pair, make_explainer
 from xfv.models import EmbeddingModel, create_model, list_models
 from xfv.store.models import Dataset
@@ -87,10 +87,12 @@ def check_upload(data: bytes, field_name: str, settings: Settings) -> np.ndarray
 
 
 def align_upload(image: np.ndarray, field_name: str, model: EmbeddingModel) -> np.ndarray:
-    """The largest face as a 112 x 112 crop in the model's template; 422 when there is none."""
+    """The largest face as a 112 x 112 crop in the model's template (found by the model's own detector, if it
+    has one); 422 when there is none."""
     try:
         return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
-                                detector=FaceDetector("hog+cnn"), name=field_name).crop
+                                detector=model_detector(FaceDetector("hog+cnn"), model.config.detector),
+                                name=field_name).crop
     except ValueError as error:
         raise XfvError(f"{field_name}: no face found ({error}).") from None
 
