@@ -64,6 +64,10 @@ def _exported_like(path, rng, *, stale=3, fixed_batch=True, inner_batch=False):
     return path, weights + 0  # the float weights the graph computes with
 
 
+def unit(v):
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
 def _expected(faces, weights):
     return faces.astype(np.float64).transpose(0, 3, 1, 2).reshape(len(faces), -1) @ weights + 0.5
 
@@ -222,7 +226,6 @@ def test_shipped_sface_file_fails_raw_and_runs_prepared(lfw_faces):
     dequantised, original = create_model("sface"), create_model("sface", dequantize=False)
     a, b = dequantised.embed(lfw_faces), original.embed(lfw_faces)
     assert a.shape == (4, 128)
-    unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
     assert np.max(1 - np.sum(unit(a) * unit(b), axis=1)) < 1e-5  # the same function
     single = np.concatenate([dequantised.embed(lfw_faces[i : i + 1]) for i in range(4)])
     np.testing.assert_allclose(a, single, rtol=1e-4, atol=1e-5)  # batch 4 == batch 1

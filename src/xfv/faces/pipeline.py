@@ -31,7 +31,7 @@ def model_detector(detector: FaceDetector | None, required: str | None) -> FaceD
     if required is None or required == detector.method:
         return detector
     if required not in DETECTORS:
-        raise ValueError(f"Unknown detector {required!r}; expected one of {list(DETECTORS)}.")
+        raise XfvError(f"Unknown detector {required!r}; expected one of {list(DETECTORS)}.")
     replaced = copy.copy(detector)
     replaced.method = required
     return replaced

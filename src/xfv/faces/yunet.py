@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from xfv.errors import XfvError
 from xfv.faces.detection import DetectedFace
 
 MODEL_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
@@ -50,7 +51,7 @@ def _detector() -> cv2.FaceDetectorYN:
 def detect_yunet(image: np.ndarray, max_side: int = MAX_SIDE) -> list[DetectedFace]:
     """Faces in an RGB ``uint8 (H, W, 3)`` image, each with its box and 5 landmarks in ``image``'s pixels."""
     if not isinstance(max_side, int) or max_side < 32:
-        raise ValueError(f"max_side must be an integer >= 32, got {max_side!r}.")
+        raise XfvError(f"max_side must be an integer >= 32, got {max_side!r}.")
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     small = image

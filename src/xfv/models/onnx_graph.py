@@ -24,12 +24,14 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from xfv.errors import XfvError
+
 #: Bumped whenever :func:`prepare_graph` changes its output, so cached prepared files are redone.
 PREPARER_VERSION = "1"
 _FOLDABLE = ("DequantizeLinear", "Reshape", "Transpose", "Cast", "Identity", "Squeeze", "Unsqueeze", "Flatten")
 
 
-class OnnxGraphError(ValueError):
+class OnnxGraphError(XfvError):
     """An ONNX file that cannot serve as an embedding model: what is wrong and what was expected."""
 
 

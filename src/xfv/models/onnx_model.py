@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
+from xfv.errors import XfvError
 from xfv.faces.detection import DETECTORS
 from xfv.models.base import EmbeddingModel, ModelConfig
 from xfv.models.converted import cached_conversion, sha256
@@ -61,9 +62,9 @@ class OnnxEmbeddingModel(EmbeddingModel):
         if input_size is not None and (not isinstance(input_size, int) or input_size < 8):
             raise ValueError(f"input_size must be an integer >= 8, got {input_size!r}.")
         if detector is not None and detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {list(DETECTORS)} or None, got {detector!r}.")
+            raise XfvError(f"detector must be one of {list(DETECTORS)} or None, got {detector!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+            raise XfvError(f"batch_size must be a positive integer, got {batch_size!r}.")
         mean3 = tuple(float(v) for v in np.broadcast_to(np.asarray(mean, dtype=np.float64), (3,)))
         std3 = tuple(float(v) for v in np.broadcast_to(np.asarray(std, dtype=np.float64), (3,)))
         if any(s == 0 for s in std3):

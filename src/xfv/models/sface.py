@@ -13,6 +13,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from xfv.errors import XfvError
 from xfv.models.onnx_model import OnnxEmbeddingModel
 from xfv.models.registry import register_model
 
@@ -36,5 +37,5 @@ def create_sface(**options) -> OnnxEmbeddingModel:
     None: each route's dlib detector and dlib's 68 landmarks), ``flip``, ``threads``, ``batch_size``."""
     for fixed in ("path", *SFACE_CONFIG):
         if fixed in options and fixed != "detector":
-            raise ValueError(f"The sface model fixes {fixed!r}; use --model onnx to change it.")
+            raise XfvError(f"The sface model fixes {fixed!r}; use --model onnx to change it.")
     return OnnxEmbeddingModel(model_path(), **{**SFACE_CONFIG, **options})
