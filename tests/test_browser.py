@@ -18,6 +18,7 @@ from PIL import Image
 
 from xfv.cli.platform import sample_root
 from xfv.jobs.precompute import precompute
+from xfv.models import create_model
 from xfv.web.core.config import Settings
 from xfv.web.main import create_app
 
@@ -34,12 +35,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, isolated_cache):
-    """Uvicorn on a free loopback port over a copy of the sample, with results of two models (lbp, lbp-grid4)."""
+    """Uvicorn on a free loopback port over a copy of the sample, with results of three models (lbp, lbp-grid4,
+    sface; no X-Maps stored for the last two)."""
     import uvicorn
 
     path = tmp_path_factory.mktemp("browser-db") / "sample.db"
     factory = sample_copy(tmp_path_factory, path)
     precompute(factory, SAMPLE, second_model(), xmaps=0)
+    precompute(factory, SAMPLE, create_model("sface"), xmaps=0)
     app = create_app(Settings(db_url=f"sqlite:///{path}", upload_model="lbp"))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -194,6 +197,28 @@ def test_viewer_switches_model_and_method(browser, server, screenshots):
     assert f"/{SECOND_MODEL}/1/2.png" in browser.find_element(By.CSS_SELECTOR, "#face2 .overlay").get_attribute("src")
     assert SECOND_MODEL in browser.find_element(By.ID, "verdict").text
     browser.save_screenshot(str(screenshots / "viewer.png"))
+
+
+def test_viewer_switches_to_sface(browser, server, screenshots):
+    """The real SFace model: its results are listed, its X-Maps are computed on demand with its own crop (YuNet)."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    pairs = httpx.get(f"{server}/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
+    pair_id = next(p["id"] for p in pairs if p["label"] == 1)
+    browser.get(f"{server}/viewer/{pair_id}?model=lbp&method=1")
+    viewer = browser.find_element(By.ID, "viewer")
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/1")
+    options = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#model option")]
+    assert {"lbp", SECOND_MODEL, "sface"} <= set(options)
+    select(browser, "model", "sface")
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "sface/1", 300)
+    wait(browser, lambda d: all(image_loaded(d, f"#face{i} .overlay") for i in (1, 2)))
+    assert "/sface/1/1.png" in browser.find_element(By.CSS_SELECTOR, "#face1 .overlay").get_attribute("src")
+    verdict = browser.find_element(By.ID, "verdict").text
+    assert "sface" in verdict and "distance" in verdict and "confidence" in verdict
+    browser.set_window_size(1366, 1000)
+    browser.save_screenshot(str(screenshots / "viewer-sface.png"))
 
 
 def test_upload_flow_from_files_to_xmaps(browser, server, screenshots, tmp_path):

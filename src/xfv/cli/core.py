@@ -59,7 +59,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_detector_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--detector", default="hog", choices=list(DETECTORS), help="face detector (default hog)")
+    parser.add_argument("--detector", default="hog", choices=list(DETECTORS),
+                        help="face detector (default hog; a model with its own, such as sface, uses that one)")
 
 
 def run_models(args: argparse.Namespace) -> int:
