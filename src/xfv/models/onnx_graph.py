@@ -27,7 +27,7 @@ from onnx.reference import ReferenceEvaluator
 from xfv.errors import XfvError
 
 #: Bumped whenever :func:`prepare_graph` changes its output, so cached prepared files are redone.
-PREPARER_VERSION = "1"
+PREPARER_VERSION = "2"
 _FOLDABLE = ("DequantizeLinear", "Reshape", "Transpose", "Cast", "Identity", "Squeeze", "Unsqueeze", "Flatten")
 
 
