@@ -205,7 +205,7 @@ def test_viewer_switches_to_sface(browser, server, screenshots):
     from selenium.webdriver.common.by import By
 
     pairs = httpx.get(f"{server}/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
-    pair_id = next(p["id"] for p in pairs if p["label"] == 1)
+    pair_id = next(p["id"] for p in pairs if p["label"] == "same" and "sface" in p["results"])
     browser.get(f"{server}/viewer/{pair_id}?model=lbp&method=1")
     viewer = browser.find_element(By.ID, "viewer")
     wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/1")
