@@ -31,3 +31,13 @@ class TooLargeError(XfvError):
     """An input exceeds a size limit (bytes or pixels)."""
 
     http_status = 413
+
+
+class BusyError(XfvError):
+    """The server's work queue is full; the client should retry after ``retry_after`` seconds."""
+
+    http_status = 503
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -157,3 +157,59 @@ class XMapRecord(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     options: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TaskRecord(Base):
+    """Background work of the web app (X-Maps of a stored pair or of an upload), kept across restarts.
+
+    ``key`` names the work (``pair:<id>:<model>`` or ``upload:<id>``) so that an unfinished task can be queued
+    again at start-up; ``state`` is ``queued``, ``running``, ``done`` or ``error``.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_key_state", "key", "state"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(10))
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class UploadRecord(Base):
+    """A pair uploaded through the web app: the two aligned face crops (PNG), the verdict and its X-Map task.
+
+    The photos themselves are never stored; uploads expire after the ``upload_ttl_hours`` setting.
+    """
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_created_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100))
+    face1: Mapped[bytes] = mapped_column(LargeBinary)
+    face2: Mapped[bytes] = mapped_column(LargeBinary)
+    distance: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    prediction: Mapped[str] = mapped_column(String(10))
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    calibration: Mapped[str] = mapped_column(String(200))
+    task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UploadXMapRecord(Base):
+    """One X-Map of an uploaded pair (``.npy`` bytes as in :class:`XMapRecord`)."""
+
+    __tablename__ = "upload_xmaps"
+    __table_args__ = (UniqueConstraint("upload_id", "method", "image", name="uq_upload_xmaps_upload_method_image"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
+    method: Mapped[int] = mapped_column(Integer)
+    image: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,15 +1,23 @@
-"""The FastAPI application: ``create_app(settings)``; ``xfv serve`` runs it with Uvicorn."""
+"""The FastAPI application: ``create_app(settings)``; ``xfv serve`` runs it with Uvicorn.
+
+Errors are mapped here once: xfv's own (:mod:`xfv.errors`) by their ``http_status`` (503 with ``Retry-After``),
+request validation to 422, a value the database cannot store to 422. The API answers them as JSON
+(:class:`~xfv.web.schemas.ErrorOut`), the browser pages as a small HTML page with a link home.
+"""
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException
 
 from xfv.store.db import open_database
 from xfv.web import pages
@@ -17,7 +25,9 @@ from xfv.web.api.main import api_router
 from xfv.web.core.config import Settings
 from xfv.web.services import Services
 
+STATIC = Path(__file__).parent / "static"
 UPLOAD_PATHS = ("/api/verify", "/api/explain")
+MACHINE_PATHS = ("/api/", "/openapi.json", "/static/", "/plots/")  # answered in JSON; the rest are pages
 MULTIPART_OVERHEAD = 64 * 1024
 
 
@@ -25,41 +35,73 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     """The app over the database of ``settings.db_url`` (or the given session factory, e.g. in tests)."""
     settings = settings or Settings()
     factory = factory or open_database(settings.db_url)
-    services = Services(settings)
+    services = Services(settings, factory)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        services.start()
         yield
-        services.tasks.shutdown()
+        services.shutdown()
 
     app = FastAPI(title="xfv", description="Explainable face verification: pairs, C-Scores and X-Maps.",
                   version="0.1.0", lifespan=lifespan)
     app.state.settings, app.state.factory, app.state.services = settings, factory, services
 
     @app.middleware("http")
-    async def limit_upload_size(request: Request, call_next):
-        """Refuse an upload whose declared size exceeds two images' limit before reading its body."""
-        if request.url.path in UPLOAD_PATHS:
+    async def refuse_unbounded_requests(request: Request, call_next):
+        """Uploads must declare their length, within two images' limit, before their body is read; no NUL
+        character reaches a query (PostgreSQL cannot store one)."""
+        if "%00" in request.url.query or "\x00" in request.url.path:
+            return error_response(request, 422, "The request contains a NUL character (%00); none is accepted.")
+        if request.url.path in UPLOAD_PATHS and request.method == "POST":
             length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > 2 * settings.max_upload_bytes + MULTIPART_OVERHEAD:
-                return JSONResponse({"detail": f"The upload ({length} bytes) is larger than the limit of "
-                                               f"{settings.max_upload_bytes} bytes per image."}, status_code=413)
+            if not length.isdigit():
+                return error_response(request, 411, "An upload must declare its Content-Length.")
+            if int(length) > 2 * settings.max_upload_bytes + MULTIPART_OVERHEAD:
+                return error_response(request, 413, f"The upload ({length} bytes) is larger than the limit of "
+                                                    f"{settings.max_upload_bytes} bytes per image.")
         return await call_next(request)
 
     @app.exception_handler(ValueError)
-    async def bad_value(_request: Request, error: ValueError) -> JSONResponse:
+    async def bad_value(request: Request, error: ValueError) -> Response:
         """xfv's errors answer with their kind's status (:mod:`xfv.errors`); any other ValueError is a 422."""
-        return JSONResponse({"detail": str(error)}, status_code=getattr(error, "http_status", 422))
+        retry_after = getattr(error, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return error_response(request, getattr(error, "http_status", 422), str(error), headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         messages = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
-        return JSONResponse({"detail": "; ".join(messages), "errors": _plain(error.errors())}, status_code=422)
+        return error_response(request, 422, "; ".join(messages), errors=_plain(error.errors()))
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(request: Request, _error: DataError) -> Response:
+        return error_response(request, 422, "A value in the request is outside what the database can store.")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        return error_response(request, error.status_code, str(error.detail), error.headers)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "public, max-age=86400"})
 
     app.include_router(api_router, prefix="/api")
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def error_response(request: Request, status: int, detail: str, headers: dict | None = None,
+                   errors: list[dict] | None = None) -> Response:
+    """JSON ``{"detail": ...}`` for the API (and other machine routes), an HTML page for the browser pages."""
+    if request.url.path.startswith(MACHINE_PATHS) or request.url.path == "/api":
+        body = {"detail": detail} if errors is None else {"detail": detail, "errors": errors}
+        return JSONResponse(body, status_code=status, headers=headers)
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return pages.templates.TemplateResponse(request, "error.html", {"status": status, "title": title,
+                                                                    "detail": detail},
+                                            status_code=status, headers=headers)
 
 
 def _plain(errors: list[dict]) -> list[dict]:

@@ -18,7 +18,7 @@ from xfv.errors import NotFoundError
 from xfv.models import list_models
 from xfv.store.models import CalibrationRecord, ModelRecord, XMapRecord
 from xfv.store.queries import dataset_summaries, get_dataset, get_model, get_pair, model_results
-from xfv.web.api.deps import SessionDep, SettingsDep
+from xfv.web.api.deps import PairId, SessionDep, SettingsDep
 from xfv.web.plots import confidence_figure
 
 router = APIRouter(include_in_schema=False)
@@ -42,7 +42,7 @@ def explorer(request: Request, session: SessionDep) -> HTMLResponse:
 
 
 @router.get("/viewer/{pair_id}", response_class=HTMLResponse)
-def viewer(request: Request, pair_id: int, session: SessionDep,
+def viewer(request: Request, pair_id: PairId, session: SessionDep,
            model: str | None = Query(None, max_length=100), method: int = Query(3, ge=1, le=3)) -> HTMLResponse:
     row = get_pair(session, pair_id)
     return templates.TemplateResponse(request, "viewer.html", {

@@ -10,6 +10,7 @@ from xfv.store.queries import SORT_COLUMNS
 
 SORT_PATTERN = r"^-?(" + "|".join(sorted(SORT_COLUMNS)) + r")$"
 Label = Literal["same", "different"]
+DB_INT_MAX = 2**31 - 1  # the largest value of an INTEGER column (PostgreSQL); ids, folds and pages stay below
 
 
 # -- input ---------------------------------------------------------------------------------------------------
@@ -20,7 +21,7 @@ class PairFilters(BaseModel):
 
     dataset: str | None = Field(None, max_length=100, description="dataset name; default: the first one")
     model: str | None = Field(None, max_length=100, description="model whose results are filtered and sorted on")
-    fold: int | None = Field(None, ge=0)
+    fold: int | None = Field(None, ge=0, le=DB_INT_MAX)
     label: Label | None = None
     prediction: Label | None = None
     correct: bool | None = None
@@ -29,7 +30,7 @@ class PairFilters(BaseModel):
     identity: str | None = Field(None, max_length=100, description="substring of either identity")
     path: str | None = Field(None, max_length=200, description="substring of either image path")
     sort: str = Field("id", pattern=SORT_PATTERN, description=f"one of {sorted(SORT_COLUMNS)}, '-' for descending")
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=DB_INT_MAX)
     page_size: int = Field(20, ge=1, le=500)
 
 
@@ -119,9 +120,16 @@ class ModelOut(BaseModel):
     fingerprint: str | None
 
 
+class ErrorOut(BaseModel):
+    """Every error of the API: a message naming the value and what was expected."""
+
+    detail: str
+    errors: list[dict] | None = Field(None, description="request validation only: location, message and type")
+
+
 class TaskOut(BaseModel):
     id: str
-    state: Literal["running", "done", "error"]
+    state: Literal["queued", "running", "done", "error"]
     done: int
     total: int
     error: str | None

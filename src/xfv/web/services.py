@@ -6,11 +6,10 @@ Routes stay thin; the work itself is done by :mod:`xfv.jobs` and the domain pack
 from __future__ import annotations
 
 import io
-import threading
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +17,19 @@ from PIL import Image as PILImage
 from sqlalchemy.orm import Session, sessionmaker
 
 from xfv.confidence import Calibration, default_calibration
-from xfv.errors import NotFoundError, TooLargeError, XfvError
+from xfv.errors import BusyError, NoFaceError, NotFoundError, TooLargeError, XfvError
 from xfv.faces import FaceDetector, detect_and_align, load_image, model_detector
 from xfv.jobs import aligned_face, explain_pair, make_explainer
 from xfv.models import EmbeddingModel, create_model, list_models
-from xfv.store.models import Dataset
+from xfv.store.db import transaction
+from xfv.store.models import Dataset, UploadRecord, utcnow
 from xfv.store.queries import get_model, latest_calibration, stored_xmaps
+from xfv.store.uploads import expire_uploads, get_upload, save_upload_maps, upload_task_key
 from xfv.verification import cosine_distance
 from xfv.web.core.config import Settings
 from xfv.web.schemas import TaskOut, XMapStatus
-from xfv.web.tasks import Task, TaskRunner
-from xfv.xmaps import METHODS, blend, colorize
+from xfv.web.tasks import BoundedPool, Task, TaskRunner, Work
+from xfv.xmaps import METHODS, Progress, blend, colorize
 from xfv.xmaps.occlusion import IMAGE_SIZE
 
 
@@ -64,9 +65,10 @@ def thumbnail(path: Path, size: int) -> bytes:
 
 
 def check_upload(data: bytes, field_name: str, settings: Settings) -> np.ndarray:
-    """Decode an uploaded photo after checking its size in bytes and pixels.
+    """Decode an uploaded photo after checking its size in bytes and pixels (from the header, before decoding).
 
-    Raises ``TooLargeError`` over a limit and ``XfvError`` for anything else refused.
+    Raises ``TooLargeError`` over a limit (also for pixel bombs above Pillow's own limit) and ``XfvError`` for
+    anything else refused; messages name the field, never Python objects.
     """
     if not data:
         raise XfvError(f"{field_name}: the file is empty.")
@@ -75,15 +77,19 @@ def check_upload(data: bytes, field_name: str, settings: Settings) -> np.ndarray
     try:
         with PILImage.open(io.BytesIO(data)) as header:
             width, height = header.size
-    except (PILImage.UnidentifiedImageError, OSError, SyntaxError, PILImage.DecompressionBombError) as error:
-        raise XfvError(f"{field_name}: not an image file ({error}).") from None
+    except PILImage.DecompressionBombError:
+        raise TooLargeError(f"{field_name}: the image declares more pixels than the limit of "
+                            f"{settings.max_upload_pixels} pixels.") from None
+    except (PILImage.UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise XfvError(f"{field_name}: not an image file (expected a photo Pillow reads: JPEG, PNG, WebP, GIF, "
+                       "TIFF, BMP, ...).") from None
     if width * height > settings.max_upload_pixels:
         raise TooLargeError(f"{field_name}: {width} x {height} pixels is more than the limit of "
                             f"{settings.max_upload_pixels} pixels.")
     try:
         return load_image(data)
     except ValueError as error:
-        raise XfvError(f"{field_name}: {error}") from None
+        raise XfvError(f"{field_name}: {str(error).replace('<upload>', 'the image')}") from None
 
 
 def align_upload(image: np.ndarray, field_name: str, model: EmbeddingModel) -> np.ndarray:
@@ -94,7 +100,13 @@ def align_upload(image: np.ndarray, field_name: str, model: EmbeddingModel) -> n
                                 detector=model_detector(FaceDetector("hog+cnn"), model.config.detector),
                                 name=field_name).crop
     except ValueError as error:
-        raise XfvError(f"{field_name}: no face found ({error}).") from None
+        raise NoFaceError(f"{field_name}: no face found ({error}).") from None
+
+
+def png_face(data: bytes) -> np.ndarray:
+    """A face crop stored as PNG, back as ``uint8 (112, 112, 3)`` (lossless)."""
+    with PILImage.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 @dataclass
@@ -107,24 +119,37 @@ class Verdict:
 
 
 @dataclass
-class UploadedPair:
-    id: str
-    model: str
+class PreparedPair:
+    """Two uploaded photos after detection and alignment, and the model's verdict on them."""
+
+    model: EmbeddingModel
     face1: np.ndarray
     face2: np.ndarray
     verdict: Verdict
-    maps: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
-    task_id: str | None = None
 
 
 class Services:
-    """State shared by the routes of one app: settings, the task runner and uploaded pairs."""
+    """State shared by the routes of one app: settings, the bounded pools, the task runner, uploaded pairs.
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.tasks = TaskRunner(settings.task_workers)
-        self._uploads: OrderedDict[str, UploadedPair] = OrderedDict()
-        self._lock = threading.Lock()
+    Uploads are detected, aligned and embedded in :attr:`uploads` (a :class:`BoundedPool`: no request waits
+    behind more than its queue, none holds a lock across users); X-Maps run as tasks in their own pool. Uploads
+    and tasks are kept in the database, so a restart loses neither.
+    """
+
+    def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
+        self.settings, self.factory = settings, factory
+        self.uploads = BoundedPool("upload", settings.upload_workers, settings.upload_queue, settings.retry_after)
+        self.tasks = TaskRunner(factory, BoundedPool("task", settings.task_workers, settings.task_queue,
+                                                     settings.retry_after), self._work_for)
+
+    def start(self) -> None:
+        """At start-up: drop expired uploads, queue again the tasks a previous run left unfinished."""
+        self.expire_uploads()
+        self.tasks.resume()
+
+    def shutdown(self) -> None:
+        self.uploads.shutdown()
+        self.tasks.shutdown()
 
     # -- calibration and verification ---------------------------------------------------------------------
     def calibration(self, session: Session, model_name: str) -> tuple[Calibration, str]:
@@ -141,50 +166,76 @@ class Services:
             raise NotFoundError(f"Model {model_name!r} has no calibration: precompute a dataset with it first.")
         return calibration, "bundled default"
 
-    def verify(self, session: Session, model: EmbeddingModel, face1: np.ndarray, face2: np.ndarray) -> Verdict:
-        calibration, source = self.calibration(session, model.name)
+    def verify(self, model: EmbeddingModel, face1: np.ndarray, face2: np.ndarray) -> Verdict:
+        with self.factory() as session:
+            calibration, source = self.calibration(session, model.name)
         embeddings = model.embed(np.stack([face1, face2]))
         distance = float(cosine_distance(embeddings[0], embeddings[1]))
         confidence = float(np.asarray(calibration.confidence(np.array([distance])))[0])
         prediction = "same" if distance <= calibration.threshold else "different"
         return Verdict(distance, float(calibration.threshold), prediction, confidence, source)
 
+    def prepare(self, data1: bytes, data2: bytes, model_name: str | None) -> PreparedPair:
+        """Decode, detect, align and compare two uploaded photos (run it in :attr:`uploads`)."""
+        model = embedding_model(model_name or self.settings.upload_model)
+        faces = [align_upload(check_upload(data, name, self.settings), name, model)
+                 for name, data in (("image1", data1), ("image2", data2))]
+        return PreparedPair(model, faces[0], faces[1], self.verify(model, faces[0], faces[1]))
+
     # -- uploaded pairs --------------------------------------------------------------------------------------
-    def add_upload(self, model: EmbeddingModel, face1: np.ndarray, face2: np.ndarray, verdict: Verdict) -> UploadedPair:
-        upload = UploadedPair(uuid.uuid4().hex, model.name, face1, face2, verdict)
-        with self._lock:
-            self._uploads[upload.id] = upload
-            while len(self._uploads) > self.settings.uploads_kept:
-                self._uploads.popitem(last=False)
-        return upload
-
-    def upload(self, upload_id: str) -> UploadedPair:
-        with self._lock:
-            upload = self._uploads.get(upload_id)
-        if upload is None:
-            raise NotFoundError(f"No uploaded pair {upload_id!r} (uploads are kept for the last "
-                                f"{self.settings.uploads_kept} pairs only).")
-        return upload
-
-    def explain_upload(self, upload: UploadedPair) -> Task:
-        def work(progress) -> dict:
-            model = embedding_model(upload.model)
-            explanation = make_explainer(model).explain(upload.face1, upload.face2, methods=METHODS, progress=progress)
-            upload.maps = {(m, i): explanation.map(m, i) for m in METHODS for i in (1, 2)}
-            return {"upload": upload.id}
-
-        task = self.tasks.submit(f"upload:{upload.id}", work)
+    def explain_photos(self, data1: bytes, data2: bytes, model_name: str | None) -> UploadRecord:
+        """:meth:`prepare`, then store the pair and queue its X-Maps (``BusyError`` when the task queue is full)."""
+        self.tasks.check_room()
+        pair = self.prepare(data1, data2, model_name)
+        upload = UploadRecord(id=uuid.uuid4().hex, model=pair.model.name, face1=png_bytes(pair.face1),
+                              face2=png_bytes(pair.face2), **vars(pair.verdict))
+        with transaction(self.factory) as session:
+            session.add(upload)
+        try:
+            task = self.tasks.submit(upload_task_key(upload.id))
+        except BusyError:
+            with transaction(self.factory) as session:
+                session.delete(session.get(UploadRecord, upload.id))
+            raise
+        with transaction(self.factory) as session:
+            session.get(UploadRecord, upload.id).task_id = task.id
         upload.task_id = task.id
-        return task
+        self.expire_uploads()
+        return upload
+
+    def expire_uploads(self) -> int:
+        before = utcnow() - timedelta(hours=self.settings.upload_ttl_hours)
+        with transaction(self.factory) as session:
+            return expire_uploads(session, before, self.settings.uploads_kept)
+
+    def _work_for(self, key: str) -> Work:
+        """The work a task key names: ``upload:<id>`` or ``pair:<id>:<model>`` (X-Maps of all methods)."""
+        kind, _, rest = key.partition(":")
+        if kind == "upload":
+            return partial(self._explain_upload, rest)
+        pair_id, _, model_name = rest.partition(":")
+        if kind != "pair" or not pair_id.isdigit():
+            raise XfvError(f"Unknown task key {key!r}; expected 'upload:<id>' or 'pair:<id>:<model>'.")
+        return partial(self._explain_stored_pair, int(pair_id), model_name)
+
+    def _explain_upload(self, upload_id: str, progress: Progress) -> dict:
+        with self.factory() as session:
+            upload = get_upload(session, upload_id)
+            model_name, face1, face2 = upload.model, png_face(upload.face1), png_face(upload.face2)
+        explanation = make_explainer(embedding_model(model_name)).explain(face1, face2, methods=METHODS,
+                                                                          progress=progress)
+        with transaction(self.factory) as session:
+            get_upload(session, upload_id)
+            save_upload_maps(session, upload_id, {(m, i): explanation.map(m, i) for m in METHODS for i in (1, 2)})
+        return {"upload": upload_id}
+
+    def _explain_stored_pair(self, pair_id: int, model_name: str, progress: Progress) -> dict:
+        explain_pair(self.factory, pair_id, embedding_model(model_name), progress=progress)
+        return {"pair": pair_id, "model": model_name}
 
     # -- X-Maps of stored pairs ------------------------------------------------------------------------------
-    def explain_stored_pair(self, factory: sessionmaker[Session], pair_id: int, model_name: str) -> Task:
-        def work(progress) -> dict:
-            explain_pair(factory, pair_id, embedding_model(model_name), progress=progress)
-            return {"pair": pair_id, "model": model_name}
-
-        return self.tasks.submit(xmap_task_key(pair_id, model_name), work)
-
+    def explain_stored_pair(self, pair_id: int, model_name: str) -> Task:
+        return self.tasks.submit(xmap_task_key(pair_id, model_name))
 
     def xmap_status(self, session: Session, pair_id: int, model_name: str) -> XMapStatus:
         """Which of the pair's X-Maps are stored for the model, and the task computing them, if any."""

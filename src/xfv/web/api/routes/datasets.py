@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
+from pathlib import Path as FilePath
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import FileResponse
 
 from xfv.store.queries import NotFoundError, dataset_summaries, get_dataset, get_image
@@ -23,13 +24,14 @@ def list_datasets(session: SessionDep) -> list[DatasetOut]:
 
 
 @router.get("/{name}/images/{path:path}", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "not an image of the dataset"}})
-def dataset_image(name: str, path: str, session: SessionDep,
+            responses={200: {"content": {"image/jpeg": {}}}})
+def dataset_image(name: Annotated[str, Path(max_length=100)], path: Annotated[str, Path(max_length=500)],
+                  session: SessionDep,
                   size: int | None = Query(None, ge=16, le=512, description="thumbnail size; omit for the file")) -> Response:
     """An image registered in the dataset (never any other file), or its thumbnail."""
     dataset = get_dataset(session, name)
     image = get_image(session, dataset, path)
-    root = Path(dataset.root).resolve()
+    root = FilePath(dataset.root).resolve()
     file = (root / image.path).resolve()
     if not file.is_relative_to(root) or not file.is_file():
         raise NotFoundError(f"Image {path!r} is not available under the dataset root.")

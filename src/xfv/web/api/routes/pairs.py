@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from xfv.store.models import Dataset, Image
 from xfv.store.queries import PairQuery, PairRow, default_model, get_dataset, get_pair, list_pairs
-from xfv.web.api.deps import ServicesDep, SessionDep
+from xfv.web.api.deps import PairId, ServicesDep, SessionDep
 from xfv.web.schemas import ImageOut, PairDetail, PairFilters, PairOut, PairPage, ResultOut
 
 router = APIRouter(prefix="/pairs", tags=["pairs"])
@@ -63,7 +63,7 @@ def pairs(filters: Annotated[PairFilters, Query()], session: SessionDep, service
 
 
 @router.get("/{pair_id}", response_model=PairDetail)
-def pair_detail(pair_id: int, session: SessionDep, services: ServicesDep) -> PairDetail:
+def pair_detail(pair_id: PairId, session: SessionDep, services: ServicesDep) -> PairDetail:
     """One pair: images with metadata, every model's result and the state of its X-Maps."""
     row = get_pair(session, pair_id)
     dataset = session.get(Dataset, row.pair.dataset_id).name

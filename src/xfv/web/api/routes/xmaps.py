@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.orm import Session
 
 from xfv.errors import NotFoundError
 from xfv.store.maps import decode_map
 from xfv.store.models import Pair
 from xfv.store.queries import get_model, get_pair, stored_xmaps
-from xfv.web.api.deps import FactoryDep, ServicesDep, SessionDep
+from xfv.web.api.deps import BUSY, PNG, ImageIndex, Method, ModelName, PairId, ServicesDep, SessionDep
 from xfv.web.schemas import TaskOut, XMapStatus
 from xfv.web.services import png_bytes, render_map, stored_face
 
 router = APIRouter(prefix="/pairs", tags=["xmaps"])
-ImageIndex = Annotated[int, Path(ge=1, le=2, description="1 or 2")]
-Method = Annotated[int, Path(ge=1, le=3, description="X-Map method 1, 2 or 3")]
-PNG = {200: {"content": {"image/png": {}}}}
 
 
 @router.get("/{pair_id}/xmaps/{model}", response_model=XMapStatus)
-def get_xmaps(pair_id: int, model: str, session: SessionDep, services: ServicesDep) -> XMapStatus:
+def get_xmaps(pair_id: PairId, model: ModelName, session: SessionDep, services: ServicesDep) -> XMapStatus:
     get_pair(session, pair_id)
     return services.xmap_status(session, pair_id, model)
 
 
-@router.post("/{pair_id}/xmaps/{model}", response_model=XMapStatus, status_code=status.HTTP_202_ACCEPTED)
-def compute_xmaps(pair_id: int, model: str, session: SessionDep, factory: FactoryDep,
-                  services: ServicesDep) -> XMapStatus:
+@router.post("/{pair_id}/xmaps/{model}", response_model=XMapStatus, status_code=status.HTTP_202_ACCEPTED,
+             responses=BUSY)
+def compute_xmaps(pair_id: PairId, model: ModelName, session: SessionDep, services: ServicesDep) -> XMapStatus:
     """Start computing the pair's X-Maps (all methods) unless stored or running; poll ``/api/tasks/{id}``."""
     get_pair(session, pair_id)
     current = services.xmap_status(session, pair_id, model)
     if current.ready or current.task is not None:
         return current
-    task = services.explain_stored_pair(factory, pair_id, model)
+    task = services.explain_stored_pair(pair_id, model)
     return current.model_copy(update={"task": TaskOut.of(task)})
 
 
@@ -47,7 +44,7 @@ def _stored_map(session: Session, pair_id: int, model: str, method: int, image: 
     return decode_map(record.data)
 
 
-def _face(session: Session, pair_id: int, model: str, image: int):
+def _face(session: Session, pair_id: PairId, model: ModelName, image: int):
     pair = session.get(Pair, pair_id)
     if pair is None:
         raise NotFoundError(f"No pair with id {pair_id}.")
@@ -56,7 +53,7 @@ def _face(session: Session, pair_id: int, model: str, image: int):
 
 
 @router.get("/{pair_id}/xmaps/{model}/{method}/{image}.png", response_class=Response, responses=PNG)
-def xmap_png(pair_id: int, model: str, method: Method, image: ImageIndex, session: SessionDep,
+def xmap_png(pair_id: PairId, model: ModelName, method: Method, image: ImageIndex, session: SessionDep,
              kind: Literal["blend", "map"] = Query("blend", description="blend: over the face; map: colours only")) -> Response:
     xmap = _stored_map(session, pair_id, model, method, image)
     face = _face(session, pair_id, model, image) if kind == "blend" else None
@@ -65,7 +62,7 @@ def xmap_png(pair_id: int, model: str, method: Method, image: ImageIndex, sessio
 
 @router.get("/{pair_id}/xmaps/{model}/{method}/{image}.npy", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def xmap_array(pair_id: int, model: str, method: Method, image: ImageIndex, session: SessionDep) -> Response:
+def xmap_array(pair_id: PairId, model: ModelName, method: Method, image: ImageIndex, session: SessionDep) -> Response:
     """The normalised map as a NumPy ``.npy`` file (float32 112 x 112 in [-1, 1])."""
     record = stored_xmaps(session, pair_id, get_model(session, model)).get((method, image))
     if record is None:
@@ -75,7 +72,7 @@ def xmap_array(pair_id: int, model: str, method: Method, image: ImageIndex, sess
 
 
 @router.get("/{pair_id}/faces/{image}.png", response_class=Response, responses=PNG)
-def aligned_face_png(pair_id: int, image: ImageIndex, session: SessionDep,
+def aligned_face_png(pair_id: PairId, image: ImageIndex, session: SessionDep,
                      model: str = Query(..., max_length=100, description="whose alignment template")) -> Response:
     """The aligned 112 x 112 crop the model sees (and the X-Maps are drawn on)."""
     return Response(png_bytes(_face(session, pair_id, model, image)), media_type="image/png")
