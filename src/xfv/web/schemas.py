@@ -10,6 +10,7 @@ from xfv.store.queries import SORT_COLUMNS
 
 SORT_PATTERN = r"^-?(" + "|".join(sorted(SORT_COLUMNS)) + r")$"
 Label = Literal["same", "different"]
+TEXT = r"^[^\x00]*$"  # any text but NUL, which PostgreSQL cannot store
 DB_INT_MAX = 2**31 - 1  # the largest value of an INTEGER column (PostgreSQL); ids, folds and pages stay below
 
 
@@ -19,16 +20,16 @@ class PairFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str | None = Field(None, max_length=100, description="dataset name; default: the first one")
-    model: str | None = Field(None, max_length=100, description="model whose results are filtered and sorted on")
+    dataset: str | None = Field(None, pattern=TEXT, max_length=100, description="dataset name; default: the first one")
+    model: str | None = Field(None, pattern=TEXT, max_length=100, description="model whose results are filtered and sorted on")
     fold: int | None = Field(None, ge=0, le=DB_INT_MAX)
     label: Label | None = None
     prediction: Label | None = None
     correct: bool | None = None
     confidence_min: float | None = Field(None, ge=0.0, le=1.0)
     confidence_max: float | None = Field(None, ge=0.0, le=1.0)
-    identity: str | None = Field(None, max_length=100, description="substring of either identity")
-    path: str | None = Field(None, max_length=200, description="substring of either image path")
+    identity: str | None = Field(None, pattern=TEXT, max_length=100, description="substring of either identity")
+    path: str | None = Field(None, pattern=TEXT, max_length=200, description="substring of either image path")
     sort: str = Field("id", pattern=SORT_PATTERN, description=f"one of {sorted(SORT_COLUMNS)}, '-' for descending")
     page: int = Field(1, ge=1, le=DB_INT_MAX)
     page_size: int = Field(20, ge=1, le=500)

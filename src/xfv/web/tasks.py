@@ -92,7 +92,7 @@ class TaskRunner:
     is written to the ``tasks`` table, which answers for finished ones."""
 
     def __init__(self, factory: sessionmaker[Session], pool: BoundedPool, work_for: Callable[[str], Work]) -> None:
-        self._factory, self._pool, self._work_for = factory, pool, work_for
+        self._factory, self.pool, self._work_for = factory, pool, work_for
         self._live: dict[str, Task] = {}
         self._by_key: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -106,7 +106,7 @@ class TaskRunner:
             with transaction(self._factory) as session:
                 session.add(TaskRecord(id=task.id, key=key, state=task.state, done=0, total=0, result={}))
             try:
-                self._pool.submit(self._run, task)
+                self.pool.submit(self._run, task)
             except BusyError:
                 with transaction(self._factory) as session:
                     session.execute(delete(TaskRecord).where(TaskRecord.id == task.id))
@@ -116,7 +116,7 @@ class TaskRunner:
 
     def check_room(self) -> None:
         """``BusyError`` if a new task would be refused now (checked before costly work that leads to one)."""
-        self._pool.check()
+        self.pool.check()
 
     def resume(self) -> int:
         """Queue again the tasks a previous run left queued or running (at start-up); returns their number."""
@@ -128,7 +128,7 @@ class TaskRunner:
             with self._lock:
                 self._live[task.id], self._by_key[task.key] = task, task.id
             self._write(task)
-            self._pool.submit(self._run, task, force=True)
+            self.pool.submit(self._run, task, force=True)
         return len(records)
 
     def get(self, task_id: str) -> Task | None:
@@ -175,4 +175,4 @@ class TaskRunner:
                 finished_at=finished))
 
     def shutdown(self) -> None:
-        self._pool.shutdown()
+        self.pool.shutdown()

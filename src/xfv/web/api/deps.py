@@ -11,14 +11,14 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from xfv.web.core.config import Settings
-from xfv.web.schemas import DB_INT_MAX, ErrorOut
+from xfv.web.schemas import DB_INT_MAX, TEXT, ErrorOut
 from xfv.web.services import Services
 
 PairId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="pair id")]
-ModelName = Annotated[str, Path(min_length=1, max_length=100, description="model name")]
+ModelName = Annotated[str, Path(min_length=1, max_length=100, pattern=TEXT, description="model name")]
 ImageIndex = Annotated[int, Path(ge=1, le=2, description="1 or 2")]
 Method = Annotated[int, Path(ge=1, le=3, description="X-Map method 1, 2 or 3")]
-HexId = Annotated[str, Path(min_length=1, max_length=64, description="id given when it was created")]
+HexId = Annotated[str, Path(min_length=1, max_length=64, pattern=TEXT, description="id given when it was created")]
 
 
 def _error(description: str) -> dict:
@@ -27,7 +27,7 @@ def _error(description: str) -> dict:
 
 ERRORS = {404: _error("not found"), 422: _error("invalid parameter or input")}
 BUSY = {503: _error("the server's queue is full: retry after the Retry-After header's seconds")}
-UPLOAD_ERRORS = {411: _error("no Content-Length"), 413: _error("too large (bytes or pixels)"), **BUSY}
+UPLOAD_ERRORS = {400: _error("malformed multipart body"), 411: _error("no Content-Length"), 413: _error("too large (bytes or pixels)"), **BUSY}
 PNG = {200: {"content": {"image/png": {}}}}
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 
 from xfv.store.queries import NotFoundError, dataset_summaries, get_dataset, get_image
 from xfv.web.api.deps import SessionDep
-from xfv.web.schemas import DatasetOut
+from xfv.web.schemas import TEXT, DatasetOut
 from xfv.web.services import thumbnail
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -25,7 +25,8 @@ def list_datasets(session: SessionDep) -> list[DatasetOut]:
 
 @router.get("/{name}/images/{path:path}", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}}})
-def dataset_image(name: Annotated[str, Path(max_length=100)], path: Annotated[str, Path(max_length=500)],
+def dataset_image(name: Annotated[str, Path(max_length=100, pattern=TEXT)],
+                  path: Annotated[str, Path(max_length=500, pattern=TEXT)],
                   session: SessionDep,
                   size: int | None = Query(None, ge=16, le=512, description="thumbnail size; omit for the file")) -> Response:
     """An image registered in the dataset (never any other file), or its thumbnail."""

@@ -14,12 +14,12 @@ from xfv.errors import NotFoundError, TooLargeError
 from xfv.store.models import UploadRecord
 from xfv.store.uploads import get_upload, upload_map
 from xfv.web.api.deps import PNG, UPLOAD_ERRORS, HexId, ImageIndex, Method, ServicesDep, SessionDep
-from xfv.web.schemas import ExplainOut, TaskOut, VerifyOut
+from xfv.web.schemas import TEXT, ExplainOut, TaskOut, VerifyOut
 from xfv.web.services import Services, png_face, render_map
 from xfv.xmaps import METHODS
 
 router = APIRouter(tags=["uploads"])
-ModelField = Annotated[str | None, Form(max_length=100, description="model name; default: the configured one")]
+ModelField = Annotated[str | None, Form(max_length=100, pattern=TEXT, description="model name; default: the configured one")]
 
 
 async def _read(upload: UploadFile, field_name: str, services: Services) -> bytes:
