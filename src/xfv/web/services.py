@@ -65,31 +65,17 @@ def thumbnail(path: Path, size: int) -> bytes:
 
 
 def check_upload(data: bytes, field_name: str, settings: Settings) -> np.ndarray:
-    """Decode an uploaded photo after checking its size in bytes and pixels (from the header, before decoding).
+    """Decode an uploaded photo within the byte and pixel limits (:func:`~xfv.faces.load_image` checks the
+    header before decoding, and decodes a large JPEG at a reduced scale).
 
-    Raises ``TooLargeError`` over a limit (also for pixel bombs above Pillow's own limit) and ``XfvError`` for
-    anything else refused; messages name the field, never Python objects.
+    Raises ``TooLargeError`` over a limit (pixel bombs too) and ``XfvError`` for anything else refused; messages
+    name the field, never Python objects.
     """
     if not data:
         raise XfvError(f"{field_name}: the file is empty.")
     if len(data) > settings.max_upload_bytes:
         raise TooLargeError(f"{field_name}: {len(data)} bytes is more than the limit of {settings.max_upload_bytes} bytes.")
-    try:
-        with PILImage.open(io.BytesIO(data)) as header:
-            width, height = header.size
-    except PILImage.DecompressionBombError:
-        raise TooLargeError(f"{field_name}: the image declares more pixels than the limit of "
-                            f"{settings.max_upload_pixels} pixels.") from None
-    except (PILImage.UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise XfvError(f"{field_name}: not an image file (expected a photo Pillow reads: JPEG, PNG, WebP, GIF, "
-                       "TIFF, BMP, ...).") from None
-    if width * height > settings.max_upload_pixels:
-        raise TooLargeError(f"{field_name}: {width} x {height} pixels is more than the limit of "
-                            f"{settings.max_upload_pixels} pixels.")
-    try:
-        return load_image(data)
-    except ValueError as error:
-        raise XfvError(f"{field_name}: {str(error).replace('<upload>', 'the image')}") from None
+    return load_image(data, name=field_name, max_pixels=settings.max_upload_pixels)
 
 
 def align_upload(image: np.ndarray, field_name: str, model: EmbeddingModel) -> np.ndarray:
