@@ -85,8 +85,8 @@ def align_upload(image: np.ndarray, field_name: str, model: EmbeddingModel) -> n
         return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
                                 detector=model_detector(FaceDetector("hog+cnn"), model.config.detector),
                                 name=field_name).crop
-    except ValueError as error:
-        raise NoFaceError(f"{field_name}: no face found ({error}).") from None
+    except NoFaceError:
+        raise NoFaceError(f"{field_name}: no face found.") from None
 
 
 def png_face(data: bytes) -> np.ndarray:
