@@ -12,7 +12,6 @@ from collections import Counter
 
 import pytest
 import schemathesis
-from conftest_web import sample_factory  # noqa: F401 (fixture)
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -25,7 +24,7 @@ FUZZ_EXAMPLES = 25
 
 
 @pytest.fixture()
-def api_schema(sample_factory, tmp_path):  # noqa: F811
+def api_schema(sample_factory, tmp_path):
     app = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'unused.db'}", upload_model="lbp"),
                      factory=sample_factory)
     return schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -13,7 +13,7 @@ import zlib
 from datetime import timedelta
 
 import pytest
-from conftest_web import SAMPLE, fresh_sample, sample_factory  # noqa: F401 (fixtures)
+from conftest_web import SAMPLE
 from sqlalchemy import update
 from test_api import SAME, make_client, photo, upload, wait_for
 
@@ -52,7 +52,7 @@ def test_a_full_pool_refuses_at_once_and_frees_its_places():
     pool.shutdown()
 
 
-def test_uploads_beyond_the_queue_get_503_with_retry_after(sample_factory, tmp_path):  # noqa: F811
+def test_uploads_beyond_the_queue_get_503_with_retry_after(sample_factory, tmp_path):
     with make_client(sample_factory, tmp_path, upload_workers=1, upload_queue=0, retry_after=9) as client:
         gate = threading.Event()
         services = client.app.state.services
@@ -68,7 +68,7 @@ def test_uploads_beyond_the_queue_get_503_with_retry_after(sample_factory, tmp_p
         assert upload(client, "/api/verify", photo(SAME[0]), photo(SAME[1])).status_code == 200
 
 
-def test_explanations_beyond_the_task_queue_get_503(sample_factory, tmp_path):  # noqa: F811
+def test_explanations_beyond_the_task_queue_get_503(sample_factory, tmp_path):
     with make_client(sample_factory, tmp_path, task_workers=1, task_queue=0) as client:
         gate = threading.Event()
         client.app.state.services.tasks.pool.submit(gate.wait)
@@ -84,7 +84,7 @@ def test_explanations_beyond_the_task_queue_get_503(sample_factory, tmp_path):  
 
 
 # -- kept across restarts --------------------------------------------------------------------------------------
-def test_an_upload_and_its_task_survive_a_restart(fresh_sample, tmp_path):  # noqa: F811
+def test_an_upload_and_its_task_survive_a_restart(fresh_sample, tmp_path):
     gate = threading.Event()
     with make_client(fresh_sample, tmp_path, task_workers=1) as first:
         first.app.state.services.tasks.pool.submit(gate.wait)  # the task stays queued until the app stops
@@ -108,7 +108,7 @@ def test_an_upload_and_its_task_survive_a_restart(fresh_sample, tmp_path):  # no
         assert third.get(f"/api/tasks/{body['task']['id']}").json()["state"] == "done"
 
 
-def test_old_uploads_expire_at_start_up(fresh_sample, tmp_path):  # noqa: F811
+def test_old_uploads_expire_at_start_up(fresh_sample, tmp_path):
     with make_client(fresh_sample, tmp_path) as client:
         body = upload(client, "/api/explain", photo(SAME[0]), photo(SAME[1])).json()
         wait_for(client, body["task"]["id"])
@@ -122,7 +122,7 @@ def test_old_uploads_expire_at_start_up(fresh_sample, tmp_path):  # noqa: F811
 
 # -- integers and other input ------------------------------------------------------------------------------------
 @pytest.fixture()
-def client(sample_factory, tmp_path):  # noqa: F811
+def client(sample_factory, tmp_path):
     with make_client(sample_factory, tmp_path) as test_client:
         yield test_client
 
