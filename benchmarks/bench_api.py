@@ -1,5 +1,6 @@
 """Explorer API benchmark: p95 latency of ``GET /api/pairs`` (sort + filter + page) over 6,000 synthetic pairs
-x 2 models on SQLite (goal: <= 50 ms), then a bounded load of 50 concurrent clients on 127.0.0.1 (goal: no errors).
+x 3 models on SQLite (goal: <= 50 ms), with per-model filters on any of them (``where``) and the viewer's
+previous / next (``/api/pairs/{id}/neighbours``), then a bounded load of 50 concurrent clients on 127.0.0.1 (goal: no errors).
 
     python benchmarks/bench_api.py [--requests 300] [--clients 50] [--per-client 20]
 
@@ -27,12 +28,12 @@ from sqlalchemy import insert
 from xfv.store.db import open_database
 from xfv.store.models import Dataset, Image, ModelRecord, Pair, Result
 
-PAIRS, MODELS, FOLDS = 6000, ("dlib", "lbp"), 10
+PAIRS, MODELS, FOLDS = 6000, ("dlib", "lbp", "sface"), 10
 SORTS = ["id", "-id", "confidence", "-confidence", "distance", "-distance", "identity1", "-quality1", "fold", "-correct"]
 
 
 def populate(url: str, seed: int = 0) -> None:
-    """A dataset of 6,000 pairs over 7,000 images with results of two models (synthetic values)."""
+    """A dataset of 6,000 pairs over 7,000 images with results of three models (synthetic values)."""
     rng = np.random.default_rng(seed)
     factory = open_database(url)
     with factory() as session, session.begin():
@@ -68,6 +69,11 @@ def random_query(rng: random.Random) -> dict:
             params[key] = rng.choice(values)
     if rng.random() < 0.3:
         params["confidence_min"] = 0.75
+    where = [f"{model}:{field}:{rng.choice(values)}" for model in MODELS
+             for field, values in (("correct", ["true", "false"]), ("prediction", ["same", "different"]))
+             if rng.random() < 0.25]
+    if where:
+        params["where"] = where
     return params
 
 
@@ -75,13 +81,15 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def latency(base: str, requests: int, rng: random.Random) -> list[float]:
+def latency(base: str, requests: int, rng: random.Random, neighbours: bool = False) -> list[float]:
+    """Milliseconds per explorer page (or, with ``neighbours``, per previous / next of a random pair)."""
     timings = []
     with httpx.Client(base_url=base, timeout=30) as client:
         for _ in range(requests):
             params = random_query(rng)
+            route = f"/api/pairs/{rng.randint(1, PAIRS)}/neighbours" if neighbours else "/api/pairs"
             started = time.perf_counter()
-            response = client.get("/api/pairs", params=params)
+            response = client.get(route, params=params)
             timings.append((time.perf_counter() - started) * 1000)
             response.raise_for_status()
     return timings
@@ -141,6 +149,9 @@ def main() -> int:
             timings = latency(base, args.requests, random.Random(2))
             print(f"sequential: {args.requests} requests, p50 {percentile(timings, 50):.1f} ms, "
                   f"p95 {percentile(timings, 95):.1f} ms, max {max(timings):.1f} ms (goal p95 <= 50 ms)")
+            timings = latency(base, args.requests, random.Random(4), neighbours=True)
+            print(f"previous/next: {args.requests} requests, p50 {percentile(timings, 50):.1f} ms, "
+                  f"p95 {percentile(timings, 95):.1f} ms, max {max(timings):.1f} ms")
             started = time.perf_counter()
             timings, errors = asyncio.run(load(base, args.clients, args.per_client, seed=3))
             elapsed = time.perf_counter() - started

@@ -47,15 +47,20 @@ def platform_url(request, tmp_path) -> str:
     return fresh_url(request.param, tmp_path)
 
 
-def second_model() -> LBPModel:
-    """A second cheap model, to switch between models: LBP histograms on a 4 x 4 grid."""
-    if SECOND_MODEL not in list_models():
-        @register_model(SECOND_MODEL, "LBP on a 4 x 4 grid (tests only)")
+def lbp_variant(name: str, grid: int) -> LBPModel:
+    """A cheap extra model registered as ``name``: LBP histograms on a ``grid`` x ``grid`` grid."""
+    if name not in list_models():
+        @register_model(name, f"LBP on a {grid} x {grid} grid (tests only)")
         def _create(**options) -> LBPModel:
-            model = LBPModel(grid=4, **options)
-            model.config = dataclasses.replace(model.config, name=SECOND_MODEL)
+            model = LBPModel(grid=grid, **options)
+            model.config = dataclasses.replace(model.config, name=name)
             return model
-    return create_model(SECOND_MODEL)
+    return create_model(name)
+
+
+def second_model() -> LBPModel:
+    """A second cheap model, to switch between models: LBP on a 4 x 4 grid."""
+    return lbp_variant(SECOND_MODEL, 4)
 
 
 def build_sample(url: str, *, second: bool = False):

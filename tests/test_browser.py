@@ -1,5 +1,7 @@
-"""End-to-end tests in a real headless Chromium against a Uvicorn server on 127.0.0.1: explorer paging, sorting
-and filtering, the viewer switching model and method (with an X-Map computed on demand), the upload flow.
+"""End-to-end tests in a real headless Chromium (1366 x 900) against a Uvicorn server on 127.0.0.1: the landing
+page's calibration figures, the explorer (layout with two and three models, sorting, per-model filters, rows that
+open the viewer), the viewer (model, method and map choice, an X-Map computed on demand, previous / next within
+the explorer's filter and back), the upload flow with its downloads, and the API docs without network.
 
 Screenshots go to ``$XFV_SCREENSHOT_DIR`` (default: a temporary folder).
 """
@@ -17,6 +19,7 @@ from conftest_web import SAMPLE, SECOND_MODEL, sample_copy, second_model
 from PIL import Image
 
 from xfv.cli.platform import sample_root
+from xfv.jobs.ingest import ingest_dataset
 from xfv.jobs.precompute import precompute
 from xfv.models import create_model
 from xfv.web.core.config import Settings
@@ -24,7 +27,8 @@ from xfv.web.main import create_app
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000"]
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1366,900"]
+TWO_MODELS = "lfw-two"  # the sample again, with results of two models only
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,14 +39,17 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, isolated_cache):
-    """Uvicorn on a free loopback port over a copy of the sample, with results of three models (lbp, lbp-grid4,
-    sface; no X-Maps stored for the last two)."""
+    """Uvicorn on a free loopback port over a copy of the sample with results of three models (lbp, lbp-grid4,
+    sface; no X-Maps stored for the last two), and the sample once more as a dataset with two (lbp, lbp-grid4)."""
     import uvicorn
 
     path = tmp_path_factory.mktemp("browser-db") / "sample.db"
     factory = sample_copy(tmp_path_factory, path)
     precompute(factory, SAMPLE, second_model(), xmaps=0)
     precompute(factory, SAMPLE, create_model("sface"), xmaps=0)
+    ingest_dataset(factory, "lfw", sample_root(), name=TWO_MODELS, workers=1)
+    for model in (create_model("lbp"), second_model()):
+        precompute(factory, TWO_MODELS, model, xmaps=0)
     app = create_app(Settings(db_url=f"sqlite:///{path}", upload_model="lbp"))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -59,17 +66,22 @@ def server(tmp_path_factory, isolated_cache):
     thread.join(10)
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def chromium(profile: Path, *flags: str):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
+    for flag in [*FLAGS, *flags, f"--user-data-dir={profile}"]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 
@@ -113,63 +125,139 @@ def select(driver, element_id: str, value: str) -> None:
     Select(driver.find_element(By.ID, element_id)).select_by_value(value)
 
 
-def test_landing_page_shows_counts_plot_and_preview(browser, server, screenshots):
+def test_landing_page_shows_calibration_quality_and_figures(browser, server, screenshots):
+    from selenium.webdriver.common.by import By
+
     browser.get(server + "/")
-    wait(browser, lambda d: image_loaded(d, "img.plot") and image_loaded(d, "#preview img"))
-    text = browser.find_element("id", "datasets").text
-    assert SAMPLE in text and "lbp" in text and SECOND_MODEL in text
+    wait(browser, lambda d: image_loaded(d, "img.fig2") and image_loaded(d, "img.reliability")
+         and image_loaded(d, "#preview img"))
+    text = browser.find_element(By.ID, "datasets").text
+    assert SAMPLE in text and "lbp" in text and SECOND_MODEL in text and "ECE" in text and "Brier" in text
+    warnings = " ".join(w.text for w in browser.find_elements(By.CSS_SELECTOR, ".calibration .warning"))
+    assert "too few for a calibration" in warnings and "fits poorly" in warnings
+    figure = browser.find_element(By.CSS_SELECTOR, ".calibration img.fig2")
+    select_in = browser.find_element(By.CSS_SELECTOR, ".calibration select.fold")
+    from selenium.webdriver.support.ui import Select
+
+    Select(select_in).select_by_value("3")
+    wait(browser, lambda d: "fold=3" in figure.get_attribute("src") and image_loaded(d, "img.fig2"))
     browser.save_screenshot(str(screenshots / "landing.png"))
 
 
-def test_explorer_pages_sorts_and_filters(browser, server, screenshots):
+def page_width(driver) -> tuple[int, int]:
+    return tuple(driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"))
+
+
+def test_explorer_with_two_models_fits_1366_px(browser, server, screenshots):
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{server}/explorer?dataset={SAMPLE}&model=lbp")
+    browser.get(f"{server}/explorer?dataset={TWO_MODELS}")
     wait(browser, lambda d: len(rows(d)) == 20)
-    assert browser.find_element(By.ID, "total").text == "60 pairs"
-    wait(browser, lambda d: image_loaded(d, "#pairs tbody tr:nth-child(1) .thumbs img"))
+    groups = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#groups th.model-group")]
+    assert groups == ["lbp", SECOND_MODEL]
+    scroll_width, client_width = page_width(browser)
+    assert scroll_width <= client_width  # no horizontal scrollbar on the page
+    assert browser.execute_script("const s = document.getElementById('table-scroll'); return s.scrollWidth <= s.clientWidth")
+    for col in ("prediction", "distance", "threshold", "confidence"):
+        assert browser.find_elements(By.CSS_SELECTOR, f"#pairs tbody td[data-col='{col}'][data-model='{SECOND_MODEL}']")
+    assert browser.find_element(By.ID, "total").text == "60 of 60 pairs"
+    browser.save_screenshot(str(screenshots / "explorer-two-models.png"))
 
+
+def test_explorer_with_three_models_scrolls_only_the_model_groups(browser, server, screenshots):
+    browser.get(f"{server}/explorer?dataset={SAMPLE}")
+    wait(browser, lambda d: len(rows(d)) == 20)
+    scroll_width, client_width = page_width(browser)
+    assert scroll_width <= client_width
+    before = browser.execute_script(
+        "const s = document.getElementById('table-scroll'); const id = document.querySelector('#pairs tbody td[data-col=id]');"
+        "const x = id.getBoundingClientRect().left; s.scrollLeft = s.scrollWidth;"
+        "return [s.scrollWidth > s.clientWidth, x, s.scrollLeft]")
+    overflows, x, scrolled = before
+    if overflows:  # three groups do not fit: the pair columns stay where they were
+        assert scrolled > 0
+        wait(browser, lambda d: abs(d.execute_script(
+            "return document.querySelector('#pairs tbody td[data-col=id]').getBoundingClientRect().left") - x) < 1)
+        browser.execute_script("document.getElementById('table-scroll').scrollLeft = 0")
+    browser.save_screenshot(str(screenshots / "explorer-three-models.png"))
+
+
+def cells(driver, col: str, model: str | None = None) -> list[str]:
+    """The cells of one column (per-model columns: of ``model``); confidences give their exact value."""
+    return driver.execute_script(
+        "const sel = `#pairs tbody td[data-col='${arguments[0]}']` + (arguments[1] ? `[data-model='${arguments[1]}']` : '');"
+        "return [...document.querySelectorAll(sel)].map(td => td.dataset.value ?? td.textContent.trim())", col, model)
+
+
+def test_explorer_sorts_pages_and_filters_per_model(browser, server):
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/explorer?dataset={TWO_MODELS}")
+    wait(browser, lambda d: len(rows(d)) == 20)
     select(browser, "page_size", "10")
     wait(browser, lambda d: len(rows(d)) == 10)
-    first_page = column(browser, "id")
+    first_page = cells(browser, "id")
     browser.find_element(By.ID, "next").click()
     wait(browser, lambda d: d.find_element(By.ID, "page-info").text == "page 2 of 6")
-    wait(browser, lambda d: column(d, "id") != first_page)
-    assert [int(i) for i in column(browser, "id")] == [int(i) + 10 for i in first_page]
+    wait(browser, lambda d: cells(d, "id") != first_page)
+    assert [int(i) for i in cells(browser, "id")] == [int(i) + 10 for i in first_page]
 
-    header = browser.find_element(By.CSS_SELECTOR, "th[data-sort='confidence'][data-model='lbp']")
-    header.click()
-    wait(browser, lambda d: "sort=confidence" in d.current_url and d.find_element(By.ID, "page-info").text == "page 1 of 6")
-    ascending = [float(c) for c in column(browser, "confidence")]
+    browser.find_element(By.CSS_SELECTOR, f"th[data-sort='confidence'][data-model='{SECOND_MODEL}']").click()
+    wait(browser, lambda d: "sort=confidence" in d.current_url and f"model={SECOND_MODEL}" in d.current_url)
+    wait(browser, lambda d: d.find_element(By.ID, "page-info").text == "page 1 of 6")
+    ascending = [float(c) for c in cells(browser, "confidence", SECOND_MODEL)]
     assert ascending == sorted(ascending)
-    browser.find_element(By.CSS_SELECTOR, "th[data-sort='confidence'][data-model='lbp']").click()
-    wait(browser, lambda d: "sort=-confidence" in d.current_url)
-    wait(browser, lambda d: [float(c) for c in column(d, "confidence")] == sorted(
-        (float(c) for c in column(d, "confidence")), reverse=True))
-    assert float(column(browser, "confidence")[0]) >= max(ascending)
 
-    select(browser, "label", "different")
-    wait(browser, lambda d: d.find_element(By.ID, "total").text == "30 pairs")
-    assert set(column(browser, "label")) == {"different"}
-    select(browser, "correct", "false")
-    wait(browser, lambda d: set(column(d, "correct")) <= {"✗"} and d.find_element(By.ID, "total").text != "30 pairs")
-    select(browser, "correct", "")
-    browser.find_element(By.ID, "identity").send_keys("Abdullah")
-    wait(browser, lambda d: rows(d) and all("Abdullah" in a + b for a, b in zip(column(d, "identity1"), column(d, "identity2"))))
+    # a per-model filter filters that model, whatever the sort model
+    filter_select = "#model-filters select[data-model='lbp'][data-field='correct']"
+    from selenium.webdriver.support.ui import Select
 
-    toggle = browser.find_element(By.CSS_SELECTOR, "#column-toggles input[data-column='quality1']")
-    browser.find_element(By.CSS_SELECTOR, ".columns summary").click()
-    assert browser.find_element(By.CSS_SELECTOR, "#pairs tbody td[data-group='quality1']").is_displayed()
-    toggle.click()
-    assert not browser.find_element(By.CSS_SELECTOR, "#pairs tbody td[data-group='quality1']").is_displayed()
-    browser.save_screenshot(str(screenshots / "explorer.png"))
+    Select(browser.find_element(By.CSS_SELECTOR, filter_select)).select_by_value("false")
+    expected = httpx.get(f"{server}/api/pairs", params={"dataset": TWO_MODELS, "where": "lbp:correct:false"}).json()
+    wait(browser, lambda d: d.find_element(By.ID, "total").text == f"{expected['total']} of 60 pairs")
+    assert 0 < expected["total"] < 60
+    assert all(c.endswith("✗") for c in cells(browser, "prediction", "lbp"))
+    Select(browser.find_element(By.CSS_SELECTOR, f"#model-filters select[data-model='{SECOND_MODEL}'][data-field='prediction']")
+           ).select_by_value("same")
+    both = httpx.get(f"{server}/api/pairs", params={
+        "dataset": TWO_MODELS, "where": ["lbp:correct:false", f"{SECOND_MODEL}:prediction:same"]}).json()["total"]
+    wait(browser, lambda d: d.find_element(By.ID, "total").text == f"{both} of 60 pairs")
+    assert all(c.startswith("same") for c in cells(browser, "prediction", SECOND_MODEL))
+    assert "where=lbp%3Acorrect%3Afalse" in browser.current_url
 
-    link = browser.find_element(By.CSS_SELECTOR, "#pairs tbody tr a.view")
-    link.click()
-    wait(browser, lambda d: "/viewer/" in d.current_url)
+    browser.find_element(By.ID, "id").send_keys("7")
+    wait(browser, lambda d: cells(d, "id") in (["7"], []))
 
 
-def test_viewer_switches_model_and_method(browser, server, screenshots):
+def test_row_click_opens_viewer_and_previous_next_stay_in_the_filter(browser, server, screenshots):
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    where = {"dataset": TWO_MODELS, "where": "lbp:correct:false", "sort": "-distance", "model": "lbp", "page_size": 100}
+    order = [p["id"] for p in httpx.get(f"{server}/api/pairs", params=where).json()["items"]]
+    assert len(order) >= 3
+    browser.get(f"{server}/explorer?dataset={TWO_MODELS}&model=lbp&sort=-distance&where=lbp:correct:false")
+    wait(browser, lambda d: cells(d, "id")[:3] == [str(i) for i in order[:3]])
+    # a click in the second model's group opens the viewer with that model
+    browser.find_element(By.CSS_SELECTOR, f"#pairs tbody tr:nth-child(2) td[data-col='distance'][data-model='{SECOND_MODEL}']").click()
+    wait(browser, lambda d: f"/viewer/{order[1]}?" in d.current_url)
+    assert f"model={SECOND_MODEL}" in browser.current_url and "sort_model=lbp" in browser.current_url
+    wait(browser, lambda d: d.find_element(By.ID, "position").text.startswith(f"pair 2 of {len(order)}"))
+    browser.find_element(By.ID, "next").click()
+    wait(browser, lambda d: f"/viewer/{order[2]}?" in d.current_url)
+    wait(browser, lambda d: d.find_element(By.ID, "position").text.startswith(f"pair 3 of {len(order)}"))
+    browser.find_element(By.ID, "previous").click()
+    wait(browser, lambda d: f"/viewer/{order[1]}?" in d.current_url)
+    wait(browser, lambda d: d.find_element(By.ID, "position").text.startswith("pair 2"))
+    browser.find_element(By.ID, "back").click()
+    wait(browser, lambda d: "/explorer?" in d.current_url and len(rows(d)) > 0)
+    assert "where=lbp%3Acorrect%3Afalse" in browser.current_url and "sort=-distance" in browser.current_url
+    wait(browser, lambda d: str(order[1]) in cells(d, "id"))
+
+
+def test_viewer_switches_model_method_and_map(browser, server, screenshots):
     import httpx
     from selenium.webdriver.common.by import By
 
@@ -177,26 +265,40 @@ def test_viewer_switches_model_and_method(browser, server, screenshots):
     pair_id = next(p["id"] for p in pairs if httpx.get(f"{server}/api/pairs/{p['id']}/xmaps/lbp").json()["ready"])
     browser.get(f"{server}/viewer/{pair_id}?model=lbp&method=3")
     viewer = browser.find_element(By.ID, "viewer")
-    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/3")
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/3/final")
     wait(browser, lambda d: all(image_loaded(d, f"#face{i} {part}") for i in (1, 2) for part in (".base", ".overlay", ".rawmap")))
     verdict = browser.find_element(By.ID, "verdict").text
-    assert "distance" in verdict and "threshold" in verdict and "confidence" in verdict and ("★" in verdict or "☆" in verdict)
+    assert "distance" in verdict and "threshold" in verdict and "confidence" in verdict and "calibration" in verdict
+    assert image_loaded(browser, "#legend .colorbar img") and "+1 similar" in browser.find_element(By.ID, "legend").text
+    # drawn at exactly twice the 112 px crop, pixel for pixel
+    assert browser.execute_script("const i = document.querySelector('#face1 .overlay');"
+                                  "return [i.naturalWidth, i.width, getComputedStyle(i).imageRendering]") == [112, 224, "pixelated"]
+    browser.save_screenshot(str(screenshots / "viewer-final.png"))
+
+    for value in [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#scale option")][1:]:
+        select(browser, "scale", value)
+        wait(browser, lambda d, shown=f"lbp/3/{value}": viewer.get_attribute("data-shown") == shown)
+        wait(browser, lambda d: image_loaded(d, "#face1 .overlay") and image_loaded(d, "#face2 .rawmap"))
+        assert f"scale={value}" in browser.find_element(By.CSS_SELECTOR, "#face1 .overlay").get_attribute("src")
+        assert f"scale={value}" in browser.current_url
+        browser.save_screenshot(str(screenshots / f"viewer-scale-{value}.png"))
+    select(browser, "scale", "")
 
     select(browser, "method", "1")
-    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/1")
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/1/final")
     assert "/lbp/1/1.png" in browser.find_element(By.CSS_SELECTOR, "#face1 .overlay").get_attribute("src")
 
     slider = browser.find_element(By.ID, "opacity")
     browser.execute_script("arguments[0].value = 25; arguments[0].dispatchEvent(new Event('input'))", slider)
     assert browser.find_element(By.CSS_SELECTOR, "#face1 .overlay").value_of_css_property("opacity") == "0.25"
+    assert browser.find_element(By.ID, "opacity-value").text == "25 %"
 
     select(browser, "model", SECOND_MODEL)  # no X-Maps stored for it: computed on demand, with progress
     wait(browser, lambda d: d.find_element(By.ID, "progress").is_displayed() or viewer.get_attribute("data-shown"), 30)
-    wait(browser, lambda d: viewer.get_attribute("data-shown") == f"{SECOND_MODEL}/1", 180)
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == f"{SECOND_MODEL}/1/final", 180)
     wait(browser, lambda d: image_loaded(d, "#face2 .overlay"))
     assert f"/{SECOND_MODEL}/1/2.png" in browser.find_element(By.CSS_SELECTOR, "#face2 .overlay").get_attribute("src")
     assert SECOND_MODEL in browser.find_element(By.ID, "verdict").text
-    browser.save_screenshot(str(screenshots / "viewer.png"))
 
 
 def test_viewer_switches_to_sface(browser, server, screenshots):
@@ -208,11 +310,11 @@ def test_viewer_switches_to_sface(browser, server, screenshots):
     pair_id = next(p["id"] for p in pairs if p["label"] == "same" and "sface" in p["results"])
     browser.get(f"{server}/viewer/{pair_id}?model=lbp&method=1")
     viewer = browser.find_element(By.ID, "viewer")
-    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/1")
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/1/final")
     options = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#model option")]
     assert {"lbp", SECOND_MODEL, "sface"} <= set(options)
     select(browser, "model", "sface")
-    wait(browser, lambda d: viewer.get_attribute("data-shown") == "sface/1", 300)
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "sface/1/final", 300)
     wait(browser, lambda d: all(image_loaded(d, f"#face{i} .overlay") for i in (1, 2)))
     assert "/sface/1/1.png" in browser.find_element(By.CSS_SELECTOR, "#face1 .overlay").get_attribute("src")
     verdict = browser.find_element(By.ID, "verdict").text
@@ -221,7 +323,8 @@ def test_viewer_switches_to_sface(browser, server, screenshots):
     browser.save_screenshot(str(screenshots / "viewer-sface.png"))
 
 
-def test_upload_flow_from_files_to_xmaps(browser, server, screenshots, tmp_path):
+def test_upload_flow_from_files_to_xmaps_and_downloads(browser, server, screenshots, tmp_path):
+    import httpx
     from selenium.webdriver.common.by import By
 
     browser.get(f"{server}/explain")
@@ -240,9 +343,34 @@ def test_upload_flow_from_files_to_xmaps(browser, server, screenshots, tmp_path)
     wait(browser, lambda d: result.is_displayed() and image_loaded(d, "#face1 .base") and image_loaded(d, "#face2 .base"))
     assert browser.find_element(By.ID, "error").text == ""
     verdict = browser.find_element(By.ID, "verdict").text
-    assert "prediction" in verdict and "confidence" in verdict and "lbp" in verdict
+    assert "prediction" in verdict and "confidence" in verdict and "lbp" in verdict and "shipped: lbp on lfw" in verdict
     wait(browser, lambda d: result.get_attribute("data-shown") == "3", 180)
     wait(browser, lambda d: image_loaded(d, "#face1 .overlay") and image_loaded(d, "#face2 .overlay"))
     select(browser, "method", "2")
     wait(browser, lambda d: "/xmaps/2/1.png" in d.find_element(By.CSS_SELECTOR, "#face1 .overlay").get_attribute("src"))
+    assert "method 3" in browser.find_element(By.ID, "legend").text
+    links = {a.text: a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")}
+    report = httpx.get(links["report (.json)"]).json()
+    assert report["calibration"].startswith("shipped: lbp on lfw") and len(report["xmaps"]) == 6
+    assert report["methods"]["3"] and report["prediction"] in ("same", "different")
+    array = httpx.get(links["map 1 (.npy)"])
+    assert array.status_code == 200 and array.content[:6] == b"\x93NUMPY"
+    assert httpx.get(links["overlay 2 (.png)"]).headers["content-type"] == "image/png"
     browser.save_screenshot(str(screenshots / "explain.png"))
+
+
+def test_api_docs_render_without_network(server, screenshots, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    offline = chromium(tmp_path / "profile", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    try:
+        offline.get(f"{server}/docs")
+        wait(offline, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"), 60)
+        assert "xfv" in offline.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title").text
+        wait(offline, lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-tag"), 30)
+        offline.save_screenshot(str(screenshots / "docs.png"))
+        offline.get(f"{server}/redoc")
+        wait(offline, lambda d: "xfv" in d.find_element(By.TAG_NAME, "body").text
+             and d.find_elements(By.CSS_SELECTOR, "h1"), 60)
+    finally:
+        offline.quit()

@@ -13,6 +13,7 @@ from xfv.cli import main
 from xfv.faces import FaceDetector
 from xfv.files import CacheEntryWarning, EntryCache, decode_entry, encode_entry
 from xfv.jobs.embeddings import cache_namespace
+from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import create_model
 from xfv.store.cache import EmbeddingCache, content_hash
 from xfv.xmaps import OcclusionCache
@@ -128,7 +129,7 @@ def test_verify_recomputes_a_tampered_entry_with_one_warning(tmp_path, capsys):
         before, _ = verify(a, b)
         verify(c, b)
         assert len(list(cache_dir.rglob("*.entry"))) == 3
-        cache = EmbeddingCache(cache_namespace(create_model("lbp"), False, FaceDetector("hog")), root=cache_dir)
+        cache = EmbeddingCache(cache_namespace(create_model("lbp"), False, FaceDetector(PHOTO_DETECTOR)), root=cache_dir)
         path_a, path_c = (cache.path(content_hash(Path(p).read_bytes())) for p in (a, c))
         shutil.copyfile(path_c, path_a)
         after, messages = verify(a, b)

@@ -45,3 +45,49 @@ def test_web_settings_come_from_the_environment(monkeypatch):
     settings = Settings()
     assert (settings.db_url, settings.max_upload_bytes) == ("sqlite:///env.db", 1234)
     assert Settings(max_upload_bytes=99).max_upload_bytes == 99
+
+
+def test_demo_counts_stored_xmaps_on_a_second_run(tmp_path, capsys, monkeypatch):
+    from xfv.cli import platform
+
+    monkeypatch.setattr(platform, "DEMO_MODELS", {"lbp": 4})
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert main(["demo", "--no-serve", "--db", db]) == 0
+    first = capsys.readouterr().out
+    assert main(["demo", "--no-serve", "--db", db]) == 0
+    second = capsys.readouterr().out
+    count = 4
+    assert f"X-Maps for {count} pairs ({count} computed now)" in first
+    assert f"X-Maps for {count} pairs (0 computed now)" in second
+
+
+def test_serve_on_a_busy_port_is_one_clear_error(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'x.db'}"]) == 2
+    captured = capsys.readouterr()
+    assert "serving on" not in captured.out
+    assert f"cannot listen on 127.0.0.1:{port}" in captured.err and captured.err.count("\n") == 1
+
+
+def test_json_into_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([1, 0], 200)
+    distances = np.clip(np.where(labels == 1, rng.normal(0.3, 0.1, 400), rng.normal(0.7, 0.1, 400)), 0, 2)
+    scores = tmp_path / "scores.csv"
+    scores.write_text("distance,label,fold\n" + "".join(f"{d},{y},{i % 10}\n"
+                                                        for i, (d, y) in enumerate(zip(distances, labels))))
+    command = f"{sys.executable} -m xfv evaluate --scores {scores} --out {tmp_path / 'out'} --json | head -2"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], check=False, capture_output=True, text=True,
+                            timeout=300)
+    assert result.stdout.splitlines() == ["{", '  "dataset": null,']
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr

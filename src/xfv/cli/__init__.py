@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xfv: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader left early (``xfv evaluate --json | head``): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from xfv.confidence import Calibration
 from xfv.models import EmbeddingModel, create_model
 
 
@@ -49,3 +50,40 @@ def show_progress(args: argparse.Namespace) -> bool:
 
 def print_json(payload: dict) -> None:
     print(json.dumps(payload, indent=2, sort_keys=False))
+
+
+def add_calibration_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calibration", help="calibration JSON (default: the one shipped for the model)")
+
+
+def cli_calibration(args: argparse.Namespace, model_name: str) -> tuple[Calibration, str]:
+    """The calibration of ``--calibration`` (named after its file) or the one shipped for the model."""
+    from xfv.confidence import load_calibration
+    from xfv.jobs.verify import describe, shipped_calibration
+
+    if not args.calibration:
+        return shipped_calibration(model_name)
+    calibration = load_calibration(args.calibration)
+    if calibration.model != model_name:
+        raise ValueError(f"The calibration was fitted for model {calibration.model!r}, not {model_name!r}.")
+    return calibration, f"{args.calibration}: {describe(calibration)}"
+
+
+def verdict_line(verdict) -> str:
+    """``same (distance 0.0412, threshold 0.0928, confidence 0.999; model dlib; calibration ...)``."""
+    confidence = "" if verdict.confidence is None else f", confidence {verdict.confidence:.3f}"
+    return (f"{verdict.prediction} (distance {verdict.distance:.4f}, threshold {verdict.threshold:.4f}{confidence}; "
+            f"model {verdict.model}; calibration {verdict.calibration})")
+
+
+def verify_photos(args: argparse.Namespace, model: EmbeddingModel):
+    """``args.image1`` and ``args.image2`` as faces (``--detector``, ``--aligned``) and their verdict under
+    ``--calibration`` (or ``--threshold`` where the command has it): ``xfv verify`` and ``xfv explain`` alike."""
+    from xfv.jobs.verify import photo_cache, photo_detector, photo_face, verify_faces
+
+    detector = photo_detector(model, args.detector)
+    faces = [photo_face(path, model, detector=detector, aligned=args.aligned) for path in (args.image1, args.image2)]
+    threshold = getattr(args, "threshold", None)
+    calibration, name = (None, "") if threshold is not None and not args.calibration else cli_calibration(args, model.name)
+    cache = None if args.no_cache else photo_cache(model, detector, args.aligned)
+    return faces, verify_faces(model, *faces, calibration, name, threshold=threshold, cache=cache)

@@ -9,14 +9,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
+from xfv.cli.common import (
+    add_calibration_argument,
+    add_model_arguments,
+    model_from_args,
+    print_json,
+    show_progress,
+    verdict_line,
+    verify_photos,
+)
 from xfv.datasets.download import REMOTE_DATASETS, download_dataset
 from xfv.faces import FaceDetector, load_face
 from xfv.faces.detection import DETECTORS
 from xfv.faces.pipeline import CANONICAL_SIZE
 from xfv.jobs.embeddings import embed_paths
+from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import model_cards
-from xfv.verification import cosine_distance
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -43,8 +51,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("image1")
     verify.add_argument("image2")
     add_model_arguments(verify)
-    _add_detector_argument(verify)
-    verify.add_argument("--calibration", help="calibration JSON (default: the one shipped for the model)")
+    _add_detector_argument(verify, default=None)
+    add_calibration_argument(verify)
     verify.add_argument("--threshold", type=float, help="decision threshold on the cosine distance (overrides the calibration's)")
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(handler=run_verify)
@@ -58,9 +66,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     download.set_defaults(handler=run_download)
 
 
-def _add_detector_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--detector", default="hog", choices=list(DETECTORS),
-                        help="face detector (default hog; a model with its own, such as sface, uses that one)")
+def _add_detector_argument(parser: argparse.ArgumentParser, default: str | None = "hog") -> None:
+    parser.add_argument("--detector", default=default, choices=list(DETECTORS),
+                        help=f"face detector (default {default or PHOTO_DETECTOR + ', as on the web'}; a model with its "
+                             "own, such as sface, uses that one)")
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -106,33 +115,11 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from xfv.confidence import default_calibration, load_calibration
-
-    model = model_from_args(args)
-    embeddings = embed_paths([args.image1, args.image2], model, aligned=args.aligned, use_cache=not args.no_cache,
-                             detector=FaceDetector(args.detector), warn=True)
-    distance = float(cosine_distance(embeddings[0], embeddings[1]))
-    calibration = load_calibration(args.calibration) if args.calibration else default_calibration(model.name)
-    if calibration is not None and calibration.model != model.name:
-        raise ValueError(f"The calibration was fitted for model {calibration.model!r}, not {model.name!r}.")
-    if args.threshold is not None:
-        threshold = args.threshold
-    elif calibration is not None:
-        threshold = calibration.threshold
-    else:
-        raise ValueError(f"No calibration ships for model {model.name!r}: pass --calibration FILE.json or --threshold T.")
-    prediction = "same" if distance <= threshold else "different"
-    # The C-Score curve belongs to the calibration's own threshold (Eq. 3); with another threshold it has no meaning.
-    confidence = None
-    if calibration is not None and args.threshold is None:
-        confidence = float(calibration.confidence(np.array([distance]))[0])
-    result = {"model": model.name, "distance": distance, "threshold": threshold, "prediction": prediction,
-              "confidence": confidence}
+    _, verdict = verify_photos(args, model_from_args(args))
     if args.json:
-        print_json(result)
+        print_json(verdict.to_dict())
     else:
-        confidence_text = "" if confidence is None else f", confidence {confidence:.1%}"
-        print(f"{prediction} (distance {distance:.4f}, threshold {threshold:.4f}{confidence_text}; model {model.name})")
+        print(verdict_line(verdict))
     return 0
 
 

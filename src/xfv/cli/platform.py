@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from importlib import resources
 from pathlib import Path
 
@@ -103,7 +104,8 @@ def run_demo(args: argparse.Namespace) -> int:
     ingest_dataset(factory, "lfw", sample_root(), name=SAMPLE_NAME, progress=show_progress(args))
     for name, xmaps in DEMO_MODELS.items():
         report = precompute(factory, SAMPLE_NAME, create_model(name), xmaps=xmaps, progress=show_progress(args))
-        print(f"{SAMPLE_NAME} / {name}: accuracy {report.accuracy:.4f}, X-Maps for {report.xmaps_computed} pairs")
+        print(f"{SAMPLE_NAME} / {name}: accuracy {report.accuracy:.4f}, X-Maps for "
+              f"{report.xmaps_computed + report.xmaps_skipped} pairs ({report.xmaps_computed} computed now)")
     if args.no_serve:
         return 0
     return run_serve(args)
@@ -115,7 +117,23 @@ def run_serve(args: argparse.Namespace) -> int:
     from xfv.web.core.config import Settings
     from xfv.web.main import create_app
 
+    listener = _listen(args.host, args.port)
     app = create_app(Settings(db_url=args.db) if args.db else Settings())
-    print(f"xfv: serving on http://{args.host}:{args.port}/ (API docs at /docs)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    print(f"xfv: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` before anything is announced; a clear error if the port is taken."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError as error:
+        raise ValueError(f"cannot listen on {host}:{port} ({error.strerror}); is another server running there? "
+                         "Choose another --port.") from None
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener

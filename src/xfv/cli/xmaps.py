@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from xfv.cli import common
 from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
 from xfv.datasets import read_pairs
 from xfv.faces import FaceDetector, NoFaceError, load_face, model_detector
 from xfv.faces.detection import DETECTORS
+from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import EmbeddingModel
 from xfv.xmaps import OcclusionCache, OcclusionConfig, XMapExplainer
 from xfv.xmaps.blend import COLORMAPS
@@ -29,8 +31,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument("image2")
     add_model_arguments(explain)
     explain.add_argument(
-        "--detector", default="hog", choices=list(DETECTORS), help="face detector (default hog)"
+        "--detector", choices=list(DETECTORS), help=f"face detector (default {PHOTO_DETECTOR}, as xfv verify)"
     )
+    common.add_calibration_argument(explain)
     explain.add_argument(
         "--methods", type=_int_list, default=(1, 2, 3), help="comma-separated, default 1,2,3"
     )
@@ -161,13 +164,9 @@ def _occlusion(args: argparse.Namespace) -> OcclusionConfig:
 def run_explain(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     occlusion = _occlusion(args)
-    detector = model_detector(FaceDetector(args.detector), model.config.detector)
-    faces = [
-        load_face(p, alignment=model.config.alignment, aligned=args.aligned, detector=detector)
-        for p in (args.image1, args.image2)
-    ]
+    faces, verdict = common.verify_photos(args, model)
     explanation = _explainer(args, model, occlusion).explain(
-        *faces, methods=args.methods, progress=_progress_bar(args, "explain")
+        faces[0].crop, faces[1].crop, methods=args.methods, progress=_progress_bar(args, "explain")
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,8 +176,8 @@ def run_explain(args: argparse.Namespace) -> int:
         Image.fromarray(explanation.blend(m, i, args.colormap)).save(out / f"method{m}_image{i}.png")
     overview_figure(explanation, args.colormap).savefig(out / "overview.png", dpi=150)
     summary = {
-        "model": model.name,
-        "distance": explanation.distance,
+        **verdict.to_dict(),
+        "xmap_distance": explanation.distance,
         "methods": sorted(explanation.maps),
         "occluded_images": 2 * occlusion.count(),
         "forward_passes": explanation.forward_passes,
@@ -189,9 +188,9 @@ def run_explain(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
+        print(common.verdict_line(verdict))
         print(
-            f"distance {explanation.distance:.4f}; {explanation.forward_passes} forward passes in "
-            f"{explanation.timings['total']:.1f} s; "
+            f"{explanation.forward_passes} forward passes in {explanation.timings['total']:.1f} s; "
             f"wrote maps.npz, {len(keys)} X-Maps and overview.png to {out}"
         )
     return 0

@@ -4,6 +4,7 @@ diagram. Drawn on bare :class:`matplotlib.figure.Figure` objects (Agg canvas, no
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -12,8 +13,8 @@ from xfv.confidence.cscore import CScore, bin_ratios, histograms
 from xfv.confidence.metrics import ECE_BINS, calibration_curve
 
 
-def plot_cscore_fit(distances: np.ndarray, labels: np.ndarray, cscore: CScore, path: str | Path, *,
-                    title: str = "") -> Path:
+def plot_cscore_fit(distances: np.ndarray, labels: np.ndarray, cscore: CScore, path: str | Path | BinaryIO, *,
+                    title: str = "") -> Path | BinaryIO:
     """Fig. 2: genuine and imposter histograms, the bin-wise genuine ratio, the curve c(d) (Eq. 2) and t."""
     genuine, imposter, edges = histograms(distances, labels, n_bins=cscore.n_bins, density=cscore.density)
     centres, ratios = bin_ratios(distances, labels, n_bins=cscore.n_bins, density=cscore.density,
@@ -43,8 +44,8 @@ def plot_cscore_fit(distances: np.ndarray, labels: np.ndarray, cscore: CScore, p
     return _save(figure, path)
 
 
-def plot_reliability(correct: np.ndarray, confidences: dict[str, np.ndarray], path: str | Path, *,
-                     n_bins: int = ECE_BINS, title: str = "") -> Path:
+def plot_reliability(correct: np.ndarray, confidences: dict[str, np.ndarray], path: str | Path | BinaryIO, *,
+                     n_bins: int = ECE_BINS, title: str = "") -> Path | BinaryIO:
     """Reliability diagram: share of correct decisions against mean confidence per bin, one line per method,
     above the number of pairs per bin (log scale) that says how much each point weighs in the ECE."""
     figure = Figure(figsize=(5.5, 6.2))
@@ -74,8 +75,10 @@ def _visible_range(distances: np.ndarray) -> tuple[float, float]:
     return max(float(d.min()) - margin, 0.0), min(float(d.max()) + margin, 2.0)
 
 
-def _save(figure: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+def _save(figure: Figure, path: str | Path | BinaryIO) -> Path | BinaryIO:
+    """PNG at 100 dpi into a file (its folder made) or a binary stream (the web app's responses)."""
+    if isinstance(path, (str, Path)):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, format="png")
     return path

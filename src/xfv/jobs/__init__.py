@@ -9,8 +9,16 @@ from __future__ import annotations
 import importlib
 
 _PUBLIC = {"aligned_face": "xfv.jobs.explain", "explain_pair": "xfv.jobs.explain",
-           "make_explainer": "xfv.jobs.explain"}
-__all__ = ["aligned_face", "explain_pair", "make_explainer"]
+           "make_explainer": "xfv.jobs.explain",
+           "calibration_quality": "xfv.jobs.quality", "fold_fits": "xfv.jobs.quality", "FoldFit": "xfv.jobs.quality",
+           "CalibrationQuality": "xfv.jobs.quality", "POOR_ECE": "xfv.jobs.quality",
+           **{name: "xfv.jobs.verify" for name in (
+               "MIN_CALIBRATION_PAIRS", "PhotoFace", "Verdict", "photo_detector", "photo_face",
+               "shipped_calibration", "usable_calibration", "verify_faces")}}
+__all__ = ["MIN_CALIBRATION_PAIRS", "POOR_ECE", "CalibrationQuality", "FoldFit", "PhotoFace", "Verdict", "aligned_face", "calibration_quality",
+           "explain_pair", "fold_fits",
+           "make_explainer", "photo_detector", "photo_face", "shipped_calibration", "usable_calibration",
+           "verify_faces"]
 
 
 def __getattr__(name: str):

@@ -37,12 +37,31 @@ SORT_COLUMNS: dict[str, ColumnElement] = {
 RESULT_COLUMNS = {"distance", "threshold", "prediction", "correct", "confidence"}
 
 
+MODEL_FILTERS = ("prediction", "correct", "confidence_min", "confidence_max")
+
+
+@dataclass(frozen=True)
+class ModelFilter:
+    """A filter on one model's results: ``field`` one of :data:`MODEL_FILTERS` (prediction, correct: bool)."""
+
+    model: str
+    field: str
+    value: bool | float
+
+    def __post_init__(self) -> None:
+        if self.field not in MODEL_FILTERS:
+            raise ValueError(f"Cannot filter on {self.field!r}; expected one of {list(MODEL_FILTERS)}.")
+
+
 @dataclass(frozen=True)
 class PairQuery:
-    """Filters, sort and page of the pair table. ``model`` picks whose results are filtered and sorted on."""
+    """Filters, sort and page of the pair table. ``model`` picks whose results are sorted on and filtered by
+    ``prediction``, ``correct`` and the confidence range; ``where`` filters any model's results (all must hold)."""
 
     dataset: str
     model: str | None = None
+    pair_id: int | None = None
+    where: tuple[ModelFilter, ...] = ()
     fold: int | None = None
     label: int | None = None
     prediction: bool | None = None
@@ -98,12 +117,8 @@ def default_model(session: Session, dataset: Dataset) -> ModelRecord | None:
 IMAGE_COLUMNS = {"image1", "image2", "identity1", "identity2", "quality1", "quality2"}
 
 
-def list_pairs(session: Session, query: PairQuery) -> tuple[int, list[PairRow]]:
-    """The total number of matching pairs and the requested page, each row with every model's results.
-
-    Two steps: the ids of the page and the total in one query (joining images and results only where a filter or
-    the sort needs them), then the page's rows.
-    """
+def _filtered(session: Session, query: PairQuery):
+    """The ids of the matching pairs (a select, joining images and results only where needed) and their order."""
     dataset = get_dataset(session, query.dataset)
     model = get_model(session, query.model) if query.model else default_model(session, dataset)
     key = query.sort.lstrip("-")
@@ -119,11 +134,39 @@ def list_pairs(session: Session, query: PairQuery) -> tuple[int, list[PairRow]]:
         ids = ids.outerjoin(_Result, and_(_Result.pair_id == Pair.id, _Result.model_id == model.id))
     for condition in _conditions(query):
         ids = ids.where(condition)
+    for index, name in enumerate(dict.fromkeys(f.model for f in query.where)):  # one join per filtered model
+        if needs_result and name == model.name:
+            other = _Result  # already joined
+        else:
+            other = aliased(Result, name=f"where{index}")
+            ids = ids.join(other, and_(other.pair_id == Pair.id, other.model_id == get_model(session, name).id))
+        for f in (f for f in query.where if f.model == name):
+            ids = ids.where(_model_condition(other, f))
     column = SORT_COLUMNS[key]
     order = column.desc() if query.sort.startswith("-") else column.asc()
+    return ids, (order.nulls_last(), Pair.id)
+
+
+def _model_condition(result, f: ModelFilter) -> ColumnElement[bool]:
+    if f.field == "prediction":
+        return result.prediction == bool(f.value)
+    if f.field == "correct":
+        return result.correct == bool(f.value)
+    if f.field == "confidence_min":
+        return result.confidence >= float(f.value)
+    return result.confidence <= float(f.value)
+
+
+def list_pairs(session: Session, query: PairQuery) -> tuple[int, list[PairRow]]:
+    """The total number of matching pairs and the requested page, each row with every model's results.
+
+    Two steps: the ids of the page and the total in one query (joining images and results only where a filter or
+    the sort needs them), then the page's rows.
+    """
+    ids, order = _filtered(session, query)
     page = session.execute(
         ids.add_columns(func.count().over())  # the total, counted in the same pass
-        .order_by(order.nulls_last(), Pair.id).offset((query.page - 1) * query.page_size).limit(query.page_size)
+        .order_by(*order).offset((query.page - 1) * query.page_size).limit(query.page_size)
     ).all()
     page_ids = [pair_id for pair_id, _ in page]
     total = page[0][1] if page else session.scalar(select(func.count()).select_from(ids.subquery())) or 0
@@ -141,8 +184,43 @@ def list_pairs(session: Session, query: PairQuery) -> tuple[int, list[PairRow]]:
     return total, rows
 
 
+@dataclass(frozen=True)
+class Neighbours:
+    """Where a pair stands in the filtered, sorted table: its 1-based ``position`` of ``total`` (0 when the
+    filter excludes it) and the pairs before and after it."""
+
+    position: int
+    total: int
+    previous: int | None
+    next: int | None
+
+
+def pair_neighbours(session: Session, query: PairQuery, pair_id: int) -> Neighbours:
+    """The pairs before and after ``pair_id`` under the query's filter and sort (the page is ignored)."""
+    ids, order = _filtered(session, query)
+    ranked = ids.add_columns(
+        func.lag(Pair.id).over(order_by=order).label("previous"),
+        func.lead(Pair.id).over(order_by=order).label("next"),
+        func.row_number().over(order_by=order).label("position"),
+        func.count().over().label("total"),
+    ).subquery()
+    row = session.execute(select(ranked.c.previous, ranked.c.next, ranked.c.position, ranked.c.total)
+                          .where(ranked.c.id == pair_id)).first()
+    if row is None:
+        total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+        return Neighbours(0, int(total), None, None)
+    return Neighbours(int(row.position), int(row.total), row.previous, row.next)
+
+
+def dataset_size(session: Session, name: str) -> int:
+    """The number of pairs of a dataset (the M of "N of M pairs")."""
+    return session.scalar(select(func.count(Pair.id)).where(Pair.dataset_id == get_dataset(session, name).id)) or 0
+
+
 def _conditions(query: PairQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
+    if query.pair_id is not None:
+        conditions.append(Pair.id == query.pair_id)
     if query.fold is not None:
         conditions.append(Pair.fold == query.fold)
     if query.label is not None:
@@ -251,14 +329,22 @@ def dataset_summaries(session: Session) -> list[DatasetSummary]:
     return summaries
 
 
-def model_results(session: Session, dataset: Dataset, model: ModelRecord) -> list[tuple[float, int, int]]:
-    """``(distance, label, fold)`` of every pair of ``dataset`` with a result of ``model``."""
+def model_results(session: Session, dataset: Dataset, model: ModelRecord) -> list[tuple[float, int, int, float, bool]]:
+    """``(distance, label, fold, confidence, correct)`` of every pair of ``dataset`` with a result of ``model``."""
     return [tuple(row) for row in session.execute(
-        select(Result.distance, Pair.label, Pair.fold)
+        select(Result.distance, Pair.label, Pair.fold, Result.confidence, Result.correct)
         .join(Pair, Pair.id == Result.pair_id)
         .where(Pair.dataset_id == dataset.id, Result.model_id == model.id)
         .order_by(Pair.position)
     ).all()]
+
+
+def fold_calibrations(session: Session, dataset: Dataset, model: ModelRecord) -> dict[int, tuple[float, dict]]:
+    """Per fold k the stored threshold t_k and the Eq. 2 parameters fitted on the other folds."""
+    records = session.scalars(select(CalibrationRecord).where(
+        CalibrationRecord.model_id == model.id, CalibrationRecord.dataset_id == dataset.id,
+        CalibrationRecord.fold.is_not(None)))
+    return {r.fold: (r.threshold, r.parameters["cscore"]) for r in records}
 
 
 def latest_calibration(session: Session, model: ModelRecord) -> CalibrationRecord | None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,11 +41,12 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         services.start()
+        services.warm_calibration_views(factory)
         yield
         services.shutdown()
 
     app = FastAPI(title="xfv", description="Explainable face verification: pairs, C-Scores and X-Maps.",
-                  version="0.1.0", lifespan=lifespan)
+                  version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.factory, app.state.services = settings, factory, services
 
     @app.middleware("http")
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
 
     app.include_router(api_router, prefix="/api")
     app.include_router(pages.router)
+    _add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
@@ -99,6 +102,28 @@ def error_response(request: Request, status: int, detail: str, headers: dict | N
     return pages.templates.TemplateResponse(request, "error.html", {"status": status, "title": title,
                                                                     "detail": detail},
                                             status_code=status, headers=headers)
+
+
+def _add_api_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` and ReDoc at ``/redoc`` from assets served here (PyPI ``fastapi-offline`` ships
+    them), so that they render without network."""
+    import fastapi_offline
+
+    assets = "/static/apidocs"
+    app.mount(assets, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="apidocs")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                                   swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{assets}/swagger-ui.css",
+                                   swagger_favicon_url=f"{assets}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                              redoc_js_url=f"{assets}/redoc.standalone.js", redoc_favicon_url=f"{assets}/favicon.png",
+                              with_google_fonts=False)
 
 
 def _plain(errors: list[dict]) -> list[dict]:

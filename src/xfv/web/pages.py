@@ -1,10 +1,12 @@
-"""The HTML pages: landing, explorer, viewer, "explain your pair", and the confidence figure they show.
+"""The HTML pages: landing, explorer, viewer, "explain your pair", and the figures they show.
 
-Pages are rendered from Jinja2 templates; the tables and maps are filled by plain JS from the REST API.
+Pages are rendered from Jinja2 templates; the tables and maps are filled by plain JS from the REST API. The
+figures are drawn by :mod:`xfv.confidence.plots` (the renderer of ``xfv evaluate``) from the stored fits.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -13,26 +15,46 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from xfv.confidence import Calibration
+from xfv.confidence import ECE_BINS
+from xfv.confidence.plots import plot_cscore_fit, plot_reliability
 from xfv.errors import NotFoundError
+from xfv.jobs import POOR_ECE
 from xfv.models import list_models
-from xfv.store.models import CalibrationRecord, ModelRecord, XMapRecord
-from xfv.store.queries import dataset_summaries, get_dataset, get_model, get_pair, model_results
-from xfv.web.api.deps import PairId, SessionDep, SettingsDep
-from xfv.web.plots import confidence_figure
+from xfv.store.models import ModelRecord, XMapRecord
+from xfv.store.queries import dataset_summaries, get_pair
+from xfv.web.api.deps import PairId, ServicesDep, SessionDep, SettingsDep
+from xfv.web.services import png_bytes
+from xfv.xmaps import DESCRIPTIONS, METHODS, OcclusionConfig, colorize
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+PNG_CACHE = {"Cache-Control": "max-age=60"}
+
+
+def methods() -> dict[int, str]:
+    """Every X-Map method with its one-line description (the method lists of the pages)."""
+    return {m: DESCRIPTIONS.get(m, f"method {m}") for m in METHODS}
+
+
+def scales() -> list[int]:
+    """The patch sizes whose single-scale maps the viewer offers besides the final multi-scale map."""
+    return list(OcclusionConfig().patch_sizes)
 
 
 @router.get("/", response_class=HTMLResponse)
-def landing(request: Request, session: SessionDep) -> HTMLResponse:
+def landing(request: Request, session: SessionDep, services: ServicesDep) -> HTMLResponse:
     preview = session.execute(
         select(XMapRecord.pair_id, ModelRecord.name).join(ModelRecord)
         .order_by(ModelRecord.name != "dlib", XMapRecord.pair_id).limit(1)  # the default model's first pair
     ).first()
+    datasets = dataset_summaries(session)
+    quality = {(d.name, m.name): services.calibration_view(session, d.name, m.name).quality
+               for d in datasets for m in d.models}
+    folds = {(d.name, m.name): [fit.fold for fit in services.calibration_view(session, d.name, m.name).fits]
+             for d in datasets for m in d.models}
     return templates.TemplateResponse(request, "index.html", {
-        "datasets": dataset_summaries(session), "preview": preview, "models": list_models(),
+        "datasets": datasets, "quality": quality, "folds": folds, "preview": preview, "models": list_models(),
+        "methods": methods(), "poor_ece": POOR_ECE, "ece_bins": ECE_BINS,
     })
 
 
@@ -42,34 +64,51 @@ def explorer(request: Request, session: SessionDep) -> HTMLResponse:
 
 
 @router.get("/viewer/{pair_id}", response_class=HTMLResponse)
-def viewer(request: Request, pair_id: PairId, session: SessionDep,
-           model: str | None = Query(None, max_length=100), method: int = Query(3, ge=1, le=3)) -> HTMLResponse:
+def viewer(request: Request, pair_id: PairId, session: SessionDep) -> HTMLResponse:
+    """One pair; the query string carries the model, method and map shown and the explorer's filter."""
     row = get_pair(session, pair_id)
     return templates.TemplateResponse(request, "viewer.html", {
-        "pair_id": pair_id, "models": sorted(row.results), "model": model, "method": method,
+        "pair_id": pair_id, "models": sorted(row.results), "methods": methods(), "scales": scales(),
     })
 
 
 @router.get("/explain", response_class=HTMLResponse)
 def explain(request: Request, settings: SettingsDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "explain.html", {
-        "models": list_models(), "default_model": settings.upload_model,
+        "models": list_models(), "default_model": settings.upload_model, "methods": methods(),
         "max_mb": settings.max_upload_bytes / 2**20,
     })
 
 
 @router.get("/plots/confidence.png", response_class=Response)
-def confidence_plot(session: SessionDep, dataset: str = Query(..., max_length=100),
-                    model: str = Query(..., max_length=100)) -> Response:
-    """Fig. 2 for one dataset and model: distance histograms, bin-wise ratio, fitted curve, C-Score."""
-    stored_dataset, stored_model = get_dataset(session, dataset), get_model(session, model)
-    rows = model_results(session, stored_dataset, stored_model)
-    if not rows:
-        raise NotFoundError(f"Model {model!r} has no results on dataset {dataset!r}.")
-    distances, labels, _ = (np.array(column) for column in zip(*rows))
-    record = session.scalar(select(CalibrationRecord).where(
-        CalibrationRecord.model_id == stored_model.id, CalibrationRecord.dataset_id == stored_dataset.id,
-        CalibrationRecord.fold.is_(None)))
-    calibration = Calibration.from_dict(record.parameters) if record else None
-    png = confidence_figure(distances, labels, calibration, f"{model} on {dataset}: {len(rows)} pairs")
-    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=60"})
+def confidence_plot(session: SessionDep, services: ServicesDep, dataset: str = Query(..., max_length=100),
+                    model: str = Query(..., max_length=100), fold: int = Query(0, ge=0, le=1000)) -> Response:
+    """Fig. 2 of one fold: histograms and bin-wise ratios of the other folds, the C-Score curve fitted on them
+    and the fold's threshold: the fit behind that fold's confidences in the explorer."""
+    view = services.calibration_view(session, dataset, model)
+    fit = next((f for f in view.fits if f.fold == fold), None)
+    if fit is None:
+        raise NotFoundError(f"Model {model!r} on {dataset!r} has no fit for fold {fold}; "
+                            f"folds: {[f.fold for f in view.fits]}.")
+    buffer = io.BytesIO()
+    plot_cscore_fit(view.distances[fit.train], view.labels[fit.train], fit.cscore, buffer,
+                    title=f"{model} on {dataset}, fold {fold} (fit on {int(fit.train.sum())} pairs)")
+    return Response(buffer.getvalue(), media_type="image/png", headers=PNG_CACHE)
+
+
+@router.get("/plots/reliability.png", response_class=Response)
+def reliability_plot(session: SessionDep, services: ServicesDep, dataset: str = Query(..., max_length=100),
+                     model: str = Query(..., max_length=100)) -> Response:
+    """Reliability diagram of the out-of-fold C-Scores the explorer shows, beside the baselines'."""
+    quality = services.calibration_view(session, dataset, model).quality
+    buffer = io.BytesIO()
+    plot_reliability(quality.correct, quality.confidences, buffer, title=f"Reliability: {model} on {dataset}")
+    return Response(buffer.getvalue(), media_type="image/png", headers=PNG_CACHE)
+
+
+@router.get("/plots/colorbar.png", response_class=Response)
+def colorbar() -> Response:
+    """The X-Map colour scale from -1 (left) to +1 (right), drawn by the colouring the maps use."""
+    values = np.repeat(np.linspace(-1.0, 1.0, 256)[None, :], 14, axis=0)
+    return Response(png_bytes((colorize(values) * 255).round().astype(np.uint8)), media_type="image/png",
+                    headers={"Cache-Control": "max-age=3600"})

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from xfv.store.queries import SORT_COLUMNS
+from xfv.store.queries import MODEL_FILTERS, SORT_COLUMNS
 
 SORT_PATTERN = r"^-?(" + "|".join(sorted(SORT_COLUMNS)) + r")$"
+WHERE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*:(" + "|".join(MODEL_FILTERS) + r"):[A-Za-z0-9.]+$"
 Label = Literal["same", "different"]
 TEXT = r"^[^\x00]*$"  # any text but NUL, which PostgreSQL cannot store
 DB_INT_MAX = 2**31 - 1  # the largest value of an INTEGER column (PostgreSQL); ids, folds and pages stay below
@@ -22,6 +23,11 @@ class PairFilters(BaseModel):
 
     dataset: str | None = Field(None, pattern=TEXT, max_length=100, description="dataset name; default: the first one")
     model: str | None = Field(None, pattern=TEXT, max_length=100, description="model whose results are filtered and sorted on")
+    id: int | None = Field(None, ge=1, le=DB_INT_MAX, description="only this pair (the explorer's id search)")
+    where: list[Annotated[str, Field(max_length=130, pattern=WHERE_PATTERN)]] = Field(
+        default_factory=list, max_length=20,
+        description="per-model filters MODEL:FIELD:VALUE, e.g. lbp:correct:false, dlib:prediction:same, "
+                    "dlib:confidence_min:0.9; all must hold")
     fold: int | None = Field(None, ge=0, le=DB_INT_MAX)
     label: Label | None = None
     prediction: Label | None = None
@@ -75,12 +81,20 @@ class PairOut(BaseModel):
 
 class PairPage(BaseModel):
     total: int
+    dataset_total: int = Field(description="pairs of the dataset before filtering (the M of 'N of M pairs')")
     page: int
     page_size: int
     dataset: str
     model: str | None
     sort: str
     items: list[PairOut]
+
+
+class NeighboursOut(BaseModel):
+    position: int = Field(description="1-based place of the pair in the filtered, sorted table; 0 if filtered out")
+    total: int
+    previous: int | None
+    next: int | None
 
 
 class XMapStatus(BaseModel):
@@ -156,6 +170,13 @@ class ExplainOut(VerifyOut):
     faces: list[str]
     task: TaskOut
     xmaps: dict[str, str] = Field(description="'<method>-<image>' -> blended PNG (ready when the task is done)")
+
+
+class ReportOut(VerifyOut):
+    id: str
+    methods: dict[int, str] = Field(description="X-Map method -> what it compares")
+    faces: list[str]
+    xmaps: dict[str, dict[str, str]] = Field(description="'<method>-<image>' -> {'png', 'npy'} of the maps computed")
 
 
 XMapStatus.model_rebuild()

@@ -6,6 +6,7 @@ Routes stay thin; the work itself is done by :mod:`xfv.jobs` and the domain pack
 from __future__ import annotations
 
 import io
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,21 +17,41 @@ import numpy as np
 from PIL import Image as PILImage
 from sqlalchemy.orm import Session, sessionmaker
 
-from xfv.confidence import Calibration, default_calibration
+from xfv.confidence import Calibration
 from xfv.errors import BusyError, NoFaceError, NotFoundError, TooLargeError, XfvError
-from xfv.faces import FaceDetector, detect_and_align, load_image, model_detector
-from xfv.jobs import aligned_face, explain_pair, make_explainer
+from xfv.faces import load_image
+from xfv.jobs import (
+    MIN_CALIBRATION_PAIRS,
+    CalibrationQuality,
+    FoldFit,
+    PhotoFace,
+    Verdict,
+    aligned_face,
+    calibration_quality,
+    explain_pair,
+    fold_fits,
+    make_explainer,
+    photo_face,
+    usable_calibration,
+    verify_faces,
+)
 from xfv.models import EmbeddingModel, create_model, list_models
 from xfv.store.db import transaction
-from xfv.store.models import Dataset, UploadRecord, utcnow
-from xfv.store.queries import get_model, latest_calibration, stored_xmaps
+from xfv.store.models import UploadRecord, utcnow
+from xfv.store.queries import (
+    dataset_summaries,
+    fold_calibrations,
+    get_dataset,
+    get_model,
+    latest_calibration,
+    model_results,
+    stored_xmaps,
+)
 from xfv.store.uploads import expire_uploads, get_upload, save_upload_maps, upload_task_key
-from xfv.verification import cosine_distance
 from xfv.web.core.config import Settings
 from xfv.web.schemas import TaskOut, XMapStatus
 from xfv.web.tasks import BoundedPool, Task, TaskRunner, Work
 from xfv.xmaps import METHODS, Progress, blend, colorize
-from xfv.xmaps.occlusion import IMAGE_SIZE
 
 
 @lru_cache(maxsize=8)
@@ -78,13 +99,11 @@ def check_upload(data: bytes, field_name: str, settings: Settings) -> np.ndarray
     return load_image(data, name=field_name, max_pixels=settings.max_upload_pixels)
 
 
-def align_upload(image: np.ndarray, field_name: str, model: EmbeddingModel) -> np.ndarray:
-    """The largest face as a 112 x 112 crop in the model's template (found by the model's own detector, if it
-    has one); 422 when there is none."""
+def align_upload(image: np.ndarray, field_name: str, model: EmbeddingModel) -> PhotoFace:
+    """The largest face, found by the photo detector every route uses (the model's own, if it has one), at 112 px
+    and at the model's size; 422 when there is none."""
     try:
-        return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
-                                detector=model_detector(FaceDetector("hog+cnn"), model.config.detector),
-                                name=field_name).crop
+        return photo_face(image, model, name=field_name)
     except NoFaceError:
         raise NoFaceError(f"{field_name}: no face found.") from None
 
@@ -96,22 +115,23 @@ def png_face(data: bytes) -> np.ndarray:
 
 
 @dataclass
-class Verdict:
-    distance: float
-    threshold: float
-    prediction: str
-    confidence: float | None
-    calibration: str
-
-
-@dataclass
 class PreparedPair:
-    """Two uploaded photos after detection and alignment, and the model's verdict on them."""
+    """Two uploaded photos after detection and alignment (the 112 px crops), and the model's verdict on them."""
 
     model: EmbeddingModel
     face1: np.ndarray
     face2: np.ndarray
     verdict: Verdict
+
+
+@dataclass
+class CalibrationView:
+    """What the landing page shows of one model on one dataset: Fig. 2 per fold, reliability, quality."""
+
+    distances: np.ndarray
+    labels: np.ndarray
+    fits: list[FoldFit]
+    quality: CalibrationQuality
 
 
 class Services:
@@ -127,6 +147,8 @@ class Services:
         self.uploads = BoundedPool("upload", settings.upload_workers, settings.upload_queue, settings.retry_after)
         self.tasks = TaskRunner(factory, BoundedPool("task", settings.task_workers, settings.task_queue,
                                                      settings.retry_after), self._work_for)
+        self._views: dict[tuple, CalibrationView] = {}
+        self._compute_lock = threading.Lock()
 
     def start(self) -> None:
         """At start-up: drop expired uploads, queue again the tasks a previous run left unfinished."""
@@ -139,42 +161,35 @@ class Services:
 
     # -- calibration and verification ---------------------------------------------------------------------
     def calibration(self, session: Session, model_name: str) -> tuple[Calibration, str]:
-        """The model's calibration: fitted on a stored dataset if there is one, else the bundled default."""
+        """The model's newest all-pairs calibration in the database if fitted on enough pairs, else the shipped
+        one, with its name (:func:`xfv.jobs.usable_calibration` says why)."""
         try:
             record = latest_calibration(session, get_model(session, model_name))
         except NotFoundError:
             record = None
-        if record is not None:
-            dataset = session.get(Dataset, record.dataset_id)
-            return Calibration.from_dict(record.parameters), f"fitted on {dataset.name if dataset else '?'}"
-        calibration = default_calibration(model_name)
-        if calibration is None:
-            raise NotFoundError(f"Model {model_name!r} has no calibration: precompute a dataset with it first.")
-        return calibration, "bundled default"
+        stored = Calibration.from_dict(record.parameters) if record is not None else None
+        return usable_calibration(stored, model_name)
 
-    def verify(self, model: EmbeddingModel, face1: np.ndarray, face2: np.ndarray) -> Verdict:
+    def verify(self, model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace) -> Verdict:
         with self.factory() as session:
-            calibration, source = self.calibration(session, model.name)
-        embeddings = model.embed(np.stack([face1, face2]))
-        distance = float(cosine_distance(embeddings[0], embeddings[1]))
-        confidence = float(np.asarray(calibration.confidence(np.array([distance])))[0])
-        prediction = "same" if distance <= calibration.threshold else "different"
-        return Verdict(distance, float(calibration.threshold), prediction, confidence, source)
+            calibration, name = self.calibration(session, model.name)
+        return verify_faces(model, face1, face2, calibration, name)
 
     def prepare(self, data1: bytes, data2: bytes, model_name: str | None) -> PreparedPair:
         """Decode, detect, align and compare two uploaded photos (run it in :attr:`uploads`)."""
         model = embedding_model(model_name or self.settings.upload_model)
         faces = [align_upload(check_upload(data, name, self.settings), name, model)
                  for name, data in (("image1", data1), ("image2", data2))]
-        return PreparedPair(model, faces[0], faces[1], self.verify(model, faces[0], faces[1]))
+        return PreparedPair(model, faces[0].crop, faces[1].crop, self.verify(model, faces[0], faces[1]))
 
     # -- uploaded pairs --------------------------------------------------------------------------------------
     def explain_photos(self, data1: bytes, data2: bytes, model_name: str | None) -> UploadRecord:
         """:meth:`prepare`, then store the pair and queue its X-Maps (``BusyError`` when the task queue is full)."""
         self.tasks.check_room()
         pair = self.prepare(data1, data2, model_name)
+        verdict = {key: value for key, value in pair.verdict.to_dict().items() if key != "model"}
         upload = UploadRecord(id=uuid.uuid4().hex, model=pair.model.name, face1=png_bytes(pair.face1),
-                              face2=png_bytes(pair.face2), **vars(pair.verdict))
+                              face2=png_bytes(pair.face2), **verdict)
         with transaction(self.factory) as session:
             session.add(upload)
         try:
@@ -218,6 +233,41 @@ class Services:
     def _explain_stored_pair(self, pair_id: int, model_name: str, progress: Progress) -> dict:
         explain_pair(self.factory, pair_id, embedding_model(model_name), progress=progress)
         return {"pair": pair_id, "model": model_name}
+
+    def calibration_view(self, session: Session, dataset_name: str, model_name: str) -> CalibrationView:
+        """The stored results, per-fold fits and calibration quality of a model on a dataset (cached until the
+        results change)."""
+        dataset, model = get_dataset(session, dataset_name), get_model(session, model_name)
+        rows = model_results(session, dataset, model)
+        if not rows:
+            raise NotFoundError(f"Model {model_name!r} has no results on dataset {dataset_name!r}.")
+        key = (dataset.id, model.id, model.fingerprint, len(rows))
+        with self._compute_lock:  # one computation at a time: a second asker waits for it, then reads the cache
+            view = self._views.get(key)
+            if view is None:
+                distances, labels, folds, confidence, correct = (np.array(column) for column in zip(*rows))
+                fits = fold_fits(folds, fold_calibrations(session, dataset, model))
+                quality = calibration_quality(distances, labels, folds, confidence.astype(float), correct, fits,
+                                              min_pairs=MIN_CALIBRATION_PAIRS)
+                view = self._views[key] = CalibrationView(distances, labels, fits, quality)
+        return view
+
+    def warm_calibration_views(self, factory: sessionmaker[Session]) -> threading.Thread:
+        """Compute every stored model's calibration view in the background, so that the landing page is quick on
+        its first visit too (the baselines' fold-wise fits take seconds on 6,000 pairs). A failure here only
+        means the page computes the view itself, and reports the error there."""
+        def work() -> None:
+            try:
+                with factory() as session:
+                    for dataset in dataset_summaries(session):
+                        for model in dataset.models:
+                            self.calibration_view(session, dataset.name, model.name)
+            except Exception:  # noqa: BLE001 - see the docstring
+                return
+
+        thread = threading.Thread(target=work, name="xfv-calibration-views", daemon=True)
+        thread.start()
+        return thread
 
     # -- X-Maps of stored pairs ------------------------------------------------------------------------------
     def explain_stored_pair(self, pair_id: int, model_name: str) -> Task:

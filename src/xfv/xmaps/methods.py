@@ -12,6 +12,11 @@ import numpy as np
 from xfv.xmaps.occlusion import IMAGE_SIZE, PatchGrid, odd_kernel
 
 METHODS = (1, 2, 3)
+DESCRIPTIONS = {
+    1: "each occlusion of one face against every occlusion of the other, averaged (Eq. 6)",
+    2: "each occlusion of one face against the other face intact (Eq. 7)",
+    3: "both faces occluded at the same place (Eq. 8)",
+}
 
 
 def unit_rows(embeddings: np.ndarray) -> np.ndarray:

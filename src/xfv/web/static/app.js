@@ -12,11 +12,21 @@ async function fetchJSON(url, options) {
   return body;
 }
 
-// A C-Score in [0.5, 1] as 0-5 stars.
-function stars(confidence) {
-  if (confidence === null || confidence === undefined) return "–";
-  const n = Math.max(0, Math.min(5, Math.round((confidence - 0.5) * 10)));
-  return "★".repeat(n) + "☆".repeat(5 - n);
+// A C-Score in [0.5, 1] read like a probability: the number, and five stars filled in proportion
+// (none at 0.5, a coin flip that carries no information; all five at 1, certain).
+function confidenceView(confidence) {
+  if (confidence === null || confidence === undefined) return document.createTextNode("–");
+  const share = Math.max(0, Math.min(1, (confidence - 0.5) / 0.5));
+  const fill = el("span", { class: "fill" }, "★★★★★");
+  fill.style.width = `${(100 * share).toFixed(1)}%`;
+  return el("span", { class: "confidence", title: `C-Score ${confidence.toFixed(3)}: probability that the decision is right ` +
+      "(0.5 = no information, 1 = certain)" },
+    el("span", { class: "stars", "aria-hidden": "true" }, "☆☆☆☆☆", fill), ` ${confidence.toFixed(3)}`);
+}
+
+// A name or path that may wrap after its slashes and underscores, never inside a word.
+function breakable(text) {
+  return String(text).split(/(?<=[/_])/).flatMap((part, i) => (i ? [el("wbr"), part] : [part]));
 }
 
 function el(tag, attributes = {}, ...children) {

@@ -10,20 +10,26 @@ let current = null;
 function showVerdict(answer) {
   const rows = [["model", answer.model], ["distance", answer.distance.toFixed(4)], ["threshold", answer.threshold.toFixed(4)],
     ["prediction", answer.prediction],
-    ["confidence", answer.confidence === null ? "–" : `${stars(answer.confidence)} ${answer.confidence.toFixed(3)}`],
+    ["confidence", answer.confidence === null ? "–" : confidenceView(answer.confidence)],
     ["calibration", answer.calibration]];
   document.querySelector("#verdict tbody").replaceChildren(
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
 }
 
 function showMaps() {
+  document.getElementById("opacity-value").textContent = `${opacity.value} %`;
   if (!current || !current.ready) return;
   for (const i of [1, 2]) {
+    const url = current.xmaps[`${methodSelect.value}-${i}`];
     const overlay = document.querySelector(`#face${i} .overlay`);
-    overlay.src = current.xmaps[`${methodSelect.value}-${i}`];
+    overlay.src = url;
     overlay.hidden = false;
     overlay.style.opacity = opacity.value / 100;
+    document.querySelector(`#downloads .png[data-image="${i}"]`).href = url;
+    document.querySelector(`#downloads .npy[data-image="${i}"]`).href = url.replace(/\.png$/, ".npy");
   }
+  document.getElementById("report").href = `/api/uploads/${current.id}/report.json`;
+  document.getElementById("downloads").hidden = false;
   result.dataset.shown = methodSelect.value;
 }
 
@@ -34,6 +40,7 @@ uploadForm.addEventListener("submit", async (event) => {
   error.textContent = "";
   result.hidden = true;
   result.dataset.shown = "";
+  document.getElementById("downloads").hidden = true;
   button.disabled = true;
   try {
     const answer = await fetchJSON("/api/explain", { method: "POST", body: new FormData(uploadForm) });

@@ -1,102 +1,131 @@
-// The explorer: server-side filters, sort and paging over /api/pairs; column visibility.
+// The explorer: pair columns, then one group of columns per model (two-level header, per-model filters),
+// server-side filters, sort and paging over /api/pairs; the state lives in the URL; rows open the viewer.
 "use strict";
 
-const state = { sort: "id", page: 1, models: [], hidden: new Set(["image1", "image2", "distance"]) };
+const state = { sort: "id", model: "", page: 1, models: [], where: new Map() };
 const form = document.getElementById("filters");
-const FIXED = [
-  ["id", "id", true], ["thumbs", "faces", false], ["label", "label", true], ["fold", "fold", true],
-  ["identity1", "identity 1", true], ["identity2", "identity 2", true], ["image1", "file 1", true],
-  ["image2", "file 2", true], ["quality1", "quality 1", true], ["quality2", "quality 2", true],
+const PAIR_COLUMNS = [
+  { key: "id", title: "id", sort: "id" }, { key: "faces", title: "faces" },
+  { key: "label", title: "label", sort: "label" }, { key: "fold", title: "fold", sort: "fold" },
+  { key: "identities", title: "identities", sort: "identity1" }, { key: "quality", title: "quality", sort: "quality1",
+    help: "image quality 0-100 (sharpness × exposure × contrast of the aligned crop)" },
 ];
-const PER_MODEL = [["confidence", "confidence"], ["prediction", "prediction"], ["correct", "correct"], ["distance", "distance"]];
+const MODEL_COLUMNS = [
+  { key: "prediction", title: "prediction", help: "same or different person; ✓ right, ✗ wrong" },
+  { key: "distance", title: "distance", help: "cosine distance d (Eq. 1)" },
+  { key: "threshold", title: "t", help: "the threshold of the pair's fold: same if d ≤ t" },
+  { key: "confidence", title: "confidence", help: "C-Score (Eq. 3): probability the decision is right; 0.5 = no information" },
+];
+const MODEL_FILTERS = [
+  ["prediction", [["", "all"], ["same", "same"], ["different", "different"]]],
+  ["correct", [["", "all"], ["true", "✓ right"], ["false", "✗ wrong"]]],
+];
 
 function modelsOfDataset() {
   const option = document.getElementById("dataset").selectedOptions[0];
   return option && option.dataset.models ? option.dataset.models.split(",").filter(Boolean) : [];
 }
 
-function fillModels(preferred) {
-  const select = document.getElementById("model");
-  state.models = modelsOfDataset();
-  select.replaceChildren(...state.models.map((m) => el("option", {}, m)));
-  const choice = state.models.includes(preferred) ? preferred : (state.models.includes("dlib") ? "dlib" : state.models[0]);
-  if (choice) select.value = choice;
-}
-
-function columns() {
-  const list = FIXED.map(([key, title, sortable]) => ({ key, title, sortable, group: key }));
-  for (const model of state.models) {
-    for (const [key, title] of PER_MODEL) list.push({ key, title: `${model} ${title}`, sortable: true, model, group: key });
-  }
-  list.push({ key: "view", title: "", sortable: false, group: "view" });
-  return list;
-}
-
-function buildToggles() {
-  const box = document.getElementById("column-toggles");
-  const groups = [...FIXED.map(([key, title]) => [key, title]), ...PER_MODEL];
-  box.replaceChildren(...groups.map(([key, title]) => {
-    const input = el("input", { type: "checkbox", "data-column": key });
-    input.checked = !state.hidden.has(key);
-    input.addEventListener("change", () => {
-      if (input.checked) state.hidden.delete(key); else state.hidden.add(key);
-      applyVisibility();
-    });
-    return el("label", {}, input, ` ${title}`);
-  }));
-}
-
-function applyVisibility() {
-  for (const cell of document.querySelectorAll("#pairs [data-group]")) {
-    cell.hidden = state.hidden.has(cell.dataset.group);
-  }
+function sortHeader(title, sortKey, model, help) {
+  const active = state.sort.replace(/^-/, "") === sortKey && (!model || model === state.model);
+  const th = el("th", { class: "sortable", "data-sort": sortKey }, title);
+  if (help) th.title = help;
+  if (model) th.dataset.model = model;
+  if (active) th.append(state.sort.startsWith("-") ? " ▼" : " ▲");
+  th.addEventListener("click", () => {
+    if (model) state.model = model;
+    state.sort = active && !state.sort.startsWith("-") ? `-${sortKey}` : sortKey;
+    state.page = 1;
+    load();
+  });
+  return th;
 }
 
 function buildHeader() {
-  const current = document.getElementById("model").value;
-  const row = document.getElementById("header");
-  row.replaceChildren(...columns().map((column) => {
-    const th = el("th", { "data-group": column.group }, column.title);
-    if (column.sortable) {
-      const active = state.sort.replace(/^-/, "") === column.key && (!column.model || column.model === current);
-      th.dataset.sort = column.key;
-      if (column.model) th.dataset.model = column.model;
-      th.classList.add("sortable");
-      if (active) th.append(state.sort.startsWith("-") ? " ▼" : " ▲");
-      th.addEventListener("click", () => {
-        if (column.model) document.getElementById("model").value = column.model;
-        state.sort = active && !state.sort.startsWith("-") ? `-${column.key}` : column.key;
-        state.page = 1;
-        load();
-      });
-    }
+  const groups = [el("th", { colspan: PAIR_COLUMNS.length, class: "group pair-group fixed" }, "pair")];
+  const header = PAIR_COLUMNS.map((c) => {
+    const th = c.sort ? sortHeader(c.title, c.sort, null, c.help) : el("th", {}, c.title);
+    th.classList.add("fixed");
     return th;
-  }));
+  });
+  const filters = [el("th", { colspan: PAIR_COLUMNS.length, class: "fixed" })];
+  for (const model of state.models) {
+    groups.push(el("th", { colspan: MODEL_COLUMNS.length, class: "group model-group", "data-model": model }, model));
+    MODEL_COLUMNS.forEach((c, i) => {
+      const th = sortHeader(c.title, c.key, model, c.help);
+      if (i === 0) th.classList.add("group-start");
+      header.push(th);
+    });
+    const controls = MODEL_FILTERS.map(([field, options]) => {
+      const select = el("select", { "data-model": model, "data-field": field, title: `${model}: ${field}` },
+        ...options.map(([value, text]) => el("option", { value }, text)));
+      select.value = state.where.get(`${model}:${field}`) || "";
+      select.addEventListener("change", () => setWhere(model, field, select.value));
+      return select;
+    });
+    const minimum = el("input", { type: "number", min: "0.5", max: "1", step: "0.05", placeholder: "conf ≥",
+      "data-model": model, "data-field": "confidence_min", title: `${model}: lowest confidence` });
+    minimum.value = state.where.get(`${model}:confidence_min`) || "";
+    minimum.addEventListener("change", () => setWhere(model, "confidence_min", minimum.value));
+    filters.push(el("th", { colspan: MODEL_COLUMNS.length, class: "group-start", "data-model": model }, ...controls, minimum));
+  }
+  document.getElementById("groups").replaceChildren(...groups);
+  document.getElementById("header").replaceChildren(...header);
+  document.getElementById("model-filters").replaceChildren(...filters);
 }
 
-function cell(group, ...children) { return el("td", { "data-group": group }, ...children); }
-function modelCell(group, model, ...children) { return el("td", { "data-group": group, "data-model": model }, ...children); }
+function setWhere(model, field, value) {
+  const key = `${model}:${field}`;
+  if (value === "") state.where.delete(key); else state.where.set(key, value);
+  state.page = 1;
+  load();
+}
+
+function confidenceCell(r) {
+  return r.confidence === null ? "–" : confidenceView(r.confidence);
+}
 
 function renderRow(item) {
-  const thumbs = el("span", { class: "thumbs" },
-    el("img", { src: item.thumbnail1, alt: item.identity1, loading: "lazy", width: 48, height: 48 }),
-    el("img", { src: item.thumbnail2, alt: item.identity2, loading: "lazy", width: 48, height: 48 }));
+  const fixed = (col, ...children) => el("td", { class: "fixed", "data-col": col }, ...children);
   const cells = [
-    cell("id", item.id), cell("thumbs", thumbs), cell("label", item.label), cell("fold", item.fold),
-    cell("identity1", item.identity1), cell("identity2", item.identity2),
-    cell("image1", item.image1), cell("image2", item.image2),
-    cell("quality1", item.quality1.toFixed(0)), cell("quality2", item.quality2.toFixed(0)),
+    fixed("id", el("a", { href: viewerUrl(item.id, state.model), class: "pair-link" }, item.id)),
+    fixed("faces", el("span", { class: "thumbs" },
+      el("img", { src: item.thumbnail1, alt: item.identity1, loading: "lazy", width: 40, height: 40 }),
+      el("img", { src: item.thumbnail2, alt: item.identity2, loading: "lazy", width: 40, height: 40 }))),
+    fixed("label", item.label), fixed("fold", item.fold),
+    fixed("identities", el("span", { class: "identities", title: `${item.image1}\n${item.image2}` },
+      el("span", {}, ...breakable(item.identity1)), el("span", {}, ...breakable(item.identity2)))),
+    fixed("quality", el("span", { class: "stacked" }, el("span", {}, item.quality1.toFixed(0)), el("span", {}, item.quality2.toFixed(0)))),
   ];
   for (const model of state.models) {
     const r = item.results[model];
-    cells.push(modelCell("confidence", model, r ? el("span", { class: "stars", title: r.confidence === null ? "" : r.confidence.toFixed(3) }, stars(r.confidence)) : "–"));
-    cells.push(modelCell("prediction", model, r ? r.prediction : "–"));
-    cells.push(modelCell("correct", model, r ? el("span", { class: r.correct ? "ok" : "wrong" }, r.correct ? "✓" : "✗") : "–"));
-    cells.push(modelCell("distance", model, r ? r.distance.toFixed(4) : "–"));
+    const cell = (col, ...children) => el("td", { "data-model": model, "data-col": col }, ...children);
+    if (!r) {
+      cells.push(el("td", { colspan: MODEL_COLUMNS.length, class: "group-start", "data-model": model }, "not computed"));
+      continue;
+    }
+    const prediction = cell("prediction", el("span", { class: r.correct ? "ok" : "wrong" }, `${r.prediction} ${r.correct ? "✓" : "✗"}`));
+    prediction.classList.add("group-start");
+    const confidence = cell("confidence", confidenceCell(r));
+    confidence.dataset.value = r.confidence === null ? "" : r.confidence;
+    cells.push(prediction, cell("distance", r.distance.toFixed(4)), cell("threshold", r.threshold.toFixed(4)), confidence);
   }
-  const model = document.getElementById("model").value;
-  cells.push(cell("view", el("a", { href: `/viewer/${item.id}?model=${encodeURIComponent(model)}`, class: "view" }, "view")));
-  return el("tr", { "data-id": item.id }, ...cells);
+  const row = el("tr", { "data-id": item.id, class: "pair-row", title: "open in the viewer" }, ...cells);
+  row.addEventListener("click", (event) => {
+    if (event.target.closest("a")) return;
+    const model = event.target.closest("td[data-model]");
+    location.href = viewerUrl(item.id, model ? model.dataset.model : state.model);
+  });
+  return row;
+}
+
+// The viewer of a pair, carrying this table's filter and sort (for previous / next and the way back).
+function viewerUrl(id, model) {
+  const params = query();
+  params.delete("page");
+  params.set("model", model || "");
+  params.set("sort_model", state.model);
+  return `/viewer/${id}?${params}`;
 }
 
 function query() {
@@ -104,9 +133,25 @@ function query() {
   for (const element of form.elements) {
     if (element.name && element.value !== "") params.set(element.name, element.value);
   }
+  if (state.model) params.set("model", state.model);
+  for (const [key, value] of state.where) params.append("where", `${key}:${value}`);
   params.set("sort", state.sort);
   params.set("page", state.page);
   return params;
+}
+
+// Two models fit 1366 px; with more, only the model groups scroll: the pair columns stay fixed.
+function pinPairColumns() {
+  const scroller = document.getElementById("table-scroll");
+  const pinned = scroller.scrollWidth > scroller.clientWidth;
+  for (const row of document.querySelectorAll("#pairs tr")) {
+    let left = 0;
+    for (const cell of row.querySelectorAll(".fixed")) {
+      cell.style.left = pinned ? `${left}px` : "";
+      cell.classList.toggle("pinned", pinned);
+      left += cell.offsetWidth;
+    }
+  }
 }
 
 async function load() {
@@ -117,13 +162,15 @@ async function load() {
   try {
     const page = await fetchJSON(`/api/pairs?${params}`);
     error.textContent = "";
+    state.model = page.model || state.model;
+    buildHeader();
     document.querySelector("#pairs tbody").replaceChildren(...page.items.map(renderRow));
     const pages = Math.max(1, Math.ceil(page.total / page.page_size));
-    document.getElementById("total").textContent = `${page.total} pairs`;
+    document.getElementById("total").textContent = `${page.total} of ${page.dataset_total} pairs`;
     document.getElementById("page-info").textContent = `page ${page.page} of ${pages}`;
     document.getElementById("prev").disabled = page.page <= 1;
     document.getElementById("next").disabled = page.page >= pages;
-    applyVisibility();
+    pinPairColumns();
   } catch (e) {
     error.textContent = e.message;
   }
@@ -132,25 +179,40 @@ async function load() {
 function restore() {
   const params = new URLSearchParams(location.search);
   for (const element of form.elements) {
-    if (element.name && params.has(element.name) && element.name !== "model") element.value = params.get(element.name);
+    if (element.name && params.has(element.name)) element.value = params.get(element.name);
   }
-  fillModels(params.get("model"));
+  state.models = modelsOfDataset();
+  state.model = params.get("model") || (state.models.includes("dlib") ? "dlib" : state.models[0] || "");
+  state.where = new Map(params.getAll("where").map((item) => {
+    const i = item.lastIndexOf(":");
+    return [item.slice(0, i), item.slice(i + 1)];
+  }));
   state.sort = params.get("sort") || "id";
   state.page = Number(params.get("page")) || 1;
 }
 
 let debounce = null;
 function filterChanged(event) {
-  if (event.target.id === "dataset") fillModels(document.getElementById("model").value);
+  if (event.target.id === "dataset") {
+    state.models = modelsOfDataset();
+    state.where.clear();
+    if (!state.models.includes(state.model)) state.model = state.models[0] || "";
+  }
   clearTimeout(debounce);
   debounce = setTimeout(() => { state.page = 1; load(); }, event.target.tagName === "SELECT" ? 0 : 300);
 }
 form.addEventListener("input", (event) => { if (event.target.tagName !== "SELECT") filterChanged(event); });
 form.addEventListener("change", (event) => { if (event.target.tagName === "SELECT") filterChanged(event); });
 form.addEventListener("submit", (event) => event.preventDefault());
+document.getElementById("clear").addEventListener("click", () => {
+  for (const element of form.elements) if (element.name && element.name !== "dataset" && element.name !== "page_size") element.value = "";
+  state.where.clear();
+  state.page = 1;
+  load();
+});
 document.getElementById("prev").addEventListener("click", () => { state.page -= 1; load(); });
 document.getElementById("next").addEventListener("click", () => { state.page += 1; load(); });
+window.addEventListener("resize", pinPairColumns);
 
 restore();
-buildToggles();
 load();

@@ -8,10 +8,21 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from xfv.errors import XfvError
 from xfv.store.models import Dataset, Image
-from xfv.store.queries import PairQuery, PairRow, default_model, get_dataset, get_pair, list_pairs
+from xfv.store.queries import (
+    ModelFilter,
+    PairQuery,
+    PairRow,
+    dataset_size,
+    default_model,
+    get_dataset,
+    get_pair,
+    list_pairs,
+    pair_neighbours,
+)
 from xfv.web.api.deps import PairId, ServicesDep, SessionDep
-from xfv.web.schemas import ImageOut, PairDetail, PairFilters, PairOut, PairPage, ResultOut
+from xfv.web.schemas import ImageOut, NeighboursOut, PairDetail, PairFilters, PairOut, PairPage, ResultOut
 
 router = APIRouter(prefix="/pairs", tags=["pairs"])
 LABELS = {1: "same", 0: "different"}
@@ -40,26 +51,64 @@ def image_out(image: Image, dataset: str, thumbnail_size: int) -> ImageOut:
                     url=image_url(dataset, image.path), thumbnail=image_url(dataset, image.path, thumbnail_size))
 
 
-@router.get("", response_model=PairPage)
-def pairs(filters: Annotated[PairFilters, Query()], session: SessionDep, services: ServicesDep) -> PairPage:
-    """Pairs of a dataset with every model's results; filters and sort use ``model``'s results."""
-    dataset = filters.dataset or session.scalar(select(Dataset.name).order_by(Dataset.name).limit(1))
-    if dataset is None:
-        return PairPage(total=0, page=filters.page, page_size=filters.page_size, dataset="", model=None,
-                        sort=filters.sort, items=[])
-    model = filters.model or getattr(default_model(session, get_dataset(session, dataset)), "name", None)
-    query = PairQuery(
-        dataset=dataset, model=model, fold=filters.fold,
-        label=None if filters.label is None else int(filters.label == "same"),
+def pair_query(filters: PairFilters, dataset: str, model: str | None) -> PairQuery:
+    """The store's query for the API's filters (``where`` items parsed as MODEL:FIELD:VALUE)."""
+    return PairQuery(
+        dataset=dataset, model=model, pair_id=filters.id, where=tuple(_where(item) for item in filters.where),
+        fold=filters.fold, label=None if filters.label is None else int(filters.label == "same"),
         prediction=None if filters.prediction is None else filters.prediction == "same",
         correct=filters.correct, confidence_min=filters.confidence_min, confidence_max=filters.confidence_max,
         identity=filters.identity, path=filters.path, sort=filters.sort, page=filters.page,
         page_size=filters.page_size,
     )
-    total, rows = list_pairs(session, query)
+
+
+def _where(item: str) -> ModelFilter:
+    model, field_name, text = item.split(":")
+    if field_name in ("prediction", "correct"):
+        allowed = {"prediction": {"same": True, "different": False}, "correct": {"true": True, "false": False}}
+        if text not in allowed[field_name]:
+            raise XfvError(f"where={item!r}: {field_name} must be one of {sorted(allowed[field_name])}.")
+        return ModelFilter(model, field_name, allowed[field_name][text])
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise XfvError(f"where={item!r}: {field_name} must be a number in [0, 1].")
+    return ModelFilter(model, field_name, value)
+
+
+def _chosen(filters: PairFilters, session) -> tuple[str | None, str | None]:
+    dataset = filters.dataset or session.scalar(select(Dataset.name).order_by(Dataset.name).limit(1))
+    if dataset is None:
+        return None, None
+    return dataset, filters.model or getattr(default_model(session, get_dataset(session, dataset)), "name", None)
+
+
+@router.get("", response_model=PairPage)
+def pairs(filters: Annotated[PairFilters, Query()], session: SessionDep, services: ServicesDep) -> PairPage:
+    """Pairs of a dataset with every model's results; ``model`` is the one sorted on, ``where`` filters any."""
+    dataset, model = _chosen(filters, session)
+    if dataset is None:
+        return PairPage(total=0, dataset_total=0, page=filters.page, page_size=filters.page_size, dataset="",
+                        model=None, sort=filters.sort, items=[])
+    total, rows = list_pairs(session, pair_query(filters, dataset, model))
     size = services.settings.thumbnail_size
-    return PairPage(total=total, page=filters.page, page_size=filters.page_size, dataset=dataset, model=model,
-                    sort=filters.sort, items=[pair_out(row, dataset, size) for row in rows])
+    return PairPage(total=total, dataset_total=dataset_size(session, dataset), page=filters.page,
+                    page_size=filters.page_size, dataset=dataset, model=model, sort=filters.sort,
+                    items=[pair_out(row, dataset, size) for row in rows])
+
+
+@router.get("/{pair_id}/neighbours", response_model=NeighboursOut)
+def neighbours(pair_id: PairId, filters: Annotated[PairFilters, Query()], session: SessionDep) -> NeighboursOut:
+    """The pairs before and after this one in the explorer's table with these filters and sort (the viewer's
+    previous / next)."""
+    get_pair(session, pair_id)
+    dataset, model = _chosen(filters, session)
+    if dataset is None:
+        return NeighboursOut(position=0, total=0, previous=None, next=None)
+    return NeighboursOut(**vars(pair_neighbours(session, pair_query(filters, dataset, model), pair_id)))
 
 
 @router.get("/{pair_id}", response_model=PairDetail)

@@ -6,17 +6,19 @@ and a full pool answers 503 with ``Retry-After`` at once.
 
 from __future__ import annotations
 
+import io
 from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from xfv.errors import NotFoundError, TooLargeError
 from xfv.store.models import UploadRecord
 from xfv.store.uploads import get_upload, upload_map
 from xfv.web.api.deps import PNG, UPLOAD_ERRORS, HexId, ImageIndex, Method, ServicesDep, SessionDep
-from xfv.web.schemas import TEXT, ExplainOut, TaskOut, VerifyOut
+from xfv.web.schemas import TEXT, ExplainOut, ReportOut, TaskOut, VerifyOut
 from xfv.web.services import Services, png_face, render_map
-from xfv.xmaps import METHODS
+from xfv.xmaps import DESCRIPTIONS, METHODS
 
 router = APIRouter(tags=["uploads"])
 ModelField = Annotated[str | None, Form(max_length=100, pattern=TEXT, description="model name; default: the configured one")]
@@ -36,7 +38,7 @@ async def verify(image1: Annotated[UploadFile, File()], image2: Annotated[Upload
     """Detect, align and compare the faces of two photos: distance, threshold, prediction, C-Score."""
     data1, data2 = await _read(image1, "image1", services), await _read(image2, "image2", services)
     pair = await services.uploads.run(services.prepare, data1, data2, model)
-    return VerifyOut(model=pair.model.name, **vars(pair.verdict))
+    return VerifyOut(**pair.verdict.to_dict())
 
 
 def _explain_out(upload: UploadRecord, services: Services) -> ExplainOut:
@@ -77,8 +79,39 @@ def upload_face(upload_id: HexId, image: ImageIndex, session: SessionDep) -> Res
 def upload_xmap(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep,
                 kind: Literal["blend", "map"] = Query("blend")) -> Response:
     upload = get_upload(session, upload_id)
+    face = png_face(upload.face1 if image == 1 else upload.face2)
+    return Response(render_map(face, _upload_map(session, upload_id, method, image), kind), media_type="image/png",
+                    headers=_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}.png"))
+
+
+def _upload_map(session, upload_id: str, method: int, image: int) -> np.ndarray:
     xmap = upload_map(session, upload_id, method, image)
     if xmap is None:
         raise NotFoundError(f"The X-Maps of upload {upload_id!r} are not ready yet; poll its task.")
-    face = png_face(upload.face1 if image == 1 else upload.face2)
-    return Response(render_map(face, xmap, kind), media_type="image/png")
+    return xmap
+
+
+@router.get("/uploads/{upload_id}/xmaps/{method}/{image}.npy", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def upload_xmap_array(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep) -> Response:
+    """The normalised map as a NumPy ``.npy`` file (float32 112 x 112 in [-1, 1])."""
+    get_upload(session, upload_id)
+    buffer = io.BytesIO()
+    np.save(buffer, _upload_map(session, upload_id, method, image).astype(np.float32), allow_pickle=False)
+    return Response(buffer.getvalue(), media_type="application/octet-stream",
+                    headers=_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}.npy"))
+
+
+@router.get("/uploads/{upload_id}/report.json", response_model=ReportOut)
+def upload_report(upload_id: HexId, session: SessionDep, services: ServicesDep) -> ReportOut:
+    """The verdict, the calibration it was judged with, and the X-Maps with their files, as one JSON report."""
+    state = _explain_out(get_upload(session, upload_id), services)
+    files = {key: {"png": url, "npy": url.removesuffix(".png") + ".npy"} for key, url in state.xmaps.items()
+             if upload_map(session, upload_id, *map(int, key.split("-"))) is not None}
+    verdict = state.model_dump(include=set(VerifyOut.model_fields))
+    return ReportOut(**verdict, id=upload_id, methods={m: DESCRIPTIONS.get(m, "") for m in METHODS},
+                     faces=state.faces, xmaps=files)
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'inline; filename="{name}"'}

@@ -1,0 +1,147 @@
+"""Verifying two photos: the one function behind ``xfv verify``, ``xfv explain`` and the web upload.
+
+For a pair it detects each face once with the photo detector (the model's own where its configuration names
+one), aligns it twice from that detection (the model's native crop, which decides, and the 112 x 112 crop the
+X-Maps occlude; docs/models.md measures the two against each other), embeds, takes the cosine distance (Eq. 1)
+and judges it with one calibration: threshold ``t`` and C-Score (Eq. 2-3), named in the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xfv.confidence import Calibration, default_calibration
+from xfv.errors import NotFoundError
+from xfv.faces import FaceDetector, align_face, load_image, model_detector
+from xfv.faces.pipeline import CANONICAL_SIZE, load_face
+from xfv.jobs.embeddings import cache_namespace
+from xfv.models import EmbeddingModel
+from xfv.store.cache import EmbeddingCache, content_hash
+from xfv.verification import cosine_distance
+
+PHOTO_DETECTOR = "hog"  # dlib's HOG; the CNN (hog+cnn) finds more faces at several times the cost in time and
+# memory, so photos get it only when asked (--detector hog+cnn), keeping one photo within docs/models.md's bounds
+MIN_CALIBRATION_PAIRS = 1000  # fewer: the shipped benchmark calibration is used instead, and named
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    """One face of a photo: ``crop`` (112 x 112, what X-Maps explain) and ``native`` (the model's input size,
+    what is verified), both aligned from the same detection (``detector``: which detector found it); ``key``: the
+    photo's content hash (for the embedding cache), where it came from a file or bytes."""
+
+    crop: np.ndarray
+    native: np.ndarray
+    detector: str
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verified pair: distance (Eq. 1), the calibration's threshold, prediction and C-Score (Eq. 3)."""
+
+    model: str
+    distance: float
+    threshold: float
+    prediction: str
+    confidence: float | None
+    calibration: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def photo_detector(model: EmbeddingModel, method: str | None = None) -> FaceDetector:
+    """The detector for photos of ``model``: the model's own if its configuration names one (sface: YuNet), else
+    ``method`` if given, else :data:`PHOTO_DETECTOR`."""
+    return model_detector(FaceDetector(method or PHOTO_DETECTOR), model.config.detector)
+
+
+def photo_face(image: np.ndarray | str | Path | bytes, model: EmbeddingModel, *, name: str | None = None,
+               detector: FaceDetector | None = None, aligned: bool = False) -> PhotoFace:
+    """Detect the largest face of a photo (array, path or bytes) once and align it at 112 px and at the model's
+    size. ``aligned=True``: the photo already is an aligned crop; it is only resized.
+    """
+    key = None
+    if not isinstance(image, np.ndarray):
+        data = image if isinstance(image, bytes) else Path(image).read_bytes() if Path(image).is_file() else None
+        key = None if data is None else content_hash(data)
+        name = name or ("the uploaded image" if isinstance(image, bytes) else str(image))
+        if aligned:
+            size = model.config.input_size
+            return PhotoFace(load_face(image, alignment="none", aligned=True, name=name),
+                             load_face(image, alignment="none", size=size, aligned=True, name=name), "aligned", key)
+        image = load_image(image, name=name)
+    name, size, alignment = name or "image", model.config.input_size, model.config.alignment
+    if alignment == "none":
+        return PhotoFace(align_face(image, None, "none", CANONICAL_SIZE), align_face(image, None, "none", size),
+                         "none", key)
+    face = (detector or photo_detector(model)).detect_one(image, name=name)  # several faces: warns, takes the largest
+    crop = align_face(image, face, alignment, CANONICAL_SIZE)
+    native = crop if size == CANONICAL_SIZE else align_face(image, face, alignment, size)
+    return PhotoFace(crop, native, face.source, key)
+
+
+def photo_cache(model: EmbeddingModel, detector: FaceDetector, aligned: bool = False) -> EmbeddingCache:
+    """The embedding cache of photos seen through ``detector``: the one ``xfv embed`` uses for the same options."""
+    return EmbeddingCache(cache_namespace(model, aligned, detector))
+
+
+def embed_native(model: EmbeddingModel, faces: list[PhotoFace], cache: EmbeddingCache | None = None) -> np.ndarray:
+    """The embeddings of the faces' native crops, from ``cache`` where it holds them (by the photos' content)."""
+    found = {i: cache.get(f.key) for i, f in enumerate(faces) if cache is not None and f.key is not None}
+    missing = [i for i in range(len(faces)) if found.get(i) is None]
+    if missing:
+        for i, embedding in zip(missing, model.embed(np.stack([faces[i].native for i in missing]))):
+            found[i] = embedding
+            if cache is not None and faces[i].key is not None:
+                cache.put(faces[i].key, embedding)
+    return np.stack([found[i] for i in range(len(faces))])
+
+
+def shipped_calibration(model_name: str) -> tuple[Calibration, str]:
+    """The benchmark calibration shipped with xfv for the model, and its name; NotFoundError without one."""
+    calibration = default_calibration(model_name)
+    if calibration is None:
+        raise NotFoundError(f"No calibration ships for model {model_name!r}: give one (--calibration FILE.json) "
+                            f"or precompute a dataset of at least {MIN_CALIBRATION_PAIRS} pairs with it.")
+    return calibration, f"shipped: {describe(calibration)}"
+
+
+def describe(calibration: Calibration) -> str:
+    """``"dlib on lfw, 6000 pairs"``: what a confidence was computed with."""
+    return f"{calibration.model} on {calibration.dataset}, {calibration.pairs} pairs"
+
+
+def usable_calibration(calibration: Calibration | None, model_name: str) -> tuple[Calibration, str]:
+    """``calibration`` with its name if it was fitted on at least :data:`MIN_CALIBRATION_PAIRS` pairs, else the
+    shipped one, named with the reason (a curve of four parameters over 400 bins needs that many pairs: the
+    demo's 60-pair sample fills a few bins and gives 1.000 to most pairs)."""
+    if calibration is None:
+        return shipped_calibration(model_name)
+    if calibration.pairs >= MIN_CALIBRATION_PAIRS:
+        return calibration, f"fitted: {describe(calibration)}"
+    shipped, name = shipped_calibration(model_name)
+    return shipped, (f"{name} (the one fitted on {calibration.dataset} has only {calibration.pairs} pairs, "
+                     f"fewer than {MIN_CALIBRATION_PAIRS})")
+
+
+def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, calibration: Calibration | None,
+                 name: str, *, threshold: float | None = None, cache: EmbeddingCache | None = None) -> Verdict:
+    """Embed the native crops (through ``cache`` if given), Eq. 1, and judge with ``calibration`` (named ``name``);
+    a ``threshold`` of one's own replaces the calibration's, and then there is no C-Score (Eq. 3 belongs to the
+    calibration's t)."""
+    if calibration is None and threshold is None:
+        raise ValueError("verify_faces needs a calibration or a threshold.")
+    embeddings = embed_native(model, [face1, face2], cache)
+    distance = float(cosine_distance(embeddings[0], embeddings[1]))
+    if threshold is not None:
+        t = float(threshold)
+        return Verdict(model.name, distance, t, "same" if distance <= t else "different", None,
+                       "none: threshold given, so no C-Score")
+    confidence = float(calibration.confidence(np.array([distance]))[0])
+    return Verdict(model.name, distance, float(calibration.threshold),
+                   "same" if distance <= calibration.threshold else "different", confidence, name)

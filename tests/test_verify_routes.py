@@ -1,0 +1,77 @@
+"""One verdict per pair whatever the route: the calibration rule, and the Powell/Blair pair through CLI verify,
+CLI explain and the web upload (same distance, confidence and calibration named)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest_web import SAMPLE
+from fastapi.testclient import TestClient
+
+from xfv.cli import main
+from xfv.cli.platform import sample_root
+from xfv.confidence import Calibration, default_calibration
+from xfv.errors import NotFoundError
+from xfv.jobs import MIN_CALIBRATION_PAIRS, shipped_calibration, usable_calibration
+from xfv.jobs.ingest import ingest_dataset
+from xfv.jobs.precompute import precompute
+from xfv.models import create_model
+from xfv.store.db import open_database
+from xfv.web.core.config import Settings
+from xfv.web.main import create_app
+
+
+def toy_calibration(pairs: int, rng) -> Calibration:
+    labels = np.repeat([1, 0], pairs // 2)
+    distances = np.clip(np.where(labels == 1, rng.normal(0.3, 0.1, pairs), rng.normal(0.8, 0.1, pairs)), 0, 2)
+    return Calibration.fit(distances, labels, model="lbp", dataset="toy")
+
+
+def test_a_calibration_on_enough_pairs_is_used_and_named(rng):
+    calibration = toy_calibration(MIN_CALIBRATION_PAIRS, rng)
+    used, name = usable_calibration(calibration, "lbp")
+    assert used is calibration and name == f"fitted: lbp on toy, {MIN_CALIBRATION_PAIRS} pairs"
+
+
+def test_a_calibration_on_too_few_pairs_falls_back_to_the_shipped_one_and_says_why(rng):
+    used, name = usable_calibration(toy_calibration(60, rng), "lbp")
+    assert used.dataset == "lfw" and used.pairs == default_calibration("lbp").pairs
+    assert name.startswith("shipped: lbp on lfw") and "only 60 pairs" in name and str(MIN_CALIBRATION_PAIRS) in name
+    assert usable_calibration(None, "lbp")[1] == "shipped: lbp on lfw, 6000 pairs"
+
+
+def test_no_calibration_at_all_is_a_clear_error():
+    with pytest.raises(NotFoundError, match="No calibration ships for model 'nope'"):
+        shipped_calibration("nope")
+
+
+@pytest.mark.slow
+def test_powell_blair_gives_one_verdict_on_every_route(shared_data, tmp_path, capsys):
+    photos = [str(shared_data / "lfw" / name.rsplit("_", 1)[0] / f"{name}.jpg")
+              for name in ("Colin_Powell_0040", "Tony_Blair_0018")]
+    assert main(["verify", *photos, "--json"]) == 0
+    verified = json.loads(capsys.readouterr().out)
+    assert main(["explain", *photos, "--json", "--methods", "3", "--patch-sizes", "28", "--out", str(tmp_path / "x")]) == 0
+    explained = json.loads(capsys.readouterr().out)
+
+    # the web app over the demo's database: its dlib calibration has only the sample's 60 pairs
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    factory = open_database(url)
+    ingest_dataset(factory, "lfw", sample_root(), name=SAMPLE, workers=1)
+    precompute(factory, SAMPLE, create_model("dlib"))
+    with TestClient(create_app(Settings(db_url=url))) as client:
+        files = {f"image{i}": (f"{i}.jpg", Path(path).read_bytes()) for i, path in enumerate(photos, 1)}
+        response = client.post("/api/verify", files=files, data={"model": "dlib"})
+    assert response.status_code == 200, response.text
+    web = response.json()
+
+    for other in (explained, web):
+        assert other["distance"] == pytest.approx(verified["distance"], abs=1e-4)
+        assert other["confidence"] == pytest.approx(verified["confidence"], abs=1e-4)
+        assert other["threshold"] == verified["threshold"] and other["prediction"] == verified["prediction"]
+    assert verified["calibration"] == explained["calibration"] == "shipped: dlib on lfw, 6000 pairs"
+    assert web["calibration"].startswith(verified["calibration"]) and "only 60 pairs" in web["calibration"]
+    assert verified["prediction"] == "different" and verified["confidence"] < 0.99
