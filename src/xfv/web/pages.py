@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from xfv.confidence import ECE_BINS
 from xfv.confidence.plots import plot_cscore_fit, plot_reliability
-from xfv.errors import NotFoundError
+from xfv.errors import NotFoundError, XfvError
 from xfv.jobs import POOR_ECE
 from xfv.models import list_models
 from xfv.store.models import ModelRecord, XMapRecord
@@ -25,6 +25,7 @@ from xfv.store.queries import dataset_summaries, get_pair
 from xfv.web.api.deps import PairId, ServicesDep, SessionDep, SettingsDep
 from xfv.web.services import png_bytes
 from xfv.xmaps import DESCRIPTIONS, METHODS, OcclusionConfig, colorize
+from xfv.xmaps.occlusion import IMAGE_SIZE
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -64,9 +65,20 @@ def explorer(request: Request, session: SessionDep) -> HTMLResponse:
 
 
 @router.get("/viewer/{pair_id}", response_class=HTMLResponse)
-def viewer(request: Request, pair_id: PairId, session: SessionDep) -> HTMLResponse:
-    """One pair; the query string carries the model, method and map shown and the explorer's filter."""
+def viewer(request: Request, pair_id: PairId, session: SessionDep,
+           model: str | None = Query(None, max_length=100, description="the model shown first"),
+           method: int | None = Query(None, ge=min(METHODS), le=max(METHODS), description="the method shown"),
+           scale: int | None = Query(None, ge=0, le=IMAGE_SIZE, description="0: multi-scale; else a patch size"),
+           ) -> HTMLResponse:
+    """One pair; the query string carries the model, method and map shown and the explorer's filter.
+
+    The page's script reads them; they are validated here too, so a bad value is a 422, not a blank viewer.
+    """
     row = get_pair(session, pair_id)
+    if model is not None and model not in row.results:
+        raise NotFoundError(f"Pair {pair_id} has no results for model {model!r}; models: {sorted(row.results)}.")
+    if scale not in (None, 0, *scales()):
+        raise XfvError(f"scale must be 0 (multi-scale) or one of {scales()}, got {scale}.")
     return templates.TemplateResponse(request, "viewer.html", {
         "pair_id": pair_id, "models": sorted(row.results), "methods": methods(), "scales": scales(),
     })

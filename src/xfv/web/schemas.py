@@ -9,7 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from xfv.store.queries import MODEL_FILTERS, SORT_COLUMNS
 
 SORT_PATTERN = r"^-?(" + "|".join(sorted(SORT_COLUMNS)) + r")$"
-WHERE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*:(" + "|".join(MODEL_FILTERS) + r"):[A-Za-z0-9.]+$"
+# MODEL:FIELD:VALUE, each field with the values it takes (the schema documents them, the route checks them).
+WHERE_VALUES = {"prediction": "same|different", "correct": "true|false",
+                "confidence_min": r"0(\.[0-9]+)?|1(\.0+)?", "confidence_max": r"0(\.[0-9]+)?|1(\.0+)?"}
+WHERE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*:(" + "|".join(
+    f"{field}:({WHERE_VALUES[field]})" for field in MODEL_FILTERS) + r")$"
 Label = Literal["same", "different"]
 TEXT = r"^[^\x00]*$"  # any text but NUL, which PostgreSQL cannot store
 DB_INT_MAX = 2**31 - 1  # the largest value of an INTEGER column (PostgreSQL); ids, folds and pages stay below
