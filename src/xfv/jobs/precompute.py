@@ -21,12 +21,12 @@ from xfv.datasets import Pair as PairRecord
 from xfv.datasets import PairList
 from xfv.jobs.embeddings import pair_distances
 from xfv.jobs.evaluate import evaluate_scores
-from xfv.jobs.explain import explain_pair, make_explainer
+from xfv.jobs.explain import expected_rows, explain_pair, make_explainer
 from xfv.models import EmbeddingModel
 from xfv.store.db import transaction
 from xfv.store.models import CalibrationRecord, Dataset, Image, ModelRecord, Pair, Result, XMapRecord
 from xfv.store.queries import get_dataset
-from xfv.xmaps import METHODS
+from xfv.xmaps import OcclusionConfig
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def precompute(
     with factory() as session:
         complete = set(session.scalars(
             select(XMapRecord.pair_id).where(XMapRecord.model_id == record.id, XMapRecord.pair_id.in_(selected))
-            .group_by(XMapRecord.pair_id).having(func.count(XMapRecord.id) == 2 * len(METHODS))))
+            .group_by(XMapRecord.pair_id).having(func.count(XMapRecord.id) == expected_rows(OcclusionConfig()))))
     todo = [pair_id for pair_id in selected if pair_id not in complete]
     explainer = make_explainer(model)
     for pair_id in tqdm(todo, desc=f"X-Maps ({model.name})", unit="pair", disable=not progress):
