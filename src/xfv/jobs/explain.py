@@ -30,9 +30,12 @@ def make_explainer(model: EmbeddingModel) -> XMapExplainer:
     return XMapExplainer(model, cache=OcclusionCache())
 
 
-def aligned_face(root: str | Path, relative: str, model: EmbeddingModel) -> np.ndarray:
-    """A dataset image as the 112 x 112 crop in the model's template (the detector of the benchmark pipeline)."""
-    image = load_image(Path(root) / relative)
+def aligned_face(root: str | Path, relative: str, model: EmbeddingModel, *, data: bytes | None = None) -> np.ndarray:
+    """A dataset image as the 112 x 112 crop in the model's template (the detector of the benchmark pipeline).
+
+    ``data``: the file's bytes, read elsewhere (a cluster worker need not see the dataset's folder).
+    """
+    image = load_image(Path(root) / relative if data is None else data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # several faces: the detector picks the subject, as in the embedding jobs
         return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,

@@ -7,6 +7,7 @@ and assembled into maps (:mod:`xfv.xmaps.methods`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -145,10 +146,39 @@ class XMapExplainer:
         digest1, digest2 = face_hash(face1), face_hash(face2)
         embeddings, forward_passes = self._embed({digest1: face1, digest2: face2}, progress)
         embedded = time.perf_counter()
+        explanation = self.assemble(face1, face2, embeddings[digest1], embeddings[digest2], methods=methods)
+        finished = time.perf_counter()
+        return dataclasses.replace(
+            explanation,
+            forward_passes=forward_passes,
+            timings={"embed": embedded - started, "maps": finished - embedded, "total": finished - started},
+        )
 
-        distance = float(cosine_distance(embeddings[digest1][ORIGINAL][0], embeddings[digest2][ORIGINAL][0]))
-        unit1 = {key: unit_rows(value) for key, value in embeddings[digest1].items()}
-        unit2 = {key: unit_rows(value) for key, value in embeddings[digest2].items()}
+    def embed_face(self, face: np.ndarray) -> dict[str, np.ndarray]:
+        """One face's embeddings, original and every patch size's occlusions (from the cache or the model).
+
+        The costly half of :meth:`explain`, done once per face whatever the number of pairs it is in; the keys
+        are ``"original"`` and :meth:`OcclusionConfig.cache_key` of each patch size.
+        """
+        face = check_face(face, "face")
+        digest = face_hash(face)
+        return self._embed({digest: face}, None)[0][digest]
+
+    def assemble(
+        self,
+        face1: np.ndarray,
+        face2: np.ndarray,
+        embeddings1: dict[str, np.ndarray],
+        embeddings2: dict[str, np.ndarray],
+        *,
+        methods: Iterable[int] = METHODS,
+    ) -> Explanation:
+        """The cheap half of :meth:`explain`: maps from both faces' :meth:`embed_face` results (Eq. 6-10)."""
+        methods = check_methods(methods)
+        started = time.perf_counter()
+        distance = float(cosine_distance(embeddings1[ORIGINAL][0], embeddings2[ORIGINAL][0]))
+        unit1 = {key: unit_rows(value) for key, value in embeddings1.items()}
+        unit2 = {key: unit_rows(value) for key, value in embeddings2.items()}
         maps, raw_maps, scale_maps = {}, {}, {}
         for method in methods:
             sizes1: dict[int, np.ndarray] = {}
@@ -163,7 +193,6 @@ class XMapExplainer:
             raw_maps[method] = (multiscale_map(sizes1), multiscale_map(sizes2))
             maps[method] = self._display(raw_maps[method])
             scale_maps[method] = {p: self._display((sizes1[p], sizes2[p])) for p in sizes1}
-        finished = time.perf_counter()
         return Explanation(
             face1=face1,
             face2=face2,
@@ -171,8 +200,8 @@ class XMapExplainer:
             maps=maps,
             raw_maps=raw_maps,
             scale_maps=scale_maps,
-            forward_passes=forward_passes,
-            timings={"embed": embedded - started, "maps": finished - embedded, "total": finished - started},
+            forward_passes=0,
+            timings={"maps": time.perf_counter() - started},
             occlusion=self.occlusion,
         )
 
