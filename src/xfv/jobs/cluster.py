@@ -171,23 +171,27 @@ def run_on_cluster(client: Client, spec: ModelSpec, pairs: Sequence[PairWork], *
 
 
 def store_maps(factory: sessionmaker[Session], model: EmbeddingModel, model_id: int, results: Iterator[PairMaps],
-               *, batch_pairs: int = BATCH_PAIRS, batch_seconds: float = BATCH_SECONDS,
+               *, batch_pairs: int | None = None, batch_seconds: float = BATCH_SECONDS,
                on_stored: Callable[[int], None] | None = None) -> int:
     """Write ``results`` (this process is the only writer) in transactions of whole pairs: a batch when
-    ``batch_pairs`` are waiting or ``batch_seconds`` have passed, so a killed run keeps every finished batch.
+    ``batch_pairs`` (default :data:`BATCH_PAIRS`) are waiting or ``batch_seconds`` have passed, so a killed run keeps every finished batch.
     Returns the number of pairs stored; ``on_stored(n)`` after each batch."""
+    batch_pairs = batch_pairs or BATCH_PAIRS
     batch: list[PairMaps] = []
     stored, last = 0, time.monotonic()
-    for result in results:
-        if result.fingerprint != model.fingerprint:
-            raise XfvError(f"A worker computed pair {result.pair_id} with a different {model.name!r} (fingerprint "
-                           f"{result.fingerprint[:12]}, expected {model.fingerprint[:12]}): install the same xfv "
-                           "version and model files on every worker.")
-        batch.append(result)
-        if len(batch) >= batch_pairs or time.monotonic() - last >= batch_seconds:
-            stored += _write(factory, model_id, batch, on_stored)
-            batch, last = [], time.monotonic()
-    return stored + _write(factory, model_id, batch, on_stored)
+    try:
+        for result in results:
+            if result.fingerprint != model.fingerprint:
+                raise XfvError(f"A worker computed pair {result.pair_id} with a different {model.name!r} "
+                               f"(fingerprint {result.fingerprint[:12]}, expected {model.fingerprint[:12]}): "
+                               "install the same xfv version and model files on every worker.")
+            batch.append(result)
+            if len(batch) >= batch_pairs or time.monotonic() - last >= batch_seconds:
+                stored += _write(factory, model_id, batch, on_stored)
+                batch, last = [], time.monotonic()
+    finally:  # an interrupted run (an error, Ctrl-C) still keeps the pairs it finished
+        stored += _write(factory, model_id, batch, on_stored)
+    return stored
 
 
 def _write(factory: sessionmaker[Session], model_id: int, batch: list[PairMaps],
