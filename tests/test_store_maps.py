@@ -72,7 +72,7 @@ def test_bad_maps_and_blobs_are_clear_errors():
 
 def test_migration_keeps_old_maps_as_the_final_scale(platform_url, rng):
     engine = create_db_engine(platform_url)
-    migrate(engine, "0001")
+    migrate(engine, "0002_tasks_uploads")  # the schema before this migration
     xmap = smooth_map(rng)
     buffer = io.BytesIO()
     np.save(buffer, xmap)

@@ -4,14 +4,14 @@ Rows already stored are final maps (scale 0); their float32 ``.npy`` blobs stay 
 format of ``xfv.store.maps``.
 
 Revision ID: 0002_maps
-Revises: 0001
+Revises: 0002_tasks_uploads (both were written as 0002 in parallel; this one follows)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_maps"
-down_revision = "0001"
+down_revision = "0002_tasks_uploads"
 branch_labels = None
 depends_on = None
 
