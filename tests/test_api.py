@@ -202,6 +202,23 @@ def test_stored_xmaps_as_png_and_npy(client):
     assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/1/3.png").status_code == 422
 
 
+def test_each_patch_size_map_is_served_by_scale(client):
+    pair_id = next(item["id"] for item in client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
+                   if client.get(f"/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])
+    url = f"/api/pairs/{pair_id}/xmaps/lbp/1/2"
+    final = np.load(io.BytesIO(client.get(f"{url}.npy").content))
+    assert np.array_equal(final, np.load(io.BytesIO(client.get(f"{url}.npy", params={"scale": 0}).content)))
+    for patch_size in (7, 14, 28):
+        array = np.load(io.BytesIO(client.get(f"{url}.npy", params={"scale": patch_size}).content))
+        assert array.shape == (112, 112) and np.abs(array).max() == pytest.approx(1.0)
+        assert not np.array_equal(array, final)
+        png = client.get(f"{url}.png", params={"scale": patch_size, "kind": "map"})
+        assert png.status_code == 200 and Image.open(io.BytesIO(png.content)).size == (112, 112)
+    missing = client.get(f"{url}.png", params={"scale": 9})
+    assert missing.status_code == 404 and "stored scales: 0, 7, 14, 28" in missing.json()["detail"]
+    assert client.get(f"{url}.png", params={"scale": -1}).status_code == 422
+
+
 def test_missing_xmaps_are_computed_on_demand(client):
     items = client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
     pair_id = next(item["id"] for item in items if not client.get(f"/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])

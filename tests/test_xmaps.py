@@ -258,6 +258,20 @@ def test_each_method_marks_the_known_regions(toy_pair):
     assert image2[80, 80] > 0.5 and _inside(_argext(image2, np.argmax), B)
 
 
+def test_each_patch_size_map_is_its_eq_9_map_blurred_and_normalised(toy_pair):
+    explanation = XMapExplainer(RegionToy()).explain(*toy_pair)
+    for method in (1, 2, 3):
+        assert sorted(explanation.scale_maps[method]) == [7, 14, 28]
+        for image in (1, 2):
+            per_size = {p: explanation.scale_map(method, image, p) for p in (7, 14, 28)}
+            for values in per_size.values():
+                assert values.dtype == np.float32 and np.abs(values).max() == pytest.approx(1.0)
+                assert _inside(_argext(values, np.argmax), B) or (method, image) == (2, 2)
+            assert not np.allclose(per_size[7], per_size[28])
+    with pytest.raises(ValueError, match="patch size 9 was not computed"):
+        explanation.scale_map(1, 1, 9)
+
+
 def test_maps_do_not_depend_on_the_batch_size(toy_pair):
     results = [XMapExplainer(RegionToy(), batch_size=b).explain(*toy_pair) for b in (7, 64, 5000)]
     for other in results[1:]:

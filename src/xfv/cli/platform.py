@@ -33,6 +33,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     precompute.add_argument("--model", action="append", help="model name, repeatable (default: dlib)")
     precompute.add_argument("--xmaps", default="0", type=_xmap_count, metavar="N|all",
                             help="X-Maps for N pairs spread over the dataset, or all (default 0)")
+    cluster = precompute.add_argument_group("X-Maps on Dask (pip install 'xfv[dask]'; default: in this process)")
+    where = cluster.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://10.0.0.1:8786")
+    where.add_argument("--workers", type=_positive, metavar="N", help="start a local cluster of N processes, one "
+                       "thread each")
+    cluster.add_argument("--threads", type=_positive, metavar="N",
+                         help="onnxruntime threads per model (models with a 'threads' option, e.g. dlib; "
+                              "default: all cores)")
+    cluster.add_argument("--scheduler-port", type=int, default=0, help="local cluster's scheduler port (0: any)")
+    cluster.add_argument("--worker-ports", metavar="LOW:HIGH", help="local workers' port range (default: any)")
+    cluster.add_argument("--dashboard", default="127.0.0.1:8787", metavar="ADDRESS",
+                         help="local cluster's dashboard address, or 'none' (default 127.0.0.1:8787)")
     _add_db_argument(precompute)
     precompute.set_defaults(handler=run_precompute)
 
@@ -76,16 +88,42 @@ def run_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
 def run_precompute(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from xfv.jobs.cluster import ModelSpec, dashboard_note, dask_client
     from xfv.jobs.precompute import precompute
     from xfv.store.db import open_database
 
     factory = open_database(args.db)
-    for name in args.model or ["dlib"]:
-        report = precompute(factory, args.dataset, create_model(name), xmaps=args.xmaps, progress=show_progress(args))
-        state = "computed" if report.results_computed else "already there"
-        print(f"{report.dataset} / {report.model}: {report.pairs} pairs ({state}), accuracy {report.accuracy:.4f}; "
-              f"X-Maps for {report.xmaps_computed} pairs computed, {report.xmaps_skipped} already there")
+    specs = [ModelSpec.of(name, **({"threads": args.threads} if args.threads else {}))
+             for name in args.model or ["dlib"]]
+    models = [spec.create() for spec in specs]  # a bad name or option fails here, before a cluster starts
+    on_dask = args.scheduler is not None or args.workers is not None
+    context = dask_client(args.scheduler, args.workers, scheduler_port=args.scheduler_port,
+                          dashboard_address=None if args.dashboard == "none" else args.dashboard,
+                          worker_ports=args.worker_ports) if on_dask else nullcontext()
+    with context as client:
+        if client is not None:
+            workers = len(client.scheduler_info()["workers"])
+            print(f"Dask: {client.scheduler.address}, {workers} workers. {dashboard_note(client)}")
+        for spec, model in zip(specs, models):
+            report = precompute(factory, args.dataset, model, xmaps=args.xmaps, progress=show_progress(args),
+                                client=client, spec=spec)
+            state = "computed" if report.results_computed else "already there"
+            print(f"{report.dataset} / {report.model}: {report.pairs} pairs ({state}), accuracy "
+                  f"{report.accuracy:.4f}; X-Maps for {report.xmaps_computed} pairs computed, "
+                  f"{report.xmaps_skipped} already there")
+            if report.xmaps_computed:
+                print(f"X-Maps: {report.xmaps_computed} pairs, {report.xmap_images} distinct images in "
+                      f"{report.xmap_seconds:.1f} s: {report.xmaps_computed / report.xmap_seconds:.2f} pairs/s, "
+                      f"{report.xmap_passes / report.xmap_seconds:.0f} passes/s")
     return 0
 
 

@@ -19,8 +19,10 @@ from xfv.models import EmbeddingModel
 from xfv.store.db import transaction
 from xfv.store.maps import encode_map
 from xfv.store.models import ModelRecord, Pair, XMapRecord
-from xfv.xmaps import METHODS, OcclusionCache, Progress, XMapExplainer
+from xfv.xmaps import METHODS, Explanation, OcclusionCache, OcclusionConfig, Progress, XMapExplainer
 from xfv.xmaps.occlusion import IMAGE_SIZE
+
+FINAL_SCALE = 0
 
 
 def make_explainer(model: EmbeddingModel) -> XMapExplainer:
@@ -28,9 +30,12 @@ def make_explainer(model: EmbeddingModel) -> XMapExplainer:
     return XMapExplainer(model, cache=OcclusionCache())
 
 
-def aligned_face(root: str | Path, relative: str, model: EmbeddingModel) -> np.ndarray:
-    """A dataset image as the 112 x 112 crop in the model's template (the detector of the benchmark pipeline)."""
-    image = load_image(Path(root) / relative)
+def aligned_face(root: str | Path, relative: str, model: EmbeddingModel, *, data: bytes | None = None) -> np.ndarray:
+    """A dataset image as the 112 x 112 crop in the model's template (the detector of the benchmark pipeline).
+
+    ``data``: the file's bytes, read elsewhere (a cluster worker need not see the dataset's folder).
+    """
+    image = load_image(Path(root) / relative if data is None else data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # several faces: the detector picks the subject, as in the embedding jobs
         return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
@@ -39,7 +44,7 @@ def aligned_face(root: str | Path, relative: str, model: EmbeddingModel) -> np.n
 
 def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingModel, *,
                  explainer: XMapExplainer | None = None, progress: Progress | None = None) -> None:
-    """Compute and store the X-Maps of all methods for one pair, in one transaction (replacing old ones)."""
+    """Compute and store all X-Maps of one pair (methods, scales), in one transaction (replacing old ones)."""
     with factory() as session:
         pair = session.get(Pair, pair_id)
         if pair is None:
@@ -48,13 +53,39 @@ def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingM
     face1, face2 = aligned_face(root, path1, model), aligned_face(root, path2, model)
     explainer = explainer or make_explainer(model)
     explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
-    options = {"occlusion": repr(explanation.occlusion), "distance": explanation.distance}
     with transaction(factory) as session:
         record = session.scalar(select(ModelRecord).where(ModelRecord.name == model.name))
         if record is None or record.fingerprint != model.fingerprint:
             raise NotFoundError(f"Model {model.name!r} has no results in the database with this configuration; "
                                 "run 'xfv precompute' with it first.")
-        session.execute(delete(XMapRecord).where(XMapRecord.pair_id == pair_id, XMapRecord.model_id == record.id))
-        session.add_all(XMapRecord(pair_id=pair_id, model_id=record.id, method=method, image=image,
-                                   data=encode_map(explanation.map(method, image)), options=options)
-                        for method in METHODS for image in (1, 2))
+        replace_maps(session, pair_id, record.id, explanation_rows(explanation), map_options(explanation))
+
+
+MapRow = tuple[int, int, int, bytes]
+"""``(method, image, scale, encoded map)``: one row of a pair's X-Maps; scale 0 is the final map."""
+
+
+def explanation_rows(explanation: Explanation) -> list[MapRow]:
+    """Every map of an explanation to store: the final map (scale 0) and each patch size's, both images."""
+    return [(method, image, scale, encode_map(xmap))
+            for method in sorted(explanation.maps) for image in (1, 2)
+            for scale, xmap in ((FINAL_SCALE, explanation.map(method, image)),
+                                *((p, explanation.scale_map(method, image, p))
+                                  for p in explanation.occlusion.patch_sizes))]
+
+
+def expected_rows(occlusion: OcclusionConfig) -> int:
+    """How many rows a pair's complete X-Maps have (see :func:`explanation_rows`)."""
+    return len(METHODS) * 2 * (1 + len(occlusion.patch_sizes))
+
+
+def map_options(explanation: Explanation) -> dict:
+    """What a stored map was computed with (the ``options`` column)."""
+    return {"occlusion": repr(explanation.occlusion), "distance": explanation.distance}
+
+
+def replace_maps(session: Session, pair_id: int, model_id: int, rows: list[MapRow], options: dict) -> None:
+    """Replace a pair's stored maps of one model by ``rows`` (in the caller's transaction)."""
+    session.execute(delete(XMapRecord).where(XMapRecord.pair_id == pair_id, XMapRecord.model_id == model_id))
+    session.add_all(XMapRecord(pair_id=pair_id, model_id=model_id, method=method, image=image, scale=scale,
+                               data=data, options=options) for method, image, scale, data in rows)

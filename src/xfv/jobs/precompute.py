@@ -2,14 +2,17 @@
 the calibrations, and X-Maps for a chosen number of pairs.
 
 Idempotent and resumable: a model's results for a dataset are written in one transaction (thresholds and
-C-Scores depend on all pairs, so they are one unit), each pair's X-Maps in another; finished units are skipped
-on the next run, and the embedding and occlusion caches make an interrupted unit cheap to redo.
+C-Scores depend on all pairs, so they are one unit), X-Maps in batches of whole pairs (:mod:`xfv.jobs.cluster`,
+in-process or on Dask); finished pairs are skipped on the next run, and the embedding and occlusion caches make
+an interrupted unit cheap to redo.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Integer, cast, delete, func, select
@@ -19,14 +22,17 @@ from tqdm import tqdm
 from xfv.confidence import Calibration
 from xfv.datasets import Pair as PairRecord
 from xfv.datasets import PairList
+from xfv.jobs.cluster import ModelSpec, PairWork, distinct_images, run_in_process, run_on_cluster, store_maps
 from xfv.jobs.embeddings import pair_distances
 from xfv.jobs.evaluate import evaluate_scores
-from xfv.jobs.explain import explain_pair, make_explainer
+from xfv.jobs.explain import expected_rows, make_explainer
 from xfv.models import EmbeddingModel
 from xfv.store.db import transaction
 from xfv.store.models import CalibrationRecord, Dataset, Image, ModelRecord, Pair, Result, XMapRecord
 from xfv.store.queries import get_dataset
-from xfv.xmaps import METHODS
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,10 @@ class PrecomputeReport:
     accuracy: float
     xmaps_computed: int
     xmaps_skipped: int
+    # this run's X-Maps: distinct images, forward passes they need (cached ones included), wall time
+    xmap_images: int = 0
+    xmap_passes: int = 0
+    xmap_seconds: float = 0.0
 
 
 def register_model(session: Session, model: EmbeddingModel) -> ModelRecord:
@@ -81,9 +91,14 @@ def xmap_selection(pair_ids: list[int], count: int | None) -> list[int]:
 
 def precompute(
     factory: sessionmaker[Session], dataset_name: str, model: EmbeddingModel, *, xmaps: int | None = 0,
-    progress: bool = False,
+    progress: bool = False, client: Client | None = None, spec: ModelSpec | None = None,
 ) -> PrecomputeReport:
-    """Results and calibrations of ``model`` on the dataset, then X-Maps for ``xmaps`` pairs (None: all)."""
+    """Results and calibrations of ``model`` on the dataset, then X-Maps for ``xmaps`` pairs (None: all).
+
+    X-Maps run in work units (:mod:`xfv.jobs.cluster`): in this process, or on the Dask ``client``'s cluster,
+    whose workers build the model from ``spec`` (default: ``model``'s name with default options). Pairs whose
+    maps are all stored are skipped, so an interrupted run resumes where it stopped.
+    """
     with transaction(factory) as session:
         dataset = get_dataset(session, dataset_name)
         record = register_model(session, model)
@@ -99,16 +114,26 @@ def precompute(
         accuracy = session.scalar(select(func.avg(cast(Result.correct, Integer))).join(Pair).where(
             Pair.dataset_id == dataset.id, Result.model_id == record.id))
     selected = xmap_selection(pair_ids, xmaps)
+    explainer = make_explainer(model)
     with factory() as session:
         complete = set(session.scalars(
             select(XMapRecord.pair_id).where(XMapRecord.model_id == record.id, XMapRecord.pair_id.in_(selected))
-            .group_by(XMapRecord.pair_id).having(func.count(XMapRecord.id) == 2 * len(METHODS))))
-    todo = [pair_id for pair_id in selected if pair_id not in complete]
-    explainer = make_explainer(model)
-    for pair_id in tqdm(todo, desc=f"X-Maps ({model.name})", unit="pair", disable=not progress):
-        explain_pair(factory, pair_id, model, explainer=explainer)
+            .group_by(XMapRecord.pair_id).having(func.count(XMapRecord.id) == expected_rows(explainer.occlusion))))
+    by_id = dict(zip(pair_ids, pair_list.pairs))
+    root = str(pair_list.root)
+    todo = [PairWork(pair_id, (root, by_id[pair_id].image1), (root, by_id[pair_id].image2))
+            for pair_id in selected if pair_id not in complete]
+    images, passes = len(distinct_images(todo)), 1 + sum(len(grid) for grid in explainer.occlusion.grids())
+    started = time.perf_counter()
+    if client is None:
+        results = run_in_process(explainer, todo)
+    else:
+        results = run_on_cluster(client, spec or ModelSpec(model.name), todo)
+    with tqdm(total=len(todo), desc=f"X-Maps ({model.name})", unit="pair", disable=not progress) as bar:
+        store_maps(factory, model, record.id, results, on_stored=bar.update)
     return PrecomputeReport(dataset.name, model.name, len(pair_ids), computed, float(accuracy or 0.0),
-                            len(todo), len(selected) - len(todo))
+                            len(todo), len(selected) - len(todo), images, images * passes,
+                            time.perf_counter() - started)
 
 
 def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: ModelRecord, model: EmbeddingModel,

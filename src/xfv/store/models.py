@@ -144,16 +144,22 @@ class CalibrationRecord(Base):
 
 
 class XMapRecord(Base):
-    """One normalised X-Map (float32 112 x 112 in [-1, 1], stored as ``.npy`` bytes) of one image of a pair."""
+    """One normalised X-Map (112 x 112 in [-1, 1], stored by ``xfv.store.maps.encode_map``) of one image of a pair.
+
+    ``scale`` 0 is the final multi-scale map (Eq. 10); 7, 14, 28 (the patch sizes) are that patch size's map
+    (Eq. 9), blurred and normalised the same way.
+    """
 
     __tablename__ = "xmaps"
-    __table_args__ = (UniqueConstraint("pair_id", "model_id", "method", "image", name="uq_xmaps_pair_model_method_image"),)
+    __table_args__ = (UniqueConstraint("pair_id", "model_id", "method", "image", "scale",
+                                       name="uq_xmaps_pair_model_method_image_scale"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     method: Mapped[int] = mapped_column(Integer)
     image: Mapped[int] = mapped_column(Integer)
+    scale: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     data: Mapped[bytes] = mapped_column(LargeBinary)
     options: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

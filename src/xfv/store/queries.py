@@ -357,7 +357,15 @@ def latest_calibration(session: Session, model: ModelRecord) -> CalibrationRecor
     )
 
 
-def stored_xmaps(session: Session, pair_id: int, model: ModelRecord) -> dict[tuple[int, int], XMapRecord]:
-    """The stored maps of a pair for ``model``, keyed by ``(method, image)``."""
-    records = session.scalars(select(XMapRecord).where(XMapRecord.pair_id == pair_id, XMapRecord.model_id == model.id))
+def stored_xmaps(session: Session, pair_id: int, model: ModelRecord,
+                 scale: int = 0) -> dict[tuple[int, int], XMapRecord]:
+    """The stored maps of a pair for ``model`` and ``scale`` (0: final, else a patch size) by ``(method, image)``."""
+    records = session.scalars(select(XMapRecord).where(
+        XMapRecord.pair_id == pair_id, XMapRecord.model_id == model.id, XMapRecord.scale == scale))
     return {(r.method, r.image): r for r in records}
+
+
+def stored_scales(session: Session, pair_id: int, model: ModelRecord) -> list[int]:
+    """The scales stored for a pair and ``model`` (0: the final map, then the patch sizes)."""
+    return sorted(session.scalars(select(XMapRecord.scale).distinct().where(
+        XMapRecord.pair_id == pair_id, XMapRecord.model_id == model.id)))

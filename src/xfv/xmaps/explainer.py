@@ -7,6 +7,7 @@ and assembled into maps (:mod:`xfv.xmaps.methods`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -56,8 +57,10 @@ class Explanation:
     """X-Maps of one pair. ``maps[k]`` / ``raw_maps[k]``: ``(image 1, image 2)`` for method ``k``.
 
     ``maps`` are blurred and normalised, ``float32 (112, 112)`` in [-1, 1] (+1 similar, -1 dissimilar);
-    ``raw_maps`` are the multi-scale maps of Eq. 10 before blur and normalisation. Method 3 has one map,
-    stored for both images. ``forward_passes``: images the model embedded (0 when all came from the cache).
+    ``raw_maps`` are the multi-scale maps of Eq. 10 before blur and normalisation. ``scale_maps[k][p]``:
+    ``(image 1, image 2)`` of one patch size ``p``, Eq. 9's ``S_p`` blurred and normalised like the final map
+    (for display; Eq. 10 combines the unnormalised ``S_p``). Method 3 has one map, stored for both images.
+    ``forward_passes``: images the model embedded (0 when all came from the cache).
     """
 
     face1: np.ndarray
@@ -65,6 +68,7 @@ class Explanation:
     distance: float
     maps: dict[int, tuple[np.ndarray, np.ndarray]]
     raw_maps: dict[int, tuple[np.ndarray, np.ndarray]]
+    scale_maps: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]]
     forward_passes: int
     timings: dict[str, float]
     occlusion: OcclusionConfig
@@ -76,6 +80,14 @@ class Explanation:
         if image not in (1, 2):
             raise ValueError(f"image must be 1 or 2, got {image!r}.")
         return self.maps[method][image - 1]
+
+    def scale_map(self, method: int, image: int, patch_size: int) -> np.ndarray:
+        """The normalised map of one patch size (:attr:`scale_maps`) of ``method`` for ``image`` 1 or 2."""
+        self.map(method, image)
+        if patch_size not in self.scale_maps[method]:
+            available = sorted(self.scale_maps[method])
+            raise ValueError(f"patch size {patch_size!r} was not computed; available: {available}.")
+        return self.scale_maps[method][patch_size][image - 1]
 
     def blend(self, method: int, image: int, colormap: str = "red-green") -> np.ndarray:
         """Algorithm 2: the X-Map of ``method`` over face ``image``, ``uint8 (112, 112, 3)`` RGB."""
@@ -134,11 +146,40 @@ class XMapExplainer:
         digest1, digest2 = face_hash(face1), face_hash(face2)
         embeddings, forward_passes = self._embed({digest1: face1, digest2: face2}, progress)
         embedded = time.perf_counter()
+        explanation = self.assemble(face1, face2, embeddings[digest1], embeddings[digest2], methods=methods)
+        finished = time.perf_counter()
+        return dataclasses.replace(
+            explanation,
+            forward_passes=forward_passes,
+            timings={"embed": embedded - started, "maps": finished - embedded, "total": finished - started},
+        )
 
-        distance = float(cosine_distance(embeddings[digest1][ORIGINAL][0], embeddings[digest2][ORIGINAL][0]))
-        unit1 = {key: unit_rows(value) for key, value in embeddings[digest1].items()}
-        unit2 = {key: unit_rows(value) for key, value in embeddings[digest2].items()}
-        maps, raw_maps = {}, {}
+    def embed_face(self, face: np.ndarray) -> dict[str, np.ndarray]:
+        """One face's embeddings, original and every patch size's occlusions (from the cache or the model).
+
+        The costly half of :meth:`explain`, done once per face whatever the number of pairs it is in; the keys
+        are ``"original"`` and :meth:`OcclusionConfig.cache_key` of each patch size.
+        """
+        face = check_face(face, "face")
+        digest = face_hash(face)
+        return self._embed({digest: face}, None)[0][digest]
+
+    def assemble(
+        self,
+        face1: np.ndarray,
+        face2: np.ndarray,
+        embeddings1: dict[str, np.ndarray],
+        embeddings2: dict[str, np.ndarray],
+        *,
+        methods: Iterable[int] = METHODS,
+    ) -> Explanation:
+        """The cheap half of :meth:`explain`: maps from both faces' :meth:`embed_face` results (Eq. 6-10)."""
+        methods = check_methods(methods)
+        started = time.perf_counter()
+        distance = float(cosine_distance(embeddings1[ORIGINAL][0], embeddings2[ORIGINAL][0]))
+        unit1 = {key: unit_rows(value) for key, value in embeddings1.items()}
+        unit2 = {key: unit_rows(value) for key, value in embeddings2.items()}
+        maps, raw_maps, scale_maps = {}, {}, {}
         for method in methods:
             sizes1: dict[int, np.ndarray] = {}
             sizes2: dict[int, np.ndarray] = {}
@@ -150,18 +191,23 @@ class XMapExplainer:
                 sizes1[p] = similarity_map(d1, distance, grid)
                 sizes2[p] = sizes1[p] if method == 3 else similarity_map(d2, distance, grid)
             raw_maps[method] = (multiscale_map(sizes1), multiscale_map(sizes2))
-            maps[method] = tuple(normalise_map(blur_map(r, self.occlusion.stride)) for r in raw_maps[method])
-        finished = time.perf_counter()
+            maps[method] = self._display(raw_maps[method])
+            scale_maps[method] = {p: self._display((sizes1[p], sizes2[p])) for p in sizes1}
         return Explanation(
             face1=face1,
             face2=face2,
             distance=distance,
             maps=maps,
             raw_maps=raw_maps,
-            forward_passes=forward_passes,
-            timings={"embed": embedded - started, "maps": finished - embedded, "total": finished - started},
+            scale_maps=scale_maps,
+            forward_passes=0,
+            timings={"maps": time.perf_counter() - started},
             occlusion=self.occlusion,
         )
+
+    def _display(self, pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Blur and normalise both images' maps (method.md §4)."""
+        return tuple(normalise_map(blur_map(r, self.occlusion.stride)) for r in pair)
 
     def _jobs(self, digest: str, face: np.ndarray, fill: np.ndarray) -> Iterator[_Job]:
         yield _Job(digest, ORIGINAL, 1, lambda start, stop: face[None])
