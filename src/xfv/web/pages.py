@@ -20,6 +20,7 @@ from xfv.store.models import CalibrationRecord, ModelRecord, XMapRecord
 from xfv.store.queries import dataset_summaries, get_dataset, get_model, get_pair, model_results
 from xfv.web.api.deps import PairId, SessionDep, SettingsDep
 from xfv.web.plots import confidence_figure
+from xfv.xmaps import DEFAULT_METHOD, METHOD_DESCRIPTIONS, METHODS
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -32,7 +33,7 @@ def landing(request: Request, session: SessionDep) -> HTMLResponse:
         .order_by(ModelRecord.name != "dlib", XMapRecord.pair_id).limit(1)  # the default model's first pair
     ).first()
     return templates.TemplateResponse(request, "index.html", {
-        "datasets": dataset_summaries(session), "preview": preview, "models": list_models(),
+        "datasets": dataset_summaries(session), "preview": preview, "models": list_models(), "methods": METHODS,
     })
 
 
@@ -43,10 +44,11 @@ def explorer(request: Request, session: SessionDep) -> HTMLResponse:
 
 @router.get("/viewer/{pair_id}", response_class=HTMLResponse)
 def viewer(request: Request, pair_id: PairId, session: SessionDep,
-           model: str | None = Query(None, max_length=100), method: int = Query(3, ge=1, le=3)) -> HTMLResponse:
+           model: str | None = Query(None, max_length=100), method: int = Query(DEFAULT_METHOD, ge=1, le=max(METHODS))) -> HTMLResponse:
     row = get_pair(session, pair_id)
     return templates.TemplateResponse(request, "viewer.html", {
         "pair_id": pair_id, "models": sorted(row.results), "model": model, "method": method,
+        "methods": METHOD_DESCRIPTIONS,
     })
 
 
@@ -55,6 +57,7 @@ def explain(request: Request, settings: SettingsDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "explain.html", {
         "models": list_models(), "default_model": settings.upload_model,
         "max_mb": settings.max_upload_bytes / 2**20,
+        "methods": METHOD_DESCRIPTIONS, "default_method": DEFAULT_METHOD,
     })
 
 
