@@ -96,18 +96,18 @@ def test_cut_paste_marks_the_pasted_region_similar(rng):
     assert summary["methods"]["4"]["inside_above_outside"] == 1.0
     assert set(method3["regions"]) == set(REGIONS)
     assert {"pair", "region", "method", "inside", "outside", "auc"} <= set(result.rows()[0])
-    # Two example rows of composite, source and three maps, then one bar chart of the mean AUCs.
+    # Two example rows of composite, source and four maps, then one bar chart of the mean AUCs.
     figure = cut_paste_figure(result)
     *panels, bars = figure.get_axes()
-    assert len(panels) == 2 * (2 + 3)
-    assert [panels[5 * row].get_title() for row in range(2)] == [
+    assert len(panels) == 2 * (2 + 4)
+    assert [panels[6 * row].get_title() for row in range(2)] == [
         f"pair {e.pair}: {e.region}" for e in result.examples
     ]
     np.testing.assert_array_equal(panels[2].images[0].get_array(), result.examples[0].explanation.blend(1, 1))
     heights = sorted(round(bar.get_height(), 9) for bar in bars.patches)
     expected = sorted(
         round(np.mean([r.auc for r in result.records if (r.method, r.region) == (m, g)]), 9)
-        for m in (1, 2, 3) for g in REGIONS
+        for m in (1, 2, 3, 4) for g in REGIONS
     )
     assert heights == expected
     with pytest.raises(ValueError, match="No pairs"):
