@@ -34,3 +34,18 @@ def shared_data() -> Path:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture()
+def run_cli(monkeypatch, capsys):
+    """``xfv`` with only the X-Map commands registered; returns (exit code, stdout, stderr)."""
+    import xfv.cli
+
+    monkeypatch.setattr(xfv.cli, "COMMAND_MODULES", ["xfv.cli.xmaps"])
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = xfv.cli.main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

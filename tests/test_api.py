@@ -189,7 +189,7 @@ def test_stored_xmaps_as_png_and_npy(client):
     pair_id = next(item["id"] for item in client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
                    if client.get(f"/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])
     status = client.get(f"/api/pairs/{pair_id}/xmaps/lbp").json()
-    assert status["methods"] == [1, 2, 3] and len(status["urls"]) == 6
+    assert status["methods"] == [1, 2, 3, 4] and len(status["urls"]) == 8
     for kind in ("blend", "map"):
         png = client.get(f"/api/pairs/{pair_id}/xmaps/lbp/2/1.png", params={"kind": kind})
         assert png.headers["content-type"] == "image/png"
@@ -198,7 +198,8 @@ def test_stored_xmaps_as_png_and_npy(client):
     assert array.shape == (112, 112) and array.dtype == np.float32 and np.abs(array).max() == pytest.approx(1.0)
     face = client.get(f"/api/pairs/{pair_id}/faces/1.png", params={"model": "lbp"})
     assert Image.open(io.BytesIO(face.content)).size == (112, 112)
-    assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/4/1.png").status_code == 422
+    assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/4/1.png").status_code == 200  # method 4
+    assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/5/1.png").status_code == 422
     assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/1/3.png").status_code == 422
 
 

@@ -284,6 +284,10 @@ def test_viewer_switches_model_method_and_map(browser, server, screenshots):
         browser.save_screenshot(str(screenshots / f"viewer-scale-{value}.png"))
     select(browser, "scale", "")
 
+    select(browser, "method", "4")
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/4")
+    wait(browser, lambda d: image_loaded(d, "#face1 .overlay"))
+    browser.save_screenshot(str(screenshots / "viewer_method4.png"))
     select(browser, "method", "1")
     wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/1/final")
     assert "/lbp/1/1.png" in browser.find_element(By.CSS_SELECTOR, "#face1 .overlay").get_attribute("src")
@@ -344,7 +348,7 @@ def test_upload_flow_from_files_to_xmaps_and_downloads(browser, server, screensh
     assert browser.find_element(By.ID, "error").text == ""
     verdict = browser.find_element(By.ID, "verdict").text
     assert "prediction" in verdict and "confidence" in verdict and "lbp" in verdict and "shipped: lbp on lfw" in verdict
-    wait(browser, lambda d: result.get_attribute("data-shown") == "3", 180)
+    wait(browser, lambda d: result.get_attribute("data-shown") == "4", 180)  # the default method
     wait(browser, lambda d: image_loaded(d, "#face1 .overlay") and image_loaded(d, "#face2 .overlay"))
     select(browser, "method", "2")
     wait(browser, lambda d: "/xmaps/2/1.png" in d.find_element(By.CSS_SELECTOR, "#face1 .overlay").get_attribute("src"))

@@ -11,12 +11,13 @@ import pytest
 from xfv.files import CacheEntryWarning
 from xfv.models.base import EmbeddingModel, ModelConfig
 from xfv.verification import cosine_distance
-from xfv.xmaps import Explanation, OcclusionCache, OcclusionConfig, XMapExplainer, blend
+from xfv.xmaps import METHODS, Explanation, OcclusionCache, OcclusionConfig, XMapExplainer, blend
 from xfv.xmaps.methods import (
     blur_map,
     method_distances,
     multiscale_map,
     normalise_map,
+    overlap_corrected_map,
     similarity_map,
     unit_rows,
 )
@@ -188,8 +189,15 @@ def test_methods_match_the_equations_computed_pair_by_pair(rng):
     d1, d2 = method_distances(3, u1, u2, v1, v2)
     np.testing.assert_allclose(d1, cosine_distance(f1, f2), atol=1e-12)
     assert d1 is d2
-    with pytest.raises(ValueError, match="got 4"):
-        method_distances(4, u1, u2, v1, v2)
+    d1, d2 = method_distances(4, u1, u2, v1, v2)
+    original = cosine_distance(o1, o2)
+    context1 = np.mean([cosine_distance(o1, b) for b in f2])
+    context2 = np.mean([cosine_distance(a, o2) for a in f1])
+    to_o2, to_o1 = [cosine_distance(a, o2) for a in f1], [cosine_distance(o1, b) for b in f2]
+    np.testing.assert_allclose(d1, (every.mean(axis=1) - context1 + to_o2 + original) / 2, atol=1e-12)
+    np.testing.assert_allclose(d2, (every.mean(axis=0) - context2 + to_o1 + original) / 2, atol=1e-12)
+    with pytest.raises(ValueError, match="got 5"):
+        method_distances(5, u1, u2, v1, v2)
 
 
 def test_similarity_map_is_eq_9_by_hand():
@@ -205,6 +213,19 @@ def test_similarity_map_is_eq_9_by_hand():
     assert s[50, 50] == 0.0
     with pytest.raises(ValueError, match="Expected 256 distances"):
         similarity_map(distances[:3], 0.3, grid)
+
+
+def test_overlap_corrected_map_is_the_mean_over_covering_patches_by_hand():
+    grid = OcclusionConfig(patch_sizes=(28,)).grid(28)
+    distances = np.full(len(grid), 0.3)
+    distances[0] = 0.5  # the patch at (0, 0), alone on pixel (0, 0)
+    distances[1] = 0.2  # the patch at (0, 5)
+    s = overlap_corrected_map(distances, 0.3, grid)
+    assert s[0, 0] == pytest.approx(0.2)  # one patch covers it
+    assert s[0, 10] == pytest.approx((0.2 - 0.1) / 3)  # patches at x = 0, 5, 10 cover it
+    assert s[50, 50] == 0.0
+    with pytest.raises(ValueError, match="Expected 256 distances"):
+        overlap_corrected_map(distances[:3], 0.3, grid)
 
 
 def test_multiscale_map_weights_by_patch_area():
@@ -238,13 +259,13 @@ def test_each_method_marks_the_known_regions(toy_pair):
     explanation = XMapExplainer(RegionToy()).explain(*toy_pair)
     assert isinstance(explanation, Explanation)
     assert explanation.distance == pytest.approx(float(cosine_distance([1, 0.5, 0.5], [1, -0.5, 0.5])))
-    for method in (1, 2, 3):
+    for method in (1, 2, 3, 4):
         for image in (1, 2):
             values = explanation.map(method, image)
             assert values.dtype == np.float32 and values.shape == (112, 112)
             assert np.abs(values).max() == pytest.approx(1.0)
     # Occluding A (where the faces differ) brings them together: dissimilar; B (shared): similar.
-    for method, image in [(1, 1), (2, 1), (3, 1), (3, 2)]:
+    for method, image in [(1, 1), (2, 1), (3, 1), (3, 2), (4, 1)]:
         values = explanation.map(method, image)
         assert _inside(_argext(values, np.argmin), A), (method, image)
         assert _inside(_argext(values, np.argmax), B), (method, image)
@@ -272,10 +293,37 @@ def test_each_patch_size_map_is_its_eq_9_map_blurred_and_normalised(toy_pair):
         explanation.scale_map(1, 1, 9)
 
 
+class LeftHalfToy(EmbeddingModel):
+    """Mean grey level minus 128 of each 8 x 8 block of the image's left half: blind to the right half."""
+
+    config = ModelConfig(name="left", input_size=112, alignment="none")
+
+    def _forward(self, faces: np.ndarray) -> np.ndarray:
+        left = faces[:, :, :56].reshape(len(faces), 14, 8, 7, 8 * 3).mean(axis=(2, 4))
+        return (left - 128.0).reshape(len(faces), -1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_model_that_sees_only_the_left_half_gets_maps_of_the_left_half_only(method, rng):
+    faces = [
+        np.repeat(np.repeat(rng.integers(0, 256, (14, 14, 3), dtype=np.uint8), 8, 0), 8, 1) for _ in "ab"
+    ]
+    explanation = XMapExplainer(LeftHalfToy()).explain(*faces, methods=(method,))
+    reach = 56 + 28 + 2  # the widest patch that still touches the left half, plus the blur's radius
+    for image in (1, 2):
+        values = explanation.map(method, image)
+        # Method 1 (Eq. 6) measures from d_orig, not from mean_j d(N(I1), F2_j): patches the model ignores
+        # carry a constant offset, which Eq. 9's sum spreads as the pattern of patch coverage (faint, not 0).
+        tolerance = 0.05 if method == 1 else 1e-6
+        assert np.abs(values[:, reach:]).max() < tolerance, (method, image)
+        # Between 56 and the reach, patches that straddle the middle spread their effect over their footprint.
+        assert np.abs(values[:, :56]).mean() > 2 * np.abs(values[:, 56:]).mean(), (method, image)
+
+
 def test_maps_do_not_depend_on_the_batch_size(toy_pair):
     results = [XMapExplainer(RegionToy(), batch_size=b).explain(*toy_pair) for b in (7, 64, 5000)]
     for other in results[1:]:
-        for method in (1, 2, 3):
+        for method in (1, 2, 3, 4):
             for image in (1, 2):
                 np.testing.assert_array_equal(results[0].map(method, image), other.map(method, image))
                 np.testing.assert_array_equal(
@@ -315,7 +363,7 @@ def test_code_convention_and_a_subset_of_methods(toy_pair):
 
 def test_a_model_that_ignores_the_image_gives_zero_maps(toy_pair):
     explanation = XMapExplainer(ConstantToy()).explain(*toy_pair)
-    for method in (1, 2, 3):
+    for method in (1, 2, 3, 4):
         values = explanation.map(method, 1)
         assert np.isfinite(values).all() and not values.any()
 
@@ -380,8 +428,10 @@ def test_a_face_that_is_not_an_array_is_named(toy_pair):
 
 
 def test_bad_arguments_are_named(toy_pair):
-    with pytest.raises(ValueError, match=r"methods must be a non-empty selection of \(1, 2, 3\), got \(4,\)"):
-        XMapExplainer(RegionToy()).explain(*toy_pair, methods=(4,))
+    with pytest.raises(
+        ValueError, match=r"methods must be a non-empty selection of \(1, 2, 3, 4\), got \(5,\)"
+    ):
+        XMapExplainer(RegionToy()).explain(*toy_pair, methods=(5,))
     with pytest.raises(ValueError, match=r"got \(\)"):
         XMapExplainer(RegionToy()).explain(*toy_pair, methods=())
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):

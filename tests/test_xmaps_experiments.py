@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import xfv.cli
 from xfv.models.base import EmbeddingModel, ModelConfig
 from xfv.xmaps import OcclusionConfig, XMapExplainer
 from xfv.xmaps.experiments import (
@@ -90,23 +89,25 @@ def test_cut_paste_marks_the_pasted_region_similar(rng):
     pairs = [(k, _textured(rng), _textured(rng)) for k in range(3)]
     result = cut_paste_experiment(XMapExplainer(BlockToy(), occlusion=GRAY), pairs, "arcface", examples=2)
     summary = result.summary()
-    assert summary["pairs"] == 3 and len(result.records) == 3 * 3 * 3 and len(result.examples) == 2
+    assert summary["pairs"] == 3 and len(result.records) == 3 * 3 * 4 and len(result.examples) == 2
     method3 = summary["methods"]["3"]
     assert method3["inside_above_outside"] == 1.0 and method3["auc_mean"] > 0.8
+    assert method3["pairs_found_in_every_region"] == 1.0
+    assert summary["methods"]["4"]["inside_above_outside"] == 1.0
     assert set(method3["regions"]) == set(REGIONS)
     assert {"pair", "region", "method", "inside", "outside", "auc"} <= set(result.rows()[0])
-    # Two example rows of composite, source and three maps, then one bar chart of the mean AUCs.
+    # Two example rows of composite, source and four maps, then one bar chart of the mean AUCs.
     figure = cut_paste_figure(result)
     *panels, bars = figure.get_axes()
-    assert len(panels) == 2 * (2 + 3)
-    assert [panels[5 * row].get_title() for row in range(2)] == [
+    assert len(panels) == 2 * (2 + 4)
+    assert [panels[6 * row].get_title() for row in range(2)] == [
         f"pair {e.pair}: {e.region}" for e in result.examples
     ]
     np.testing.assert_array_equal(panels[2].images[0].get_array(), result.examples[0].explanation.blend(1, 1))
     heights = sorted(round(bar.get_height(), 9) for bar in bars.patches)
     expected = sorted(
         round(np.mean([r.auc for r in result.records if (r.method, r.region) == (m, g)]), 9)
-        for m in (1, 2, 3) for g in REGIONS
+        for m in (1, 2, 3, 4) for g in REGIONS
     )
     assert heights == expected
     with pytest.raises(ValueError, match="No pairs"):
@@ -151,19 +152,6 @@ def assert_figure_png(path) -> None:
 
 
 @pytest.fixture()
-def run_cli(monkeypatch, capsys):
-    """``xfv`` with only the X-Map commands registered; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(xfv.cli, "COMMAND_MODULES", ["xfv.cli.xmaps"])
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = xfv.cli.main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
-@pytest.fixture()
 def face_files(tmp_path, rng):
     paths = []
     for k in range(2):
@@ -196,7 +184,7 @@ def test_explain_writes_maps_pngs_and_json(run_cli, face_files, tmp_path):
     assert summary["forward_passes"] == 2 * (1 + 196 + 144) and summary["seconds"] > 0
     assert 0 <= summary["distance"] <= 2
     with np.load(out / "maps.npz") as maps:
-        assert sorted(maps.files) == [f"method{m}_image{i}" for m in (1, 2, 3) for i in (1, 2)]
+        assert sorted(maps.files) == [f"method{m}_image{i}" for m in (1, 2, 3, 4) for i in (1, 2)]
         for name in maps.files:
             assert maps[name].dtype == np.float32 and maps[name].shape == (112, 112)
             assert np.abs(maps[name]).max() == pytest.approx(1.0)  # normalised by the largest |value|
@@ -210,6 +198,8 @@ def test_explain_writes_maps_pngs_and_json(run_cli, face_files, tmp_path):
             assert not dissimilar.any() or green_minus_red[dissimilar].mean() < 0
         np.testing.assert_array_equal(maps["method3_image1"], maps["method3_image2"])
     assert_figure_png(out / "overview.png")
+    for name in [f"method{m}_image{i}.png" for m in (1, 2, 3, 4) for i in (1, 2)]:
+        assert (out / name).stat().st_size > 0
 
 
 def test_explain_reuses_the_cache_unless_told_not_to(run_cli, face_files, tmp_path):
@@ -236,7 +226,7 @@ def test_explain_reuses_the_cache_unless_told_not_to(run_cli, face_files, tmp_pa
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (("--methods", "4"), "methods must be a non-empty selection"),
+        (("--methods", "5"), "methods must be a non-empty selection"),
         (("--patch-sizes", "200"), "patch_sizes must be distinct integers in [1, 111], got (200,)"),
         (("--stride", "0"), "stride must be a positive integer, got 0"),
         (("--batch-size", "0"), "batch_size must be a positive integer, got 0"),
@@ -280,9 +270,9 @@ def test_cut_paste_command_on_lfw(run_cli, shared_data, tmp_path):
     )
     assert code == 0
     summary = json.loads(stdout)
-    assert summary["model"] == "dlib" and summary["pairs"] == 3 and set(summary["methods"]) == {"1", "2", "3"}
+    assert summary["model"] == "dlib" and summary["pairs"] == 3 and set(summary["methods"]) == {"1", "2", "3", "4"}
     records = json.loads((tmp_path / "records.json").read_text())
-    assert len(records) == 3 * 3
+    assert len(records) == 3 * 4
     assert all(r["inside"] > r["outside"] and r["auc"] > 0.5 for r in records), records
     assert_figure_png(tmp_path / "cut_paste.png")
 

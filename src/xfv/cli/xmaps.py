@@ -1,10 +1,12 @@
-"""X-Map commands: ``explain`` (one pair), ``experiment cut-paste`` and ``experiment sensitivity``."""
+"""X-Map commands: ``explain`` (one pair), ``experiment cut-paste``, ``experiment sensitivity`` and
+``experiment faithfulness``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -14,19 +16,22 @@ from PIL import Image
 
 from xfv.cli import common
 from xfv.cli.common import add_model_arguments, model_from_args, print_json, show_progress
-from xfv.datasets import read_pairs
+from xfv.datasets import DATASET_FORMATS, PairList, read_pairs
 from xfv.faces import FaceDetector, NoFaceError, load_face, model_detector
 from xfv.faces.detection import DETECTORS
+from xfv.jobs.embeddings import dataset_detector
 from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import EmbeddingModel
 from xfv.xmaps import OcclusionCache, OcclusionConfig, XMapExplainer
 from xfv.xmaps.blend import COLORMAPS
 from xfv.xmaps.experiments import REGIONS, cut_paste_experiment, sensitivity_experiment
-from xfv.xmaps.figures import cut_paste_figure, overview_figure, sensitivity_figure
+from xfv.xmaps.faithfulness import FaithfulnessResult, faithfulness_experiment
+from xfv.xmaps.figures import cut_paste_figure, faithfulness_figure, overview_figure, sensitivity_figure
+from xfv.xmaps.methods import METHODS
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    explain = subparsers.add_parser("explain", help="X-Maps of a pair (methods 1-3): maps.npz and PNGs")
+    explain = subparsers.add_parser("explain", help="X-Maps of a pair (methods 1-4): maps.npz and PNGs")
     explain.add_argument("image1")
     explain.add_argument("image2")
     add_model_arguments(explain)
@@ -35,7 +40,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     common.add_calibration_argument(explain)
     explain.add_argument(
-        "--methods", type=_int_list, default=(1, 2, 3), help="comma-separated, default 1,2,3"
+        "--methods", type=_int_list, default=METHODS, help="comma-separated, default 1,2,3,4"
     )
     _add_occlusion_arguments(explain)
     _add_batch_argument(explain)
@@ -51,13 +56,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     cut_paste.add_argument(
         "--regions", type=_region_list, default=REGIONS, help=f"comma-separated subset of {','.join(REGIONS)}"
     )
-    add_model_arguments(cut_paste)
-    _add_occlusion_arguments(cut_paste)
-    _add_batch_argument(cut_paste)
-    cut_paste.add_argument(
-        "--out", default="xmaps-cut-paste", help="output folder (default ./xmaps-cut-paste)"
-    )
-    cut_paste.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_experiment_arguments(cut_paste, "xmaps-cut-paste")
     cut_paste.set_defaults(handler=run_cut_paste)
 
     sensitivity = experiments.add_parser(
@@ -69,7 +68,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--images", nargs=2, metavar=("IMAGE1", "IMAGE2"), help="use these photos instead"
     )
     sensitivity.add_argument(
-        "--method", type=int, default=3, choices=(1, 2, 3), help="method to show (default 3)"
+        "--method", type=int, default=3, choices=METHODS, help="method to show (default 3)"
     )
     add_model_arguments(sensitivity)
     _add_batch_argument(sensitivity)
@@ -78,6 +77,32 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     sensitivity.add_argument("--json", action="store_true", help="print a JSON summary")
     sensitivity.set_defaults(handler=run_sensitivity)
+
+    faithfulness = experiments.add_parser(
+        "faithfulness",
+        help="deletion / insertion curves of the maps against random, centre and edge orders; cut-and-paste",
+    )
+    faithfulness.add_argument("--dataset", default="lfw", choices=sorted(DATASET_FORMATS), help="default lfw")
+    faithfulness.add_argument("--root", default="../shared/data/lfw", help="dataset folder (default LFW)")
+    faithfulness.add_argument("--pairs-file", help="pair list (default: the dataset's own, e.g. pairs.txt)")
+    faithfulness.add_argument(
+        "--pairs", type=int, default=300, help="genuine and as many imposter pairs, first in the list (300)"
+    )
+    faithfulness.add_argument(
+        "--methods", type=_int_list, default=METHODS, help="comma-separated, default 1,2,3,4"
+    )
+    faithfulness.add_argument("--seeds", type=int, default=3, help="random orders per pair (default 3)")
+    faithfulness.add_argument("--steps", type=int, default=20, help="steps per curve (default 20)")
+    faithfulness.add_argument("--block", type=int, default=8, help="block size in pixels (default 8)")
+    faithfulness.add_argument(
+        "--cut-paste",
+        type=int,
+        default=100,
+        metavar="N",
+        help="imposter pairs for cut-and-paste (100; 0: none)",
+    )
+    _add_experiment_arguments(faithfulness, "xmaps-faithfulness")
+    faithfulness.set_defaults(handler=run_faithfulness)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -93,6 +118,15 @@ def _region_list(text: str) -> tuple[str, ...]:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown region(s) {unknown}; expected a subset of {list(REGIONS)}")
     return regions
+
+
+def _add_experiment_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """Model, occlusion and batch options, ``--out`` and ``--json`` of an experiment over pairs."""
+    add_model_arguments(parser)
+    _add_occlusion_arguments(parser)
+    _add_batch_argument(parser)
+    parser.add_argument("--out", default=out, help=f"output folder (default ./{out})")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def _add_batch_argument(parser: argparse.ArgumentParser) -> None:
@@ -196,27 +230,37 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _imposter_faces(root: str, count: int, model: EmbeddingModel) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """The first ``count`` LFW imposter pairs whose faces are found, as aligned crops (the centred face)."""
-    pair_list = read_pairs("lfw", root)
-    alignment = model.config.alignment
-    detector = model_detector(FaceDetector(select="centre"), model.config.detector)
-    found = 0
-    for pair in pair_list.pairs:
-        if found == count:
+def _pair_faces(
+    pair_list: PairList, count: int, labels: tuple[int, ...], model: EmbeddingModel
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, bool]]:
+    """The first ``count`` pairs of each label, labels taking turns, whose faces are found, as aligned crops
+    (the dataset detector: the centred face)."""
+    detector = model_detector(dataset_detector(), model.config.detector)
+    queues = [[p for p in pair_list.pairs if p.label == label] for label in labels]
+    taken = [0] * len(labels)
+    for turn in range(max(len(q) for q in queues)):
+        for k, queue in enumerate(queues):
+            if turn >= len(queue) or taken[k] == count:
+                continue
+            pair = queue[turn]
+            try:
+                faces = [
+                    load_face(pair_list.path(p), alignment=model.config.alignment, detector=detector)
+                    for p in (pair.image1, pair.image2)
+                ]
+            except NoFaceError as error:
+                print(f"skipping pair {pair.index}: {error}", file=sys.stderr)
+                continue
+            taken[k] += 1
+            yield pair.index, faces[0], faces[1], pair.label == 1
+        if taken == [count] * len(labels):
             return
-        if pair.label != 0:
-            continue
-        try:
-            faces = [
-                load_face(pair_list.path(p), alignment=alignment, detector=detector)
-                for p in (pair.image1, pair.image2)
-            ]
-        except NoFaceError as error:
-            print(f"skipping pair {pair.index}: {error}", file=sys.stderr)
-            continue
-        found += 1
-        yield pair.index, faces[0], faces[1]
+
+
+def _imposter_faces(root: str, count: int, model: EmbeddingModel) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The first ``count`` LFW imposter pairs whose faces are found."""
+    for index, face1, face2, _ in _pair_faces(read_pairs("lfw", root), count, (0,), model):
+        yield index, face1, face2
 
 
 def run_cut_paste(args: argparse.Namespace) -> int:
@@ -287,4 +331,94 @@ def run_sensitivity(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         print(f"wrote {out / 'sensitivity.png'}")
+    return 0
+
+
+def run_faithfulness(args: argparse.Namespace) -> int:
+    for name in ("pairs", "seeds", "steps", "block"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}.")
+    if args.cut_paste < 0:
+        raise ValueError(f"--cut-paste must be 0 or more, got {args.cut_paste}.")
+    model = model_from_args(args)
+    alignment = model.config.alignment
+    pair_list = read_pairs(args.dataset, args.root, args.pairs_file)
+    explainer = _explainer(args, model, _occlusion(args))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "model": model.name,
+        "dataset": pair_list.name,
+        "methods": list(args.methods),
+        "occlusion": asdict(explainer.occlusion),
+    }
+    started = time.perf_counter()
+
+    def write(result: FaithfulnessResult) -> None:
+        summary = result.summary()
+        report["faithfulness"] = summary
+        report["pairs"] = result.records
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        (out / "faithfulness.json").write_text(json.dumps(report, indent=1))
+        faithfulness_figure(summary).savefig(out / "curves.png", dpi=120)
+
+    def progress(result: FaithfulnessResult) -> None:
+        record = result.records[-1]
+        print(
+            f"{time.perf_counter() - started:7.0f} s  pair {record['pair']} "
+            f"({'genuine' if record['genuine'] else 'imposter'}), {len(result.records)} done",
+            file=sys.stderr,
+            flush=True,
+        )
+        if len(result.records) % 10 == 0:
+            write(result)
+
+    result = faithfulness_experiment(
+        explainer,
+        _pair_faces(pair_list, args.pairs, (1, 0), model),
+        methods=args.methods,
+        seeds=args.seeds,
+        steps=args.steps,
+        block=args.block,
+        batch_size=args.batch_size,
+        progress=progress,
+    )
+    write(result)
+    if args.cut_paste:
+        cut_paste = cut_paste_experiment(
+            explainer,
+            ((i, f1, f2) for i, f1, f2, _ in _pair_faces(pair_list, args.cut_paste, (0,), model)),
+            alignment,
+            methods=args.methods,
+            progress=lambda index, region: print(f"cut-and-paste: pair {index}, {region}", file=sys.stderr),
+        )
+        report["cut_paste"] = cut_paste.summary()
+        report["cut_paste_records"] = cut_paste.rows()
+        cut_paste_figure(cut_paste, args.colormap).savefig(out / "cut_paste.png", dpi=150)
+        write(result)
+    if args.json:
+        print_json({k: v for k, v in report.items() if k not in ("pairs", "cut_paste_records")})
+    else:
+        for label, entry in report["faithfulness"]["classes"].items():
+            print(f"{label} pairs: {entry['pairs']}")
+            for name, row in entry["orders"].items():
+                wins = (
+                    ""
+                    if name == "random"
+                    else (
+                        f"; beats random: deletion {row['deletion_start_beats_random']:.0%} / "
+                        f"{row['deletion_full_beats_random']:.0%}, insertion {row['insertion_start_beats_random']:.0%}"
+                        f" / {row['insertion_full_beats_random']:.0%} (first 20 % / whole)"
+                    )
+                )
+                print(
+                    f"  {name:9s} deletion AUC {row['deletion_start_auc']:.4f} / {row['deletion_full_auc']:.4f}, "
+                    f"insertion AUC {row['insertion_start_auc']:.4f} / {row['insertion_full_auc']:.4f}{wins}"
+                )
+        for method, row in report.get("cut_paste", {}).get("methods", {}).items():
+            print(
+                f"cut-and-paste, method {method}: found in {row['inside_above_outside']:.0%} of {row['cases']} "
+                f"cases, mean pixel AUC {row['auc_mean']:.3f}"
+            )
+        print(f"wrote faithfulness.json and curves.png to {out}")
     return 0

@@ -24,7 +24,7 @@ from xfv.store.models import ModelRecord, XMapRecord
 from xfv.store.queries import dataset_summaries, get_pair
 from xfv.web.api.deps import PairId, ServicesDep, SessionDep, SettingsDep
 from xfv.web.services import png_bytes
-from xfv.xmaps import DESCRIPTIONS, METHODS, OcclusionConfig, colorize
+from xfv.xmaps import DEFAULT_METHOD, DESCRIPTIONS, METHODS, OcclusionConfig, colorize
 from xfv.xmaps.occlusion import IMAGE_SIZE
 
 router = APIRouter(include_in_schema=False)
@@ -55,7 +55,7 @@ def landing(request: Request, session: SessionDep, services: ServicesDep) -> HTM
              for d in datasets for m in d.models}
     return templates.TemplateResponse(request, "index.html", {
         "datasets": datasets, "quality": quality, "folds": folds, "preview": preview, "models": list_models(),
-        "methods": methods(), "poor_ece": POOR_ECE, "ece_bins": ECE_BINS,
+        "methods": methods(), "default_method": DEFAULT_METHOD, "poor_ece": POOR_ECE, "ece_bins": ECE_BINS,
     })
 
 
@@ -81,6 +81,7 @@ def viewer(request: Request, pair_id: PairId, session: SessionDep,
         raise XfvError(f"scale must be 0 (multi-scale) or one of {scales()}, got {scale}.")
     return templates.TemplateResponse(request, "viewer.html", {
         "pair_id": pair_id, "models": sorted(row.results), "methods": methods(), "scales": scales(),
+        "default_method": DEFAULT_METHOD,
     })
 
 
@@ -88,7 +89,7 @@ def viewer(request: Request, pair_id: PairId, session: SessionDep,
 def explain(request: Request, settings: SettingsDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "explain.html", {
         "models": list_models(), "default_model": settings.upload_model, "methods": methods(),
-        "max_mb": settings.max_upload_bytes / 2**20,
+        "default_method": DEFAULT_METHOD, "max_mb": settings.max_upload_bytes / 2**20,
     })
 
 

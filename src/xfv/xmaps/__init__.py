@@ -3,9 +3,18 @@
 from xfv.xmaps.blend import blend, colorize
 from xfv.xmaps.cache import OcclusionCache
 from xfv.xmaps.explainer import Explanation, Progress, XMapExplainer
-from xfv.xmaps.methods import DESCRIPTIONS, METHODS
+from xfv.xmaps.methods import DEFAULT_METHOD, DESCRIPTIONS, METHODS
 from xfv.xmaps.occlusion import OcclusionConfig
 
 __all__ = [
-    "DESCRIPTIONS", "METHODS", "Explanation", "OcclusionCache", "OcclusionConfig", "Progress", "XMapExplainer", "blend", "colorize",
+    "DEFAULT_METHOD",
+    "DESCRIPTIONS",
+    "METHODS",
+    "Explanation",
+    "OcclusionCache",
+    "OcclusionConfig",
+    "Progress",
+    "XMapExplainer",
+    "blend",
+    "colorize",
 ]

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from xfv.xmaps.explainer import Explanation, XMapExplainer, check_face
+from xfv.xmaps.methods import METHODS
 from xfv.xmaps.occlusion import IMAGE_SIZE, OcclusionConfig
 
 REGIONS = ("eyes", "half", "eye_mouth")
@@ -147,11 +148,16 @@ class CutPasteResult:
 
 
 def _summarise(rows: list[CutPasteRecord]) -> dict:
+    """Per case (pair and region) and per pair (found in every region case of the pair)."""
+    pairs = sorted({r.pair for r in rows})
     return {
         "cases": len(rows),
         "inside_mean": float(np.mean([r.inside for r in rows])),
         "outside_mean": float(np.mean([r.outside for r in rows])),
         "inside_above_outside": float(np.mean([r.inside > r.outside for r in rows])),
+        "pairs_found_in_every_region": float(
+            np.mean([all(r.inside > r.outside for r in rows if r.pair == pair) for pair in pairs])
+        ),
         "auc_mean": float(np.mean([r.auc for r in rows])),
     }
 
@@ -162,7 +168,7 @@ def cut_paste_experiment(
     alignment: str,
     *,
     regions: Iterable[str] = REGIONS,
-    methods: Iterable[int] = (1, 2, 3),
+    methods: Iterable[int] = METHODS,
     examples: int = 6,
     progress: Callable[[int, str], None] | None = None,
 ) -> CutPasteResult:

@@ -1,4 +1,4 @@
-"""The X-Maps entry point: a model and two aligned faces in, maps for methods 1-3 out (method.md §2-§4).
+"""The X-Maps entry point: a model and two aligned faces in, maps for methods 1-4 out (method.md §2-§4).
 
 Three pieces, kept apart (style.md 2): occluded images are rendered lazily (:mod:`xfv.xmaps.occlusion`),
 embedded in bounded batches here (one pass per face, shared by all methods and both images, cached per face),
@@ -25,6 +25,7 @@ from xfv.xmaps.methods import (
     method_distances,
     multiscale_map,
     normalise_map,
+    overlap_corrected_map,
     similarity_map,
     unit_rows,
 )
@@ -57,9 +58,10 @@ class Explanation:
     """X-Maps of one pair. ``maps[k]`` / ``raw_maps[k]``: ``(image 1, image 2)`` for method ``k``.
 
     ``maps`` are blurred and normalised, ``float32 (112, 112)`` in [-1, 1] (+1 similar, -1 dissimilar);
-    ``raw_maps`` are the multi-scale maps of Eq. 10 before blur and normalisation. ``scale_maps[k][p]``:
-    ``(image 1, image 2)`` of one patch size ``p``, Eq. 9's ``S_p`` blurred and normalised like the final map
-    (for display; Eq. 10 combines the unnormalised ``S_p``). Method 3 has one map, stored for both images.
+    ``raw_maps`` are the multi-scale maps of Eq. 10 (method 4: the equal-weight mean of its overlap-corrected
+    maps) before blur and normalisation. ``scale_maps[k][p]``: ``(image 1, image 2)`` of one patch size ``p``,
+    Eq. 9's ``S_p`` (method 4: its overlap-corrected map) blurred and normalised like the final map (for
+    display; Eq. 10 combines the unnormalised ``S_p``). Method 3 has one map, stored for both images.
     ``forward_passes``: images the model embedded (0 when all came from the cache).
     """
 
@@ -188,9 +190,16 @@ class XMapExplainer:
                 d1, d2 = method_distances(
                     method, unit1[key], unit2[key], unit1[ORIGINAL][0], unit2[ORIGINAL][0]
                 )
-                sizes1[p] = similarity_map(d1, distance, grid)
-                sizes2[p] = sizes1[p] if method == 3 else similarity_map(d2, distance, grid)
-            raw_maps[method] = (multiscale_map(sizes1), multiscale_map(sizes2))
+                if method == 4:
+                    sizes1[p] = overlap_corrected_map(d1, distance, grid)
+                    sizes2[p] = overlap_corrected_map(d2, distance, grid)
+                else:
+                    sizes1[p] = similarity_map(d1, distance, grid)
+                    sizes2[p] = sizes1[p] if method == 3 else similarity_map(d2, distance, grid)
+            if method == 4:
+                raw_maps[method] = tuple(sum(sizes.values()) / len(sizes) for sizes in (sizes1, sizes2))
+            else:
+                raw_maps[method] = (multiscale_map(sizes1), multiscale_map(sizes2))
             maps[method] = self._display(raw_maps[method])
             scale_maps[method] = {p: self._display((sizes1[p], sizes2[p])) for p in sizes1}
         return Explanation(

@@ -1,4 +1,5 @@
-"""Figures of X-Maps: one pair's overview (Fig. 4), cut-and-paste (Section 4.3) and sensitivity (Fig. 6)."""
+"""Figures of X-Maps: one pair's overview (Fig. 4), cut-and-paste (Section 4.3), sensitivity (Fig. 6) and the
+faithfulness benchmark's mean deletion and insertion curves."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from matplotlib.figure import Figure
 from xfv.xmaps.experiments import CutPasteResult
 from xfv.xmaps.explainer import Explanation
 
-METHOD_TITLES = {1: "method 1 (Eq. 6)", 2: "method 2 (Eq. 7)", 3: "method 3 (Eq. 8)"}
+METHOD_TITLES = {
+    1: "method 1 (Eq. 6)",
+    2: "method 2 (Eq. 7)",
+    3: "method 3 (Eq. 8)",
+    4: "method 4 (pair effect)",
+}
 
 
 def _show(axis, image: np.ndarray, title: str) -> None:
@@ -89,4 +95,27 @@ def sensitivity_figure(
             axes[row, column].axis("on")
             _show(axes[row, column], explanation.blend(method, 1, colormap), f"{group}: {name}")
     figure.suptitle(f"Sensitivity of the method {method} X-Map to the occlusion (Fig. 6)", fontsize=9)
+    return figure
+
+
+def faithfulness_figure(summary: dict) -> Figure:
+    """Mean decision-score curves per order: rows genuine / imposter, columns deletion / insertion."""
+    classes = summary["classes"]
+    figure = Figure(figsize=(10, 3.6 * len(classes)), layout="constrained")
+    axes = figure.subplots(len(classes), 2, squeeze=False)
+    for row, (label, entry) in enumerate(classes.items()):
+        for column, mode in enumerate(("deletion", "insertion")):
+            axis = axes[row, column]
+            for name, order in entry["orders"].items():
+                curve = np.asarray(order[f"{mode}_curve"])
+                style = "-" if name.startswith("method") else "--"
+                axis.plot(np.linspace(0, 1, len(curve)), curve, style, label=name, linewidth=1.2)
+            axis.axvline(summary["start_fraction"], color="grey", linewidth=0.6)
+            score = "similarity" if label == "genuine" else "distance"
+            axis.set_title(f"{label} pairs ({entry['pairs']}): {mode}", fontsize=9)
+            axis.set_xlabel(
+                f"fraction of {summary['block']} px blocks {'removed' if mode == 'deletion' else 'restored'}"
+            )
+            axis.set_ylabel(f"cosine {score}")
+            axis.legend(fontsize=7)
     return figure

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from xfv.web.core.config import Settings
 from xfv.web.schemas import DB_INT_MAX, TEXT, ErrorOut
 from xfv.web.services import Services
+from xfv.xmaps import METHODS
 
 PairId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="pair id")]
 ModelName = Annotated[str, Path(min_length=1, max_length=100, pattern=TEXT, description="model name")]
 ImageIndex = Annotated[int, Path(ge=1, le=2, description="1 or 2")]
-Method = Annotated[int, Path(ge=1, le=3, description="X-Map method 1, 2 or 3")]
+Method = Annotated[int, Path(ge=1, le=max(METHODS), description="X-Map method 1-4")]
 HexId = Annotated[str, Path(min_length=1, max_length=64, pattern=TEXT, description="id given when it was created")]
 
 
