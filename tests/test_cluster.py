@@ -26,9 +26,10 @@ from xfv.jobs.precompute import precompute
 from xfv.models import create_model
 from xfv.store.maps import decode_map
 from xfv.store.models import XMapRecord
+from xfv.xmaps import METHODS
 
 pytest.importorskip("distributed")
-ROWS_PER_PAIR = 3 * 2 * 4  # methods x images x (final map + patch sizes 7, 14, 28)
+ROWS_PER_PAIR = len(METHODS) * 2 * 4  # methods x images x (final map + patch sizes 7, 14, 28)
 
 
 def port_range() -> tuple[int, int] | None:

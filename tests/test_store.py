@@ -94,7 +94,7 @@ def test_ingest_and_precompute_are_idempotent(fresh_sample):
             expected = eq3_reference([result.distance], fold.threshold, fold.parameters["cscore"])[0]
             assert result.confidence == pytest.approx(expected, abs=1e-9)
         maps = session.scalars(select(XMapRecord)).all()
-        assert len(maps) == 2 * 3 * 2 * 4  # pairs x methods x images x (final map + 3 patch sizes)
+        assert len(maps) == 2 * 4 * 2 * 4  # pairs x methods (1-4) x images x (final map + 3 patch sizes)
         assert sorted({m.scale for m in maps}) == [0, 7, 14, 28]
         for record in maps:  # normalised to [-1, 1] by the largest absolute value (method.md §3)
             xmap = decode_map(record.data)
