@@ -49,7 +49,7 @@ def test_download_verifies_and_unpacks(mirror, tmp_path):
 
 
 def test_checksum_mismatch_discards_the_file(mirror, tmp_path, capsys):
-    served, url = mirror
+    _served, url = mirror
     # The fixture archive does not carry the official MD5: the CLI must refuse it and keep nothing.
     assert main(["data", "download", "lfw", "--dest", str(tmp_path / "data"), "--base-url", url]) == 2
     assert "Checksum mismatch" in capsys.readouterr().err

@@ -8,7 +8,6 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest_web import platform_url  # noqa: F401 (fixture)
 from sqlalchemy import insert, select, text
 
 from xfv.errors import XfvError

@@ -7,9 +7,9 @@ from xfv.confidence.cscore import CScore, FitError, bin_ratios, logistic
 from xfv.confidence.metrics import ECE_BINS, brier_score, calibration_curve, expected_calibration_error
 
 __all__ = [
+    "ECE_BINS",
     "CScore",
     "Calibration",
-    "ECE_BINS",
     "FitError",
     "bin_ratios",
     "brier_score",

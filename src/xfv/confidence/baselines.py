@@ -27,7 +27,6 @@ from sklearn.linear_model import LogisticRegression
 from xfv.confidence.cscore import check_distances
 from xfv.confidence.metrics import check_correct
 
-
 Side = Callable[[np.ndarray], np.ndarray]
 
 
