@@ -24,6 +24,7 @@ from xfv.jobs.precompute import precompute
 from xfv.models import create_model
 from xfv.web.core.config import Settings
 from xfv.web.main import create_app
+from xfv.xmaps import METHODS
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -285,7 +286,7 @@ def test_viewer_switches_model_method_and_map(browser, server, screenshots):
     select(browser, "scale", "")
 
     select(browser, "method", "4")
-    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/4")
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/4/final")
     wait(browser, lambda d: image_loaded(d, "#face1 .overlay"))
     browser.save_screenshot(str(screenshots / "viewer_method4.png"))
     select(browser, "method", "1")
@@ -355,7 +356,7 @@ def test_upload_flow_from_files_to_xmaps_and_downloads(browser, server, screensh
     assert "method 3" in browser.find_element(By.ID, "legend").text
     links = {a.text: a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#downloads a")}
     report = httpx.get(links["report (.json)"]).json()
-    assert report["calibration"].startswith("shipped: lbp on lfw") and len(report["xmaps"]) == 6
+    assert report["calibration"].startswith("shipped: lbp on lfw") and len(report["xmaps"]) == 2 * len(METHODS)
     assert report["methods"]["3"] and report["prediction"] in ("same", "different")
     array = httpx.get(links["map 1 (.npy)"])
     assert array.status_code == 200 and array.content[:6] == b"\x93NUMPY"

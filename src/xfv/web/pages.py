@@ -25,7 +25,6 @@ from xfv.store.queries import dataset_summaries, get_pair
 from xfv.web.api.deps import PairId, ServicesDep, SessionDep, SettingsDep
 from xfv.web.services import png_bytes
 from xfv.xmaps import DEFAULT_METHOD, DESCRIPTIONS, METHODS, OcclusionConfig, colorize
-from xfv.xmaps.occlusion import IMAGE_SIZE
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -68,7 +67,7 @@ def explorer(request: Request, session: SessionDep) -> HTMLResponse:
 def viewer(request: Request, pair_id: PairId, session: SessionDep,
            model: str | None = Query(None, max_length=100, description="the model shown first"),
            method: int | None = Query(None, ge=min(METHODS), le=max(METHODS), description="the method shown"),
-           scale: int | None = Query(None, ge=0, le=IMAGE_SIZE, description="0: multi-scale; else a patch size"),
+           scale: str = Query("", max_length=3, description="empty: multi-scale; else a patch size"),
            ) -> HTMLResponse:
     """One pair; the query string carries the model, method and map shown and the explorer's filter.
 
@@ -77,8 +76,8 @@ def viewer(request: Request, pair_id: PairId, session: SessionDep,
     row = get_pair(session, pair_id)
     if model is not None and model not in row.results:
         raise NotFoundError(f"Pair {pair_id} has no results for model {model!r}; models: {sorted(row.results)}.")
-    if scale not in (None, 0, *scales()):
-        raise XfvError(f"scale must be 0 (multi-scale) or one of {scales()}, got {scale}.")
+    if scale not in ("", *map(str, scales())):
+        raise XfvError(f"scale must be empty (multi-scale) or one of {scales()}, got {scale!r}.")
     return templates.TemplateResponse(request, "viewer.html", {
         "pair_id": pair_id, "models": sorted(row.results), "methods": methods(), "scales": scales(),
         "default_method": DEFAULT_METHOD,
