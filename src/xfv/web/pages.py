@@ -76,10 +76,11 @@ def viewer(request: Request, pair_id: PairId, session: SessionDep,
     row = get_pair(session, pair_id)
     if model is not None and model not in row.results:
         raise NotFoundError(f"Pair {pair_id} has no results for model {model!r}; models: {sorted(row.results)}.")
-    if scale not in ("", *map(str, scales())):
-        raise XfvError(f"scale must be empty (multi-scale) or one of {scales()}, got {scale!r}.")
+    patch_sizes = scales()
+    if scale not in ("", *map(str, patch_sizes)):
+        raise XfvError(f"scale must be empty (multi-scale) or one of {patch_sizes}, got {scale!r}.")
     return templates.TemplateResponse(request, "viewer.html", {
-        "pair_id": pair_id, "models": sorted(row.results), "methods": methods(), "scales": scales(),
+        "pair_id": pair_id, "models": sorted(row.results), "methods": methods(), "scales": patch_sizes,
         "default_method": DEFAULT_METHOD,
     })
 
