@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest_web import SAMPLE, SECOND_MODEL, sample_copy, second_model
@@ -285,9 +286,12 @@ def test_viewer_switches_model_method_and_map(browser, server, screenshots):
         browser.save_screenshot(str(screenshots / f"viewer-scale-{value}.png"))
     select(browser, "scale", "")
 
-    select(browser, "method", "4")
+    select(browser, "scale", "14")
+    select(browser, "method", "4")  # method 4 uses no patches: its final map, and the map choice is off
     wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/4/final")
     wait(browser, lambda d: image_loaded(d, "#face1 .overlay"))
+    assert not browser.find_element(By.ID, "scale").is_enabled()
+    assert parse_qs(urlsplit(browser.current_url).query, keep_blank_values=True)["scale"] == [""]
     browser.save_screenshot(str(screenshots / "viewer_method4.png"))
     select(browser, "method", "1")
     wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/1/final")

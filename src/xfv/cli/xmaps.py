@@ -22,7 +22,7 @@ from xfv.faces.detection import DETECTORS
 from xfv.jobs.embeddings import dataset_detector
 from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import EmbeddingModel
-from xfv.xmaps import OcclusionCache, OcclusionConfig, XMapExplainer
+from xfv.xmaps import CoalitionDesign, OcclusionCache, OcclusionConfig, XMapExplainer
 from xfv.xmaps.blend import COLORMAPS
 from xfv.xmaps.experiments import REGIONS, cut_paste_experiment, sensitivity_experiment
 from xfv.xmaps.faithfulness import FaithfulnessResult, faithfulness_experiment
@@ -157,13 +157,17 @@ def _add_occlusion_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--colormap", default="red-green", choices=list(COLORMAPS), help="blend colours (default red-green)"
     )
+    coalitions = parser.add_argument_group("method 4 (random coalitions of cells, filled with --color)")
+    coalitions.add_argument("--cell", type=int, default=14, help="cell size in pixels, divides 112 (default 14)")
+    coalitions.add_argument("--masks", type=int, default=1058, help="masks per face, even (default 1058)")
 
 
 def _explainer(
     args: argparse.Namespace, model: EmbeddingModel, occlusion: OcclusionConfig | None = None
 ) -> XMapExplainer:
     cache = None if args.no_cache else OcclusionCache()
-    return XMapExplainer(model, occlusion=occlusion, batch_size=args.batch_size, cache=cache)
+    coalitions = CoalitionDesign(masks=args.masks, cell=args.cell) if "cell" in args else None  # else defaults
+    return XMapExplainer(model, occlusion=occlusion, coalitions=coalitions, batch_size=args.batch_size, cache=cache)
 
 
 def _progress_bar(args: argparse.Namespace, description: str):

@@ -19,7 +19,15 @@ from xfv.models import EmbeddingModel
 from xfv.store.db import transaction
 from xfv.store.maps import encode_map
 from xfv.store.models import ModelRecord, Pair, XMapRecord
-from xfv.xmaps import METHODS, Explanation, OcclusionCache, OcclusionConfig, Progress, XMapExplainer
+from xfv.xmaps import (
+    METHODS,
+    PATCH_METHODS,
+    Explanation,
+    OcclusionCache,
+    OcclusionConfig,
+    Progress,
+    XMapExplainer,
+)
 from xfv.xmaps.occlusion import IMAGE_SIZE
 
 FINAL_SCALE = 0
@@ -71,12 +79,13 @@ def explanation_rows(explanation: Explanation) -> list[MapRow]:
             for method in sorted(explanation.maps) for image in (1, 2)
             for scale, xmap in ((FINAL_SCALE, explanation.map(method, image)),
                                 *((p, explanation.scale_map(method, image, p))
-                                  for p in explanation.occlusion.patch_sizes))]
+                                  for p in sorted(explanation.scale_maps[method])))]
 
 
 def expected_rows(occlusion: OcclusionConfig) -> int:
-    """How many rows a pair's complete X-Maps have (see :func:`explanation_rows`)."""
-    return len(METHODS) * 2 * (1 + len(occlusion.patch_sizes))
+    """How many rows a pair's complete X-Maps have (see :func:`explanation_rows`): per method and image the final
+    map, and for methods 1-3 one per patch size."""
+    return sum(2 * (1 + (len(occlusion.patch_sizes) if method in PATCH_METHODS else 0)) for method in METHODS)
 
 
 def map_options(explanation: Explanation) -> dict:

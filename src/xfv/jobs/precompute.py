@@ -123,7 +123,8 @@ def precompute(
     root = str(pair_list.root)
     todo = [PairWork(pair_id, (root, by_id[pair_id].image1), (root, by_id[pair_id].image2))
             for pair_id in selected if pair_id not in complete]
-    images, passes = len(distinct_images(todo)), 1 + sum(len(grid) for grid in explainer.occlusion.grids())
+    images = len(distinct_images(todo))
+    passes = 1 + sum(len(grid) for grid in explainer.occlusion.grids()) + explainer.coalitions.masks
     started = time.perf_counter()
     if client is None:
         results = run_in_process(explainer, todo)

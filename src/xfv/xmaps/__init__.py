@@ -2,14 +2,17 @@
 
 from xfv.xmaps.blend import blend, colorize
 from xfv.xmaps.cache import OcclusionCache
+from xfv.xmaps.coalitions import CoalitionDesign
 from xfv.xmaps.explainer import Explanation, Progress, XMapExplainer
-from xfv.xmaps.methods import DEFAULT_METHOD, DESCRIPTIONS, METHODS
+from xfv.xmaps.methods import DEFAULT_METHOD, DESCRIPTIONS, METHODS, PATCH_METHODS
 from xfv.xmaps.occlusion import OcclusionConfig
 
 __all__ = [
     "DEFAULT_METHOD",
     "DESCRIPTIONS",
     "METHODS",
+    "PATCH_METHODS",
+    "CoalitionDesign",
     "Explanation",
     "OcclusionCache",
     "OcclusionConfig",

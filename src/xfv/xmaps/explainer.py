@@ -1,13 +1,14 @@
 """The X-Maps entry point: a model and two aligned faces in, maps for methods 1-4 out (method.md §2-§4).
 
-Three pieces, kept apart (style.md 2): occluded images are rendered lazily (:mod:`xfv.xmaps.occlusion`),
-embedded in bounded batches here (one pass per face, shared by all methods and both images, cached per face),
-and assembled into maps (:mod:`xfv.xmaps.methods`).
+Three pieces, kept apart (style.md 2): occluded images (methods 1-3, :mod:`xfv.xmaps.occlusion`) and masked
+images (method 4, :mod:`xfv.xmaps.coalitions`) are rendered lazily, embedded in bounded batches here (one pass per
+face, shared by all methods and both images, cached per face), and assembled into maps (:mod:`xfv.xmaps.methods`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -19,13 +20,14 @@ from xfv.models.base import EmbeddingModel
 from xfv.verification import cosine_distance
 from xfv.xmaps.blend import blend
 from xfv.xmaps.cache import OcclusionCache, face_hash
+from xfv.xmaps.coalitions import CoalitionDesign
 from xfv.xmaps.methods import (
     METHODS,
+    PATCH_METHODS,
     blur_map,
     method_distances,
     multiscale_map,
     normalise_map,
-    overlap_corrected_map,
     similarity_map,
     unit_rows,
 )
@@ -58,10 +60,10 @@ class Explanation:
     """X-Maps of one pair. ``maps[k]`` / ``raw_maps[k]``: ``(image 1, image 2)`` for method ``k``.
 
     ``maps`` are blurred and normalised, ``float32 (112, 112)`` in [-1, 1] (+1 similar, -1 dissimilar);
-    ``raw_maps`` are the multi-scale maps of Eq. 10 (method 4: the equal-weight mean of its overlap-corrected
-    maps) before blur and normalisation. ``scale_maps[k][p]``: ``(image 1, image 2)`` of one patch size ``p``,
-    Eq. 9's ``S_p`` (method 4: its overlap-corrected map) blurred and normalised like the final map (for
-    display; Eq. 10 combines the unnormalised ``S_p``). Method 3 has one map, stored for both images.
+    ``raw_maps`` are the multi-scale maps of Eq. 10 (method 4: its cells' effects) before blur and normalisation.
+    ``scale_maps[k][p]``: ``(image 1, image 2)`` of one patch size ``p``, Eq. 9's ``S_p`` blurred and normalised
+    like the final map (for display; Eq. 10 combines the unnormalised ``S_p``); empty for method 4, which uses
+    no patches. Method 3 has one map, stored for both images.
     ``forward_passes``: images the model embedded (0 when all came from the cache).
     """
 
@@ -88,7 +90,8 @@ class Explanation:
         self.map(method, image)
         if patch_size not in self.scale_maps[method]:
             available = sorted(self.scale_maps[method])
-            raise ValueError(f"patch size {patch_size!r} was not computed; available: {available}.")
+            raise ValueError(f"patch size {patch_size!r} was not computed for method {method}; "
+                             f"available: {available or 'none (method 4 uses no patches)'}.")
         return self.scale_maps[method][patch_size][image - 1]
 
     def blend(self, method: int, image: int, colormap: str = "red-green") -> np.ndarray:
@@ -112,8 +115,9 @@ class _Job:
 class XMapExplainer:
     """X-Maps for a black-box model (captum-style: build once, call :meth:`explain` per pair).
 
-    ``occlusion``: Algorithm 1's parameters; ``batch_size``: occluded images per ``model.embed`` call (memory
-    is bounded by it, never by the 1,058 images per face); ``cache``: an :class:`OcclusionCache` or None.
+    ``occlusion``: Algorithm 1's parameters; ``coalitions``: method 4's masks (default: 1,058 on 14-px cells, as
+    many as the occlusions of methods 1-3 with the paper's defaults); ``batch_size``: images per ``model.embed`` call (memory is bounded by it,
+    never by the 1,058 images per face); ``cache``: an :class:`OcclusionCache` or None.
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class XMapExplainer:
         model: EmbeddingModel,
         *,
         occlusion: OcclusionConfig | None = None,
+        coalitions: CoalitionDesign | None = None,
         batch_size: int = 64,
         cache: OcclusionCache | None = None,
     ) -> None:
@@ -130,6 +135,7 @@ class XMapExplainer:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.model = model
         self.occlusion = occlusion or OcclusionConfig()
+        self.coalitions = coalitions or CoalitionDesign()
         self.batch_size = int(batch_size)
         self.cache = cache
 
@@ -146,7 +152,7 @@ class XMapExplainer:
         methods = check_methods(methods)
         started = time.perf_counter()
         digest1, digest2 = face_hash(face1), face_hash(face2)
-        embeddings, forward_passes = self._embed({digest1: face1, digest2: face2}, progress)
+        embeddings, forward_passes = self._embed({digest1: face1, digest2: face2}, methods, progress)
         embedded = time.perf_counter()
         explanation = self.assemble(face1, face2, embeddings[digest1], embeddings[digest2], methods=methods)
         finished = time.perf_counter()
@@ -156,15 +162,17 @@ class XMapExplainer:
             timings={"embed": embedded - started, "maps": finished - embedded, "total": finished - started},
         )
 
-    def embed_face(self, face: np.ndarray) -> dict[str, np.ndarray]:
-        """One face's embeddings, original and every patch size's occlusions (from the cache or the model).
+    def embed_face(self, face: np.ndarray, methods: Iterable[int] = METHODS) -> dict[str, np.ndarray]:
+        """One face's embeddings for ``methods``: original, every patch size's occlusions (methods 1-3) and the
+        masked faces (method 4), from the cache or the model.
 
         The costly half of :meth:`explain`, done once per face whatever the number of pairs it is in; the keys
-        are ``"original"`` and :meth:`OcclusionConfig.cache_key` of each patch size.
+        are ``"original"``, :meth:`OcclusionConfig.cache_key` of each patch size and
+        :meth:`CoalitionDesign.cache_key`.
         """
         face = check_face(face, "face")
         digest = face_hash(face)
-        return self._embed({digest: face}, None)[0][digest]
+        return self._embed({digest: face}, check_methods(methods), None)[0][digest]
 
     def assemble(
         self,
@@ -183,6 +191,12 @@ class XMapExplainer:
         unit2 = {key: unit_rows(value) for key, value in embeddings2.items()}
         maps, raw_maps, scale_maps = {}, {}, {}
         for method in methods:
+            if method not in PATCH_METHODS:  # method 4: each masked face against the intact other face
+                key = self._coalition_key()
+                raw_maps[method] = (self.coalitions.attribution(unit1[key] @ unit2[ORIGINAL][0]),
+                                    self.coalitions.attribution(unit2[key] @ unit1[ORIGINAL][0]))
+                maps[method], scale_maps[method] = self._display(raw_maps[method]), {}
+                continue
             sizes1: dict[int, np.ndarray] = {}
             sizes2: dict[int, np.ndarray] = {}
             for grid in self.occlusion.grids():
@@ -190,16 +204,9 @@ class XMapExplainer:
                 d1, d2 = method_distances(
                     method, unit1[key], unit2[key], unit1[ORIGINAL][0], unit2[ORIGINAL][0]
                 )
-                if method == 4:
-                    sizes1[p] = overlap_corrected_map(d1, distance, grid)
-                    sizes2[p] = overlap_corrected_map(d2, distance, grid)
-                else:
-                    sizes1[p] = similarity_map(d1, distance, grid)
-                    sizes2[p] = sizes1[p] if method == 3 else similarity_map(d2, distance, grid)
-            if method == 4:
-                raw_maps[method] = tuple(sum(sizes.values()) / len(sizes) for sizes in (sizes1, sizes2))
-            else:
-                raw_maps[method] = (multiscale_map(sizes1), multiscale_map(sizes2))
+                sizes1[p] = similarity_map(d1, distance, grid)
+                sizes2[p] = sizes1[p] if method == 3 else similarity_map(d2, distance, grid)
+            raw_maps[method] = (multiscale_map(sizes1), multiscale_map(sizes2))
             maps[method] = self._display(raw_maps[method])
             scale_maps[method] = {p: self._display((sizes1[p], sizes2[p])) for p in sizes1}
         return Explanation(
@@ -218,22 +225,32 @@ class XMapExplainer:
         """Blur and normalise both images' maps (method.md §4)."""
         return tuple(normalise_map(blur_map(r, self.occlusion.stride)) for r in pair)
 
-    def _jobs(self, digest: str, face: np.ndarray, fill: np.ndarray) -> Iterator[_Job]:
+    def _coalition_key(self) -> str:
+        """The masked faces' cache key: the design and what fills the removed cells."""
+        fill = {"color": self.occlusion.color} | ({"seed": self.occlusion.seed} if self.occlusion.color == "noise" else {})
+        return self.coalitions.cache_key(json.dumps(fill, sort_keys=True))
+
+    def _jobs(self, digest: str, face: np.ndarray, fill: np.ndarray, methods: tuple[int, ...]) -> Iterator[_Job]:
         yield _Job(digest, ORIGINAL, 1, lambda start, stop: face[None])
-        for grid in self.occlusion.grids():
-            render = partial(grid.render, face, fill)
-            yield _Job(digest, self.occlusion.cache_key(grid.patch_size), len(grid), render)
+        if any(m in PATCH_METHODS for m in methods):
+            for grid in self.occlusion.grids():
+                render = partial(grid.render, face, fill)
+                yield _Job(digest, self.occlusion.cache_key(grid.patch_size), len(grid), render)
+        if any(m not in PATCH_METHODS for m in methods):
+            render = partial(self.coalitions.render, face, fill)
+            yield _Job(digest, self._coalition_key(), self.coalitions.masks, render)
 
     def _embed(
-        self, faces: dict[str, np.ndarray], progress: Progress | None
+        self, faces: dict[str, np.ndarray], methods: tuple[int, ...], progress: Progress | None
     ) -> tuple[dict[str, dict[str, np.ndarray]], int]:
-        """Embeddings of each distinct face's original and occlusions, from the cache or in batches."""
+        """Embeddings of each distinct face's original, occlusions and masked faces that ``methods`` need, from
+        the cache or in batches."""
         fingerprint = self.model.fingerprint if self.cache is not None else ""
         fill = self.occlusion.fill()
         results: dict[str, dict[str, np.ndarray]] = {digest: {} for digest in faces}
         pending: list[_Job] = []
         for digest, face in faces.items():
-            for job in self._jobs(digest, face, fill):
+            for job in self._jobs(digest, face, fill, methods):
                 cached = self.cache.get(fingerprint, digest, job.key, job.count) if self.cache else None
                 if cached is None:
                     pending.append(job)

@@ -1,17 +1,9 @@
-"""X-Maps from occluded embeddings (method.md §3): methods 1-3 (Eq. 6-8), Eq. 9, Eq. 10, blur, normalisation,
-and method 4 (beyond the paper, chosen by the faithfulness benchmark, docs/faithfulness.md).
+"""X-Maps from occluded embeddings (method.md §3): methods 1-3 (Eq. 6-8), Eq. 9, Eq. 10, blur and normalisation.
 
 All functions take embeddings already scaled to unit length, so every cosine distance (Eq. 1) is
-``1 - a.b`` and method 1's ``N x N`` distances are one matrix product.
-
-Method 4 uses the same occluded embeddings as methods 1-3 (no extra forward pass). Per patch it measures the
-effect of occluding it on the *pair* distance in both contexts, against the intact other face (method 2) and
-averaged over every occlusion of the other face (method 1's cross terms, but measured from the face's own
-unoccluded baseline ``mean_j d(N(I1), F2_j)``, so a patch the model ignores scores exactly 0, where Eq. 6 leaves
-a constant offset), averaged; see :func:`method_distances`. Each pixel then gets the mean effect of the patches that
-cover it (overlap correction: no pixel counts more because more patches cover it, unlike Eq. 9's sum), and the
-patch sizes are averaged with equal weights (unlike Eq. 10's ``1 / p^2``, which lets the 7-px patches dominate;
-the larger patches' effects are the ones that add up when many regions are removed).
+``1 - a.b`` and method 1's ``N x N`` distances are one matrix product. Method 4 (beyond the paper, chosen by the
+faithfulness benchmark, docs/faithfulness.md) is built from random coalitions of face cells instead of single
+patches: :mod:`xfv.xmaps.coalitions`.
 """
 
 from __future__ import annotations
@@ -26,8 +18,10 @@ DESCRIPTIONS = {
     1: "each occlusion of one face against every occlusion of the other, averaged (Eq. 6)",
     2: "each occlusion of one face against the other face intact (Eq. 7)",
     3: "both faces occluded at the same place (Eq. 8)",
-    4: "effect on the pair in both contexts, overlap-corrected (beyond the paper; docs/faithfulness.md)",
+    4: "what each region adds to the similarity over random coalitions of regions (beyond the paper; "
+       "docs/faithfulness.md)",
 }
+PATCH_METHODS = (1, 2, 3)  # built from single-patch occlusions: a map per patch size besides the final one
 DEFAULT_METHOD = 4  # the platform's default view: the most faithful in docs/faithfulness.md
 
 
@@ -55,9 +49,6 @@ def method_distances(
     Method 1 (Eq. 6): ``D1_i = mean_j d(F1_i, F2_j)``, ``D2_j = mean_i d(F1_i, F2_j)``.
     Method 2 (Eq. 7): ``D1_i = d(F1_i, N(I2))``, ``D2_i = d(N(I1), F2_i)``.
     Method 3 (Eq. 8): ``D1_i = D2_i = d(F1_i, F2_i)``.
-    Method 4: ``D1_i - d_orig = (d(F1_i, N(I2)) - d_orig + mean_j d(F1_i, F2_j) - mean_j d(N(I1), F2_j)) / 2``,
-    ``D2_j`` symmetrically: the change occluding patch ``i`` makes against the intact other face and against
-    every occlusion of the other face, each measured from its own unoccluded baseline.
     """
     if method == 1:
         matrix = _distance(occluded1 @ occluded2.T)
@@ -67,15 +58,7 @@ def method_distances(
     if method == 3:
         same_place = _distance(np.einsum("nd,nd->n", occluded1, occluded2))
         return same_place, same_place
-    if method == 4:
-        matrix = _distance(occluded1 @ occluded2.T)
-        context1, context2 = _distance(occluded2 @ original1).mean(), _distance(occluded1 @ original2).mean()
-        original = _distance(original1 @ original2)
-        return (
-            (matrix.mean(axis=1) - context1 + _distance(occluded1 @ original2) + original) / 2,
-            (matrix.mean(axis=0) - context2 + _distance(occluded2 @ original1) + original) / 2,
-        )
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    raise ValueError(f"method must be one of {PATCH_METHODS}, got {method!r}.")
 
 
 def similarity_map(distances: np.ndarray, original_distance: float, grid: PatchGrid) -> np.ndarray:
@@ -88,20 +71,6 @@ def similarity_map(distances: np.ndarray, original_distance: float, grid: PatchG
     for delta, (ys, xs, footprint) in zip(distances - original_distance, grid.masks()):
         total[ys, xs] += delta * footprint
     return total / len(grid)
-
-
-def overlap_corrected_map(distances: np.ndarray, original_distance: float, grid: PatchGrid) -> np.ndarray:
-    """Method 4: each pixel's mean ``d_i - d_orig`` over the patches ``M_i`` that cover it (0 where none does)."""
-    if len(distances) != len(grid):
-        raise ValueError(
-            f"Expected {len(grid)} distances for patch size {grid.patch_size}, got {len(distances)}."
-        )
-    total = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float64)
-    coverage = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float64)
-    for delta, (ys, xs, footprint) in zip(distances - original_distance, grid.masks()):
-        total[ys, xs] += delta * footprint
-        coverage[ys, xs] += footprint
-    return total / np.maximum(coverage, 1.0)
 
 
 def multiscale_map(maps: dict[int, np.ndarray]) -> np.ndarray:

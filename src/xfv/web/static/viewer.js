@@ -87,7 +87,16 @@ async function neighbours() {
   document.getElementById("back").href = `/explorer?${back}`;
 }
 
+// Method 4 uses no patches: only its final map exists, so the map choice is off while it is shown.
+function syncScale() {
+  const patchless = controls.method.value === "4";
+  if (patchless) controls.scale.value = "";
+  controls.scale.disabled = patchless;
+  controls.scale.title = patchless ? "method 4 uses no patches: one map" : "";
+}
+
 async function update() {
+  syncScale();
   const model = controls.model.value;
   const method = controls.method.value;
   writeUrl();

@@ -1,0 +1,96 @@
+"""Method 4 (beyond the paper): what each face region adds to the pair's similarity, over random coalitions.
+
+Methods 1-3 occlude one patch of an otherwise intact face, so they measure single-patch effects; these do not add
+up when many regions are missing (docs/faithfulness.md). Method 4 measures effects in every context instead:
+
+1. The 112 x 112 crop is cut into ``cell x cell`` cells (default 14 px, the paper's middle patch size: 8 x 8 = 64).
+2. A fixed, seeded design of ``masks`` binary masks keeps some cells and fills the others with the occlusion
+   colour. Masks come in complementary pairs, and a pair's share of kept cells is drawn uniformly from [0, 1], so
+   coalitions of every size are equally likely, as in the Shapley value.
+3. Each masked face ``k`` is embedded once (the design is the same for every face, so the embeddings are cached
+   per face like the occlusions) and scored by its cosine similarity to the *intact* other face (Eq. 1).
+4. A least-squares fit ``s_m = b_0 + sum_c b_c [cell c kept in mask m]`` gives ``b_c``: the mean change of the
+   similarity when cell ``c`` is present, over contexts of all sizes. ``b_c > 0``: the region makes the faces
+   similar (+, green); ``b_c < 0``: dissimilar (-, red).
+5. Each pixel takes its cell's ``b_c``; blur and normalisation as for methods 1-3 (method.md §4).
+
+With ``masks`` equal to the occlusions of methods 1-3 (1,058 with the paper's defaults), method 4 costs the same
+forward passes as methods 1-3 together.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from xfv.xmaps.occlusion import IMAGE_SIZE
+
+NEGLIGIBLE = 1e-9  # a cell effect on the cosine similarity below this is the fit's round-off: 0
+
+
+@dataclass(frozen=True)
+class CoalitionDesign:
+    """The masks of method 4: ``masks`` (even) masks over cells of ``cell`` pixels, drawn with ``seed``."""
+
+    masks: int = 1058
+    cell: int = 14
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cell, (int, np.integer)) or self.cell < 1 or IMAGE_SIZE % self.cell:
+            raise ValueError(f"cell must be a positive integer that divides {IMAGE_SIZE}, got {self.cell!r}.")
+        cells = (IMAGE_SIZE // self.cell) ** 2
+        if not isinstance(self.masks, (int, np.integer)) or self.masks < 2 * (cells + 1) or self.masks % 2:
+            raise ValueError(f"masks must be an even integer of at least {2 * (cells + 1)} (twice the {cells} "
+                             f"cells and intercept, for the least-squares fit), got {self.masks!r}.")
+
+    @property
+    def side(self) -> int:
+        """Cells per side."""
+        return IMAGE_SIZE // self.cell
+
+    @cached_property
+    def kept(self) -> np.ndarray:
+        """``bool (masks, side, side)``: True where a mask keeps the cell; complementary pairs ``m``, ``m + masks/2``.
+
+        Every coalition is proper (keeps some cell and removes some), as in Shapley regressions: the empty and the
+        whole face are the two ends every deletion curve shares."""
+        rng = np.random.default_rng(self.seed)
+        half = self.masks // 2
+        first = np.zeros((half, self.side, self.side), dtype=bool)
+        redraw = np.ones(half, dtype=bool)
+        while redraw.any():
+            shares = rng.uniform(0.0, 1.0, size=(int(redraw.sum()), 1, 1))
+            first[redraw] = rng.uniform(size=(int(redraw.sum()), self.side, self.side)) < shares
+            counts = first.sum(axis=(1, 2))
+            redraw = (counts == 0) | (counts == self.side * self.side)
+        return np.concatenate([first, ~first])
+
+    @cached_property
+    def _solver(self) -> np.ndarray:
+        """The least-squares operator ``(X^T X)^-1 X^T`` of the design with an intercept column."""
+        design = np.hstack([np.ones((self.masks, 1)), self.kept.reshape(self.masks, -1).astype(np.float64)])
+        return np.linalg.pinv(design)
+
+    def cache_key(self, color_key: str) -> str:
+        """Everything that changes the masked images (a cache key part); ``color_key``: the fill's own."""
+        return json.dumps({"method": 4, "masks": self.masks, "cell": self.cell, "seed": self.seed,
+                           "fill": color_key}, sort_keys=True)
+
+    def render(self, face: np.ndarray, fill: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Masked faces for masks ``start:stop``: ``uint8 (n, 112, 112, 3)``, removed cells showing ``fill``."""
+        kept = self.kept[start:stop]
+        pixels = np.repeat(np.repeat(kept, self.cell, axis=1), self.cell, axis=2)[..., None]
+        return np.where(pixels, face[None], fill[None])
+
+    def attribution(self, similarities: np.ndarray) -> np.ndarray:
+        """Step 4: ``b_c`` per cell from the masked faces' similarities, as a ``(112, 112)`` map (step 5's cells)."""
+        similarities = np.asarray(similarities, dtype=np.float64)
+        if similarities.shape != (self.masks,):
+            raise ValueError(f"Expected {self.masks} similarities, one per mask, got shape {similarities.shape}.")
+        effects = (self._solver @ similarities)[1:].reshape(self.side, self.side)
+        effects[np.abs(effects) < NEGLIGIBLE] = 0.0  # round-off of the fit, far below float32 embeddings' precision
+        return np.repeat(np.repeat(effects, self.cell, axis=0), self.cell, axis=1)
