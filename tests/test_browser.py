@@ -137,8 +137,14 @@ def test_landing_page_shows_calibration_quality_and_figures(browser, server, scr
     assert SAMPLE in text and "lbp" in text and SECOND_MODEL in text and "ECE" in text and "Brier" in text
     warnings = " ".join(w.text for w in browser.find_elements(By.CSS_SELECTOR, ".calibration .warning"))
     assert "too few for a calibration" in warnings and "fits poorly" in warnings
-    figure = browser.find_element(By.CSS_SELECTOR, ".calibration img.fig2")
-    select_in = browser.find_element(By.CSS_SELECTOR, ".calibration select.fold")
+    names = {c.get_attribute("data-model"): c.find_element(By.CSS_SELECTOR, ".calibration-name").text
+             for c in browser.find_elements(By.CSS_SELECTOR, f'.calibration[data-dataset="{SAMPLE}"]')}
+    assert names["lbp"].endswith("shipped: lbp on lfw, 6000 pairs (the one fitted on "
+                                 f"{SAMPLE} has only 60 pairs, fewer than 1000)")
+    assert "no calibration ships for" in names[SECOND_MODEL]  # its own fold-wise fits, one figure per fold
+    own = browser.find_element(By.CSS_SELECTOR, f'.calibration[data-model="{SECOND_MODEL}"]')
+    figure = own.find_element(By.CSS_SELECTOR, "img.fig2")
+    select_in = own.find_element(By.CSS_SELECTOR, "select.fold")
     from selenium.webdriver.support.ui import Select
 
     Select(select_in).select_by_value("3")

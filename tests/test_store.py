@@ -8,11 +8,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest_web import SAMPLE
 from reference import eq3_reference
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, update
 
 from xfv.cli.platform import sample_root
+from xfv.confidence import default_calibration
 from xfv.jobs import explain as explain_module
 from xfv.jobs import precompute as precompute_module
+from xfv.jobs import verify as verify_module
 from xfv.jobs.explain import explain_pair
 from xfv.jobs.ingest import ingest_dataset, quality_score
 from xfv.jobs.precompute import precompute, xmap_selection
@@ -85,14 +87,15 @@ def test_ingest_and_precompute_are_idempotent(fresh_sample):
         assert len(qualities) == 96 and all(0 <= q <= 100 for q in qualities)
         folds = session.scalars(select(CalibrationRecord.fold)).all()
         assert sorted(f for f in folds if f is not None) == list(range(10)) and folds.count(None) == 1
-        # Each stored result is Eq. 3 of its own fold's calibration (fitted on the other nine folds).
-        calibrations = {c.fold: c for c in session.scalars(select(CalibrationRecord)) if c.fold is not None}
+        # 60 pairs are too few for a calibration: each result is Eq. 3 of the shipped lbp calibration, named so.
+        shipped = default_calibration("lbp")
         for result, pair in session.execute(select(Result, Pair).join(Pair, Result.pair_id == Pair.id)):
-            fold = calibrations[pair.fold]
-            assert result.threshold == fold.threshold
-            assert result.correct == ((result.distance <= fold.threshold) == (pair.label == 1))
-            expected = eq3_reference([result.distance], fold.threshold, fold.parameters["cscore"])[0]
+            assert result.threshold == shipped.threshold
+            assert result.prediction == (result.distance <= shipped.threshold)
+            assert result.correct == (result.prediction == (pair.label == 1))
+            expected = eq3_reference([result.distance], shipped.threshold, shipped.to_dict()["parameters"])[0]
             assert result.confidence == pytest.approx(expected, abs=1e-9)
+            assert result.calibration.startswith("shipped: lbp on lfw, 6000 pairs (the one fitted on")
         maps = session.scalars(select(XMapRecord)).all()
         assert len(maps) == 2 * 4 * 2 * 4  # pairs x methods (1-4) x images x (final map + 3 patch sizes)
         assert sorted({m.scale for m in maps}) == [0, 7, 14, 28]
@@ -100,6 +103,27 @@ def test_ingest_and_precompute_are_idempotent(fresh_sample):
             xmap = decode_map(record.data)
             assert xmap.shape == (112, 112) and xmap.dtype == np.float32
             assert np.abs(xmap).max() == pytest.approx(1.0)
+
+
+def test_a_dataset_large_enough_is_judged_out_of_fold(fresh_sample, monkeypatch):
+    """At or above the minimum, each stored result is Eq. 3 of its own fold's calibration (fitted on the other nine
+    folds); the sample stands in for a large dataset by lowering the minimum."""
+    factory = fresh_sample
+    monkeypatch.setattr(verify_module, "MIN_CALIBRATION_PAIRS", 60)
+    with factory() as session:  # stored rows without a calibration name are recomputed (migration 0003)
+        session.execute(update(Result).values(calibration=None))
+        session.commit()
+    assert precompute(factory, SAMPLE, create_model("lbp"), xmaps=0).results_computed
+    with factory() as session:
+        calibrations = {c.fold: c for c in session.scalars(select(CalibrationRecord)) if c.fold is not None}
+        assert sorted(calibrations) == list(range(10))
+        for result, pair in session.execute(select(Result, Pair).join(Pair, Result.pair_id == Pair.id)):
+            fold = calibrations[pair.fold]
+            assert result.threshold == fold.threshold
+            assert result.correct == ((result.distance <= fold.threshold) == (pair.label == 1))
+            expected = eq3_reference([result.distance], fold.threshold, fold.parameters["cscore"])[0]
+            assert result.confidence == pytest.approx(expected, abs=1e-9)
+            assert result.calibration == f"out of fold: fitted on the other folds of {SAMPLE}"
 
 
 def test_ingest_refuses_a_second_root_under_the_same_name(fresh_sample, tmp_path):

@@ -119,7 +119,7 @@ def run_precompute(args: argparse.Namespace) -> int:
             state = "computed" if report.results_computed else "already there"
             print(f"{report.dataset} / {report.model}: {report.pairs} pairs ({state}), accuracy "
                   f"{report.accuracy:.4f}; X-Maps for {report.xmaps_computed} pairs computed, "
-                  f"{report.xmaps_skipped} already there")
+                  f"{report.xmaps_skipped} already there; calibration: {report.calibration}")
             if report.xmaps_computed:
                 print(f"X-Maps: {report.xmaps_computed} pairs, {report.xmap_images} distinct images in "
                       f"{report.xmap_seconds:.1f} s: {report.xmaps_computed / report.xmap_seconds:.2f} pairs/s, "
@@ -143,7 +143,8 @@ def run_demo(args: argparse.Namespace) -> int:
     for name, xmaps in DEMO_MODELS.items():
         report = precompute(factory, SAMPLE_NAME, create_model(name), xmaps=xmaps, progress=show_progress(args))
         print(f"{SAMPLE_NAME} / {name}: accuracy {report.accuracy:.4f}, X-Maps for "
-              f"{report.xmaps_computed + report.xmaps_skipped} pairs ({report.xmaps_computed} computed now)")
+              f"{report.xmaps_computed + report.xmaps_skipped} pairs ({report.xmaps_computed} computed now); "
+              f"calibration: {report.calibration}")
     if args.no_serve:
         return 0
     return run_serve(args)

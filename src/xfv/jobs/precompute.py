@@ -26,10 +26,11 @@ from xfv.jobs.cluster import ModelSpec, PairWork, distinct_images, run_in_proces
 from xfv.jobs.embeddings import pair_distances
 from xfv.jobs.evaluate import evaluate_scores
 from xfv.jobs.explain import expected_rows, make_explainer
+from xfv.jobs.verify import dataset_calibration
 from xfv.models import EmbeddingModel
 from xfv.store.db import transaction
 from xfv.store.models import CalibrationRecord, Dataset, Image, ModelRecord, Pair, Result, XMapRecord
-from xfv.store.queries import get_dataset
+from xfv.store.queries import get_dataset, results_calibration
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -48,6 +49,7 @@ class PrecomputeReport:
     xmap_images: int = 0
     xmap_passes: int = 0
     xmap_seconds: float = 0.0
+    calibration: str = ""  # the name of the calibration behind the stored thresholds and C-Scores
 
 
 def register_model(session: Session, model: EmbeddingModel) -> ModelRecord:
@@ -104,7 +106,7 @@ def precompute(
         record = register_model(session, model)
         pair_list, pair_ids = dataset_pair_list(session, dataset)
         done = session.scalar(select(func.count(Result.id)).join(Pair).where(
-            Pair.dataset_id == dataset.id, Result.model_id == record.id)) or 0
+            Pair.dataset_id == dataset.id, Result.model_id == record.id, Result.calibration.is_not(None))) or 0
     if not pair_ids:
         raise ValueError(f"Dataset {dataset_name!r} has no pairs; run 'xfv ingest' first.")
     computed = done != len(pair_ids)
@@ -113,6 +115,7 @@ def precompute(
     with factory() as session:
         accuracy = session.scalar(select(func.avg(cast(Result.correct, Integer))).join(Pair).where(
             Pair.dataset_id == dataset.id, Result.model_id == record.id))
+        calibration = results_calibration(session, dataset, record) or ""
     selected = xmap_selection(pair_ids, xmaps)
     explainer = make_explainer(model)
     with factory() as session:
@@ -134,27 +137,39 @@ def precompute(
         store_maps(factory, model, record.id, results, on_stored=bar.update)
     return PrecomputeReport(dataset.name, model.name, len(pair_ids), computed, float(accuracy or 0.0),
                             len(todo), len(selected) - len(todo), images, images * passes,
-                            time.perf_counter() - started)
+                            time.perf_counter() - started, calibration)
 
 
 def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: ModelRecord, model: EmbeddingModel,
                      pair_list: PairList, pair_ids: list[int], progress: bool) -> None:
+    """Distances (Eq. 1), the fold-wise fits, and each pair's threshold and C-Score (Eq. 3) out of fold; on a
+    dataset too small for a calibration, from the model's shipped one (:func:`dataset_calibration`), named per
+    result either way."""
     distances = pair_distances(pair_list, model, progress=progress)
     labels = np.array([p.label for p in pair_list.pairs])
     folds = np.array([p.fold for p in pair_list.pairs])
     evaluation = evaluate_scores(distances, labels, folds)
-    columns = evaluation.columns
-    confidence = columns.get("confidence")
     calibration = Calibration.fit(distances, labels, model=model.name, dataset=dataset.name)
+    shipped, calibration_name = dataset_calibration(calibration)
+    if shipped is None:
+        columns = evaluation.columns
+        threshold = columns["threshold"].astype(float)
+        prediction = columns["prediction"] == "same"
+        confidence = columns.get("confidence")
+    else:
+        threshold = np.full(len(distances), float(shipped.threshold))
+        prediction = distances <= shipped.threshold
+        confidence = shipped.confidence(distances)
+    correct = prediction == (labels == 1)
     with transaction(factory) as session:
         session.execute(delete(Result).where(Result.model_id == record.id, Result.pair_id.in_(pair_ids)))
         session.execute(delete(CalibrationRecord).where(CalibrationRecord.model_id == record.id,
                                                         CalibrationRecord.dataset_id == dataset.id))
         session.add_all(Result(
-            pair_id=pair_id, model_id=record.id, distance=float(columns["distance"][i]),
-            threshold=float(columns["threshold"][i]), prediction=bool(columns["prediction"][i] == "same"),
-            correct=bool(columns["correct"][i]),
+            pair_id=pair_id, model_id=record.id, distance=float(distances[i]), threshold=float(threshold[i]),
+            prediction=bool(prediction[i]), correct=bool(correct[i]),
             confidence=None if confidence is None or not np.isfinite(confidence[i]) else float(confidence[i]),
+            calibration=calibration_name,
         ) for i, pair_id in enumerate(pair_ids))
         for fold in evaluation.summary["folds"]:
             session.add(CalibrationRecord(model_id=record.id, dataset_id=dataset.id, fold=int(fold["fold"]),

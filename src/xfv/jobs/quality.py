@@ -16,6 +16,7 @@ from xfv.confidence.baselines import BASELINES
 from xfv.jobs.evaluate import CSCORE
 
 POOR_ECE = 0.05  # an expected calibration error above this is a poor fit
+GOOD_ECE = 0.01  # at most this: c(t) off 0.5 is noted, not called a poor fit (few pairs lie near t)
 POOR_CENTRE = 0.15  # median |c(t_k) - 0.5| above this: the curve does not cross 0.5 at the threshold (Eq. 3
 # jumps there); an accuracy-optimal t in a sparse stretch of distances alone moves c(t) by about 0.1
 
@@ -57,8 +58,10 @@ def fold_fits(folds: np.ndarray, parameters: dict[int, tuple[float, dict[str, fl
 
 
 def calibration_quality(distances: np.ndarray, labels: np.ndarray, folds: np.ndarray, confidence: np.ndarray,
-                        correct: np.ndarray, fits: list[FoldFit], *, min_pairs: int) -> CalibrationQuality:
-    """Quality of the stored C-Scores of one model on one dataset, with a warning where they fit poorly."""
+                        correct: np.ndarray, fits: list[FoldFit], *, min_pairs: int,
+                        shipped: bool = False) -> CalibrationQuality:
+    """Quality of the stored C-Scores of one model on one dataset, with a warning where they fit poorly;
+    ``shipped``: the ``fits`` are the shipped calibration, which judges a dataset of fewer than ``min_pairs``."""
     correct = np.asarray(correct, dtype=bool)
     d, y = np.asarray(distances, dtype=float), np.asarray(labels)
     confidences = {CSCORE: np.asarray(confidence, dtype=float), **{name: np.empty_like(d) for name in BASELINES}}
@@ -74,12 +77,18 @@ def calibration_quality(distances: np.ndarray, labels: np.ndarray, folds: np.nda
     quality = CalibrationQuality(len(distances), float(correct.mean()), expected_calibration_error(correct, confidence),
                                  brier_score(correct, confidence), centre, baselines, confidences, correct)
     name, best = quality.best_baseline
-    if quality.ece > POOR_ECE or abs(centre - 0.5) > POOR_CENTRE:
+    off_centre = abs(centre - 0.5) > POOR_CENTRE
+    if quality.ece > POOR_ECE or (off_centre and quality.ece > GOOD_ECE):
         better = (f"; {name} is better calibrated here (ECE {best['ece']:.3f})"
                   if best["ece"] < quality.ece - 0.005 else "")
         quality.warnings.append(f"The C-Score fits poorly: ECE {quality.ece:.3f}, c(t) = {centre:.2f} instead of "
                                 f"0.5 at the threshold{better}.")
+    elif off_centre:
+        quality.warnings.append(f"c(t) = {centre:.2f} instead of 0.5 at the threshold: Eq. 3 jumps there, but so few "
+                                f"pairs lie near t that the C-Score stays well calibrated (ECE {quality.ece:.3f}).")
     if len(distances) < min_pairs:
-        quality.warnings.append(f"{len(distances)} pairs are too few for a calibration (fewer than {min_pairs}): "
-                                "uploaded pairs are judged with the shipped benchmark calibration.")
+        judged = ("these confidences and uploaded pairs use the shipped benchmark calibration" if shipped else
+                  "uploaded pairs are judged with the shipped benchmark calibration, where one ships")
+        quality.warnings.append(f"{len(distances)} pairs are too few for a calibration of their own (fewer than "
+                                f"{min_pairs}): {judged}.")
     return quality

@@ -129,6 +129,20 @@ def usable_calibration(calibration: Calibration | None, model_name: str) -> tupl
                      f"fewer than {MIN_CALIBRATION_PAIRS})")
 
 
+def dataset_calibration(own: Calibration) -> tuple[Calibration | None, str]:
+    """What judges the stored pairs of a dataset, and its name: its own fold-wise fits (None) when the dataset has
+    at least :data:`MIN_CALIBRATION_PAIRS` pairs, else the shipped calibration of the model (Eq. 3 with the
+    shipped t and curve); the fold-wise fits again, named so, where no calibration ships for the model."""
+    out_of_fold = f"out of fold: fitted on the other folds of {own.dataset}"
+    if own.pairs >= MIN_CALIBRATION_PAIRS:
+        return None, out_of_fold
+    try:
+        return usable_calibration(own, own.model)
+    except NotFoundError:
+        return None, (f"{out_of_fold}, only {own.pairs} pairs (fewer than {MIN_CALIBRATION_PAIRS}; "
+                      f"no calibration ships for {own.model})")
+
+
 def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, calibration: Calibration | None,
                  name: str, *, threshold: float | None = None, cache: EmbeddingCache | None = None) -> Verdict:
     """Embed the native crops (through ``cache`` if given), Eq. 1, and judge with ``calibration`` (named ``name``);

@@ -124,6 +124,8 @@ class Result(Base):
     prediction: Mapped[bool] = mapped_column(Boolean)  # True: "same"
     correct: Mapped[bool] = mapped_column(Boolean)
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # where threshold and confidence come from: out of fold, or the shipped calibration (small datasets)
+    calibration: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class CalibrationRecord(Base):

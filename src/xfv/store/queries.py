@@ -339,6 +339,13 @@ def model_results(session: Session, dataset: Dataset, model: ModelRecord) -> lis
     ).all()]
 
 
+def results_calibration(session: Session, dataset: Dataset, model: ModelRecord) -> str | None:
+    """The name of the calibration behind the stored results of ``model`` on ``dataset`` (one per precompute)."""
+    return session.scalar(
+        select(Result.calibration).join(Pair, Pair.id == Result.pair_id)
+        .where(Pair.dataset_id == dataset.id, Result.model_id == model.id).limit(1))
+
+
 def fold_calibrations(session: Session, dataset: Dataset, model: ModelRecord) -> dict[int, tuple[float, dict]]:
     """Per fold k the stored threshold t_k and the Eq. 2 parameters fitted on the other folds."""
     records = session.scalars(select(CalibrationRecord).where(

@@ -48,12 +48,9 @@ def landing(request: Request, session: SessionDep, services: ServicesDep) -> HTM
         .order_by(ModelRecord.name != "dlib", XMapRecord.pair_id).limit(1)  # the default model's first pair
     ).first()
     datasets = dataset_summaries(session)
-    quality = {(d.name, m.name): services.calibration_view(session, d.name, m.name).quality
-               for d in datasets for m in d.models}
-    folds = {(d.name, m.name): [fit.fold for fit in services.calibration_view(session, d.name, m.name).fits]
-             for d in datasets for m in d.models}
+    views = {(d.name, m.name): services.calibration_view(session, d.name, m.name) for d in datasets for m in d.models}
     return templates.TemplateResponse(request, "index.html", {
-        "datasets": datasets, "quality": quality, "folds": folds, "preview": preview, "models": list_models(),
+        "datasets": datasets, "views": views, "preview": preview, "models": list_models(),
         "methods": methods(), "default_method": DEFAULT_METHOD, "poor_ece": POOR_ECE, "ece_bins": ECE_BINS,
     })
 
@@ -97,13 +94,19 @@ def explain(request: Request, settings: SettingsDep) -> HTMLResponse:
 def confidence_plot(session: SessionDep, services: ServicesDep, dataset: str = Query(..., max_length=100),
                     model: str = Query(..., max_length=100), fold: int = Query(0, ge=0, le=1000)) -> Response:
     """Fig. 2 of one fold: histograms and bin-wise ratios of the other folds, the C-Score curve fitted on them
-    and the fold's threshold: the fit behind that fold's confidences in the explorer."""
+    and the fold's threshold: the fit behind that fold's confidences in the explorer. Where the shipped
+    calibration judges the dataset (too few pairs), its curve and t over all the dataset's pairs, whatever the fold."""
     view = services.calibration_view(session, dataset, model)
+    buffer = io.BytesIO()
+    if view.shipped is not None:
+        plot_cscore_fit(view.distances, view.labels, view.shipped.cscore, buffer,
+                        title=f"{model} on {dataset} ({len(view.distances)} pairs), shipped curve "
+                              f"({view.shipped.dataset}, {view.shipped.pairs} pairs)")
+        return Response(buffer.getvalue(), media_type="image/png", headers=PNG_CACHE)
     fit = next((f for f in view.fits if f.fold == fold), None)
     if fit is None:
         raise NotFoundError(f"Model {model!r} on {dataset!r} has no fit for fold {fold}; "
                             f"folds: {[f.fold for f in view.fits]}.")
-    buffer = io.BytesIO()
     plot_cscore_fit(view.distances[fit.train], view.labels[fit.train], fit.cscore, buffer,
                     title=f"{model} on {dataset}, fold {fold} (fit on {int(fit.train.sum())} pairs)")
     return Response(buffer.getvalue(), media_type="image/png", headers=PNG_CACHE)

@@ -52,6 +52,8 @@ class ResultOut(BaseModel):
     prediction: Label
     correct: bool
     confidence: float | None
+    calibration: str | None = Field(description="where the threshold and C-Score come from: out of fold, or the "
+                                                "shipped calibration (datasets too small for their own)")
 
 
 class ImageOut(BaseModel):

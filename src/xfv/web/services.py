@@ -32,6 +32,7 @@ from xfv.jobs import (
     fold_fits,
     make_explainer,
     photo_face,
+    shipped_calibration,
     usable_calibration,
     verify_faces,
 )
@@ -45,6 +46,7 @@ from xfv.store.queries import (
     get_model,
     latest_calibration,
     model_results,
+    results_calibration,
     stored_xmaps,
 )
 from xfv.store.uploads import expire_uploads, get_upload, save_upload_maps, upload_task_key
@@ -132,6 +134,8 @@ class CalibrationView:
     labels: np.ndarray
     fits: list[FoldFit]
     quality: CalibrationQuality
+    calibration: str  # the name of the calibration behind the stored results
+    shipped: Calibration | None  # the shipped calibration, where it judges the stored results (small datasets)
 
 
 class Services:
@@ -246,10 +250,17 @@ class Services:
             view = self._views.get(key)
             if view is None:
                 distances, labels, folds, confidence, correct = (np.array(column) for column in zip(*rows))
-                fits = fold_fits(folds, fold_calibrations(session, dataset, model))
+                name = (results_calibration(session, dataset, model)
+                        or f"out of fold: fitted on the other folds of {dataset.name}")
+                shipped = shipped_calibration(model_name)[0] if name.startswith("shipped") else None
+                if shipped is None:
+                    fits = fold_fits(folds, fold_calibrations(session, dataset, model))
+                else:  # every fold judged by the shipped t and curve
+                    fits = [FoldFit(int(k), float(shipped.threshold), shipped.cscore, folds != k)
+                            for k in np.unique(folds)]
                 quality = calibration_quality(distances, labels, folds, confidence.astype(float), correct, fits,
-                                              min_pairs=MIN_CALIBRATION_PAIRS)
-                view = self._views[key] = CalibrationView(distances, labels, fits, quality)
+                                              min_pairs=MIN_CALIBRATION_PAIRS, shipped=shipped is not None)
+                view = self._views[key] = CalibrationView(distances, labels, fits, quality, name, shipped)
         return view
 
     def warm_calibration_views(self, factory: sessionmaker[Session]) -> threading.Thread:

@@ -13,7 +13,7 @@ const PAIR_COLUMNS = [
 const MODEL_COLUMNS = [
   { key: "prediction", title: "prediction", help: "same or different person; ✓ right, ✗ wrong" },
   { key: "distance", title: "distance", help: "cosine distance d (Eq. 1)" },
-  { key: "threshold", title: "t", help: "the threshold of the pair's fold: same if d ≤ t" },
+  { key: "threshold", title: "t", help: "the threshold of the pair's fold (or the shipped calibration's, see the confidence's tooltip): same if d ≤ t" },
   { key: "confidence", title: "confidence", help: "C-Score (Eq. 3): probability the decision is right; 0.5 = no information" },
 ];
 const MODEL_FILTERS = [
@@ -108,6 +108,7 @@ function renderRow(item) {
     prediction.classList.add("group-start");
     const confidence = cell("confidence", confidenceCell(r));
     confidence.dataset.value = r.confidence === null ? "" : r.confidence;
+    if (r.calibration) confidence.title = `calibration: ${r.calibration}`;
     cells.push(prediction, cell("distance", r.distance.toFixed(4)), cell("threshold", r.threshold.toFixed(4)), confidence);
   }
   const row = el("tr", { "data-id": item.id, class: "pair-row", title: "open in the viewer" }, ...cells);

@@ -17,7 +17,7 @@ function verdictRows(model) {
     rows.push(["model", model], ["distance", r.distance.toFixed(4)], ["threshold", r.threshold.toFixed(4)],
       ["prediction", el("span", { class: r.correct ? "ok" : "wrong" }, `${r.prediction} ${r.correct ? "✓ right" : "✗ wrong"}`)],
       ["confidence", r.confidence === null ? "–" : confidenceView(r.confidence)],
-      ["calibration", `out of fold: fitted on the other folds of ${p.dataset}`]);
+      ["calibration", r.calibration || `out of fold: fitted on the other folds of ${p.dataset}`]);
   }
   document.querySelector("#verdict tbody").replaceChildren(
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
