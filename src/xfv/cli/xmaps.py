@@ -217,7 +217,8 @@ def run_explain(args: argparse.Namespace) -> int:
         **verdict.to_dict(),
         "xmap_distance": explanation.distance,
         "methods": sorted(explanation.maps),
-        "occluded_images": 2 * occlusion.count(),
+        "occluded_images": 2 * occlusion.count() if set(explanation.maps) - {4} else 0,  # methods 1-3
+        "masked_images": 2 * args.masks if 4 in explanation.maps else 0,  # method 4
         "forward_passes": explanation.forward_passes,
         "seconds": round(explanation.timings["total"], 3),
         "timings": {k: round(v, 3) for k, v in explanation.timings.items()},

@@ -13,7 +13,7 @@ METHOD_TITLES = {
     1: "method 1 (Eq. 6)",
     2: "method 2 (Eq. 7)",
     3: "method 3 (Eq. 8)",
-    4: "method 4 (pair effect)",
+    4: "method 4 (coalitions)",
 }
 
 
