@@ -100,8 +100,7 @@ def confidence_plot(session: SessionDep, services: ServicesDep, dataset: str = Q
     buffer = io.BytesIO()
     if view.shipped is not None:
         plot_cscore_fit(view.distances, view.labels, view.shipped.cscore, buffer,
-                        title=f"{model} on {dataset} ({len(view.distances)} pairs), shipped curve "
-                              f"({view.shipped.dataset}, {view.shipped.pairs} pairs)")
+                        title=f"{model} on {dataset}, shipped curve")
         return Response(buffer.getvalue(), media_type="image/png", headers=PNG_CACHE)
     fit = next((f for f in view.fits if f.fold == fold), None)
     if fit is None:
