@@ -80,11 +80,14 @@ class CoalitionDesign:
         return json.dumps({"method": 4, "masks": self.masks, "cell": self.cell, "seed": self.seed,
                            "fill": color_key}, sort_keys=True)
 
+    @cached_property
+    def _kept_pixels(self) -> np.ndarray:
+        """:attr:`kept` per pixel, ``bool (masks, 112, 112, 1)`` (13 MB for the default design), built once."""
+        return np.repeat(np.repeat(self.kept, self.cell, axis=1), self.cell, axis=2)[..., None]
+
     def render(self, face: np.ndarray, fill: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Masked faces for masks ``start:stop``: ``uint8 (n, 112, 112, 3)``, removed cells showing ``fill``."""
-        kept = self.kept[start:stop]
-        pixels = np.repeat(np.repeat(kept, self.cell, axis=1), self.cell, axis=2)[..., None]
-        return np.where(pixels, face[None], fill[None])
+        return np.where(self._kept_pixels[start:stop], face[None], fill[None])
 
     def attribution(self, similarities: np.ndarray) -> np.ndarray:
         """Step 4: ``b_c`` per cell from the masked faces' similarities, as a ``(112, 112)`` map (step 5's cells)."""
