@@ -42,6 +42,23 @@ def test_url_precedence(monkeypatch):
     assert resolve_db_url("sqlite:///given.db") == "sqlite:///given.db"
 
 
+def test_the_former_method_4_maps_are_dropped_by_migration_0004(fresh_sample):
+    """Method 4 changed its definition: a database from before keeps methods 1-3 and loses method 4's maps, which
+    precompute then recomputes (the pairs no longer have all their rows)."""
+    factory = fresh_sample
+    engine = factory.kw["bind"]
+    with factory() as session:
+        before = session.scalar(select(func.count(XMapRecord.id)).where(XMapRecord.method != 4))
+        assert session.scalar(select(func.count(XMapRecord.id)).where(XMapRecord.method == 4)) == 2 * 2
+    downgrade(engine, "0003_result_calibration")
+    migrate(engine)
+    with factory() as session:
+        assert session.scalar(select(func.count(XMapRecord.id)).where(XMapRecord.method == 4)) == 0
+        assert session.scalar(select(func.count(XMapRecord.id))) == before
+    report = precompute(factory, SAMPLE, create_model("lbp"), xmaps=2)
+    assert (report.xmaps_computed, report.xmaps_skipped) == (2, 0)
+
+
 def test_invalid_url_is_a_clear_error():
     with pytest.raises(ValueError, match="Invalid database URL 'not a url'"):
         create_db_engine("not a url")
@@ -97,7 +114,7 @@ def test_ingest_and_precompute_are_idempotent(fresh_sample):
             assert result.confidence == pytest.approx(expected, abs=1e-9)
             assert result.calibration.startswith("shipped: lbp on lfw, 6000 pairs (the one fitted on")
         maps = session.scalars(select(XMapRecord)).all()
-        assert len(maps) == 2 * 4 * 2 * 4  # pairs x methods (1-4) x images x (final map + 3 patch sizes)
+        assert len(maps) == 2 * 2 * (3 * 4 + 1)  # pairs x images x (methods 1-3: final + 3 patch sizes; 4: final)
         assert sorted({m.scale for m in maps}) == [0, 7, 14, 28]
         for record in maps:  # normalised to [-1, 1] by the largest absolute value (method.md §3)
             xmap = decode_map(record.data)
