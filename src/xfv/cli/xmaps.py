@@ -22,7 +22,7 @@ from xfv.faces.detection import DETECTORS
 from xfv.jobs.embeddings import dataset_detector
 from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import EmbeddingModel
-from xfv.xmaps import CoalitionDesign, OcclusionCache, OcclusionConfig, XMapExplainer
+from xfv.xmaps import PATCH_METHODS, CoalitionDesign, OcclusionCache, OcclusionConfig, XMapExplainer
 from xfv.xmaps.blend import COLORMAPS
 from xfv.xmaps.experiments import REGIONS, cut_paste_experiment, sensitivity_experiment
 from xfv.xmaps.faithfulness import FaithfulnessResult, faithfulness_experiment
@@ -203,7 +203,8 @@ def run_explain(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     occlusion = _occlusion(args)
     faces, verdict = common.verify_photos(args, model)
-    explanation = _explainer(args, model, occlusion).explain(
+    explainer = _explainer(args, model, occlusion)
+    explanation = explainer.explain(
         faces[0].crop, faces[1].crop, methods=args.methods, progress=_progress_bar(args, "explain")
     )
     out = Path(args.out)
@@ -217,8 +218,8 @@ def run_explain(args: argparse.Namespace) -> int:
         **verdict.to_dict(),
         "xmap_distance": explanation.distance,
         "methods": sorted(explanation.maps),
-        "occluded_images": 2 * occlusion.count() if set(explanation.maps) - {4} else 0,  # methods 1-3
-        "masked_images": 2 * args.masks if 4 in explanation.maps else 0,  # method 4
+        "occluded_images": 2 * occlusion.count() if set(explanation.maps) & set(PATCH_METHODS) else 0,
+        "masked_images": 2 * explainer.coalitions.masks if set(explanation.maps) - set(PATCH_METHODS) else 0,
         "forward_passes": explanation.forward_passes,
         "seconds": round(explanation.timings["total"], 3),
         "timings": {k: round(v, 3) for k, v in explanation.timings.items()},

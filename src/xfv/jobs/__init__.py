@@ -13,12 +13,28 @@ _PUBLIC = {"aligned_face": "xfv.jobs.explain", "explain_pair": "xfv.jobs.explain
            "calibration_quality": "xfv.jobs.quality", "fold_fits": "xfv.jobs.quality", "FoldFit": "xfv.jobs.quality",
            "CalibrationQuality": "xfv.jobs.quality", "POOR_ECE": "xfv.jobs.quality",
            **{name: "xfv.jobs.verify" for name in (
-               "MIN_CALIBRATION_PAIRS", "PhotoFace", "Verdict", "photo_detector", "photo_face",
-               "shipped_calibration", "usable_calibration", "verify_faces")}}
-__all__ = ["MIN_CALIBRATION_PAIRS", "POOR_ECE", "CalibrationQuality", "FoldFit", "PhotoFace", "Verdict", "aligned_face", "calibration_quality",
-           "explain_pair", "fold_fits",
-           "make_explainer", "photo_detector", "photo_face", "shipped_calibration", "usable_calibration",
-           "verify_faces"]
+               "MIN_CALIBRATION_PAIRS", "PhotoFace", "Verdict", "is_shipped", "out_of_fold_name", "photo_detector",
+               "photo_face", "shipped_calibration", "usable_calibration", "verify_faces")}}
+__all__ = [
+    "MIN_CALIBRATION_PAIRS",
+    "POOR_ECE",
+    "CalibrationQuality",
+    "FoldFit",
+    "PhotoFace",
+    "Verdict",
+    "aligned_face",
+    "calibration_quality",
+    "explain_pair",
+    "fold_fits",
+    "is_shipped",
+    "make_explainer",
+    "out_of_fold_name",
+    "photo_detector",
+    "photo_face",
+    "shipped_calibration",
+    "usable_calibration",
+    "verify_faces",
+]
 
 
 def __getattr__(name: str):

@@ -127,7 +127,7 @@ def precompute(
     todo = [PairWork(pair_id, (root, by_id[pair_id].image1), (root, by_id[pair_id].image2))
             for pair_id in selected if pair_id not in complete]
     images = len(distinct_images(todo))
-    passes = 1 + sum(len(grid) for grid in explainer.occlusion.grids()) + explainer.coalitions.masks
+    passes = 1 + explainer.occlusion.count() + explainer.coalitions.masks
     started = time.perf_counter()
     if client is None:
         results = run_in_process(explainer, todo)

@@ -25,6 +25,7 @@ from xfv.verification import cosine_distance
 PHOTO_DETECTOR = "hog"  # dlib's HOG; the CNN (hog+cnn) finds more faces at several times the cost in time and
 # memory, so photos get it only when asked (--detector hog+cnn), keeping one photo within docs/models.md's bounds
 MIN_CALIBRATION_PAIRS = 1000  # fewer: the shipped benchmark calibration is used instead, and named
+SHIPPED = "shipped: "  # how the name of a shipped calibration starts
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,17 @@ def shipped_calibration(model_name: str) -> tuple[Calibration, str]:
     if calibration is None:
         raise NotFoundError(f"No calibration ships for model {model_name!r}: give one (--calibration FILE.json) "
                             f"or precompute a dataset of at least {MIN_CALIBRATION_PAIRS} pairs with it.")
-    return calibration, f"shipped: {describe(calibration)}"
+    return calibration, f"{SHIPPED}{describe(calibration)}"
+
+
+def out_of_fold_name(dataset: str) -> str:
+    """The name of a dataset's own fold-wise calibration (each pair judged by the fit on the other folds)."""
+    return f"out of fold: fitted on the other folds of {dataset}"
+
+
+def is_shipped(name: str) -> bool:
+    """Whether a calibration name (:func:`shipped_calibration`, :func:`dataset_calibration`) is the shipped one."""
+    return name.startswith(SHIPPED)
 
 
 def describe(calibration: Calibration) -> str:
@@ -133,7 +144,7 @@ def dataset_calibration(own: Calibration) -> tuple[Calibration | None, str]:
     """What judges the stored pairs of a dataset, and its name: its own fold-wise fits (None) when the dataset has
     at least :data:`MIN_CALIBRATION_PAIRS` pairs, else the shipped calibration of the model (Eq. 3 with the
     shipped t and curve); the fold-wise fits again, named so, where no calibration ships for the model."""
-    out_of_fold = f"out of fold: fitted on the other folds of {own.dataset}"
+    out_of_fold = out_of_fold_name(own.dataset)
     if own.pairs >= MIN_CALIBRATION_PAIRS:
         return None, out_of_fold
     try:

@@ -30,7 +30,9 @@ from xfv.jobs import (
     calibration_quality,
     explain_pair,
     fold_fits,
+    is_shipped,
     make_explainer,
+    out_of_fold_name,
     photo_face,
     shipped_calibration,
     usable_calibration,
@@ -250,9 +252,8 @@ class Services:
             view = self._views.get(key)
             if view is None:
                 distances, labels, folds, confidence, correct = (np.array(column) for column in zip(*rows))
-                name = (results_calibration(session, dataset, model)
-                        or f"out of fold: fitted on the other folds of {dataset.name}")
-                shipped = shipped_calibration(model_name)[0] if name.startswith("shipped") else None
+                name = results_calibration(session, dataset, model) or out_of_fold_name(dataset.name)
+                shipped = shipped_calibration(model_name)[0] if is_shipped(name) else None
                 if shipped is None:
                     fits = fold_fits(folds, fold_calibrations(session, dataset, model))
                 else:  # every fold judged by the shipped t and curve
