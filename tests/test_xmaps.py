@@ -251,7 +251,7 @@ def test_coalition_masks_show_the_fill_where_a_cell_is_removed(rng):
         assert not image[~pixels].any()
 
 
-@pytest.mark.parametrize("arguments", [{"cell": 10}, {"cell": 0}, {"masks": 1057}, {"masks": 20}])
+@pytest.mark.parametrize("arguments", [{"cell": 10}, {"cell": 0}, {"masks": 1057}, {"masks": 20}, {"masks": 10**9}])
 def test_a_bad_coalition_design_is_a_clear_error(arguments):
     with pytest.raises(ValueError, match="cell must|masks must"):
         CoalitionDesign(**arguments)

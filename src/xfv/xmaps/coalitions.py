@@ -28,6 +28,7 @@ import numpy as np
 
 from xfv.xmaps.occlusion import IMAGE_SIZE
 
+MAX_MASKS = 16384  # bounds the design's memory: 12.5 kB of pixel masks per mask, about 200 MB at most
 NEGLIGIBLE = 1e-9  # a cell effect on the cosine similarity below this is the fit's round-off: 0
 
 
@@ -43,9 +44,10 @@ class CoalitionDesign:
         if not isinstance(self.cell, (int, np.integer)) or self.cell < 1 or IMAGE_SIZE % self.cell:
             raise ValueError(f"cell must be a positive integer that divides {IMAGE_SIZE}, got {self.cell!r}.")
         cells = (IMAGE_SIZE // self.cell) ** 2
-        if not isinstance(self.masks, (int, np.integer)) or self.masks < 2 * (cells + 1) or self.masks % 2:
-            raise ValueError(f"masks must be an even integer of at least {2 * (cells + 1)} (twice the {cells} "
-                             f"cells and intercept, for the least-squares fit), got {self.masks!r}.")
+        if (not isinstance(self.masks, (int, np.integer)) or not 2 * (cells + 1) <= self.masks <= MAX_MASKS
+                or self.masks % 2):
+            raise ValueError(f"masks must be an even integer from {2 * (cells + 1)} (twice the {cells} cells and "
+                             f"intercept, for the least-squares fit) to {MAX_MASKS}, got {self.masks!r}.")
 
     @property
     def side(self) -> int:
