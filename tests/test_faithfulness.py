@@ -227,5 +227,6 @@ def test_real_model_maps_beat_random_orders_on_lfw_pairs(run_cli, shared_data, t
         assert method4["insertion_full_auc"] > chance["insertion_full_auc"], label
         assert method4["deletion_start_beats_random"] >= 0.5, label
     assert report["cut_paste"]["methods"]["4"]["cases"] == 3
+    assert report["cut_paste"]["paste_lowers_distance"]["cases"] == 3  # one pair, three regions
     saved = json.loads((tmp_path / "faithfulness.json").read_text())
     assert len(saved["pairs"]) == 4 and (tmp_path / "curves.png").stat().st_size > 0

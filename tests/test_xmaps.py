@@ -239,6 +239,28 @@ def test_coalition_attribution_recovers_an_additive_model_by_hand(rng):
         design.attribution(similarities[:5])
 
 
+def test_smoothing_solves_the_penalised_fit(rng):
+    """With smoothing lambda the effects minimise |s - b_0 - X b|^2 + lambda sum (b_c - b_c')^2 over 4-neighbours:
+    checked against a stacked least-squares problem built here, row by row."""
+    design = CoalitionDesign(masks=200, cell=28, smoothing=7.5)
+    similarities = rng.normal(size=200)
+    rows = [np.concatenate([[1.0], kept.ravel()]) for kept in design.kept.astype(float)]
+    targets = list(similarities)
+    for y in range(4):
+        for x in range(4):
+            for dy, dx in ((0, 1), (1, 0)):
+                if y + dy < 4 and x + dx < 4:
+                    row = np.zeros(17)
+                    row[1 + 4 * y + x], row[1 + 4 * (y + dy) + x + dx] = np.sqrt(7.5), -np.sqrt(7.5)
+                    rows.append(row)
+                    targets.append(0.0)
+    expected = np.linalg.lstsq(np.array(rows), np.array(targets), rcond=None)[0][1:].reshape(4, 4)
+    np.testing.assert_allclose(design.attribution(similarities)[::28, ::28], expected, atol=1e-10)
+    plain = CoalitionDesign(masks=200, cell=28).attribution(similarities)[::28, ::28]
+    assert np.ptp(expected) < np.ptp(plain)  # smoother: the effects spread less
+    assert design.cache_key("{}") == CoalitionDesign(masks=200, cell=28).cache_key("{}")  # same masked faces
+
+
 def test_coalition_masks_show_the_fill_where_a_cell_is_removed(rng):
     design = CoalitionDesign(masks=200, cell=28)
     face = rng.integers(1, 255, (112, 112, 3), dtype=np.uint8)
@@ -251,9 +273,12 @@ def test_coalition_masks_show_the_fill_where_a_cell_is_removed(rng):
         assert not image[~pixels].any()
 
 
-@pytest.mark.parametrize("arguments", [{"cell": 10}, {"cell": 0}, {"masks": 1057}, {"masks": 20}, {"masks": 10**9}])
+@pytest.mark.parametrize("arguments", [
+    {"cell": 10}, {"cell": 0}, {"masks": 1057}, {"masks": 20}, {"masks": 10**9},
+    {"smoothing": -1.0}, {"smoothing": float("nan")}, {"smoothing": float("inf")}, {"smoothing": "1"},
+])
 def test_a_bad_coalition_design_is_a_clear_error(arguments):
-    with pytest.raises(ValueError, match="cell must|masks must"):
+    with pytest.raises(ValueError, match="cell must|masks must|smoothing must be a finite number >= 0"):
         CoalitionDesign(**arguments)
 
 

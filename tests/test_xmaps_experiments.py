@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.stats import spearmanr
 
 from xfv.models.base import EmbeddingModel, ModelConfig
 from xfv.xmaps import OcclusionConfig, XMapExplainer
 from xfv.xmaps.experiments import (
+    PASTE_EFFECT_BANDS,
     REGIONS,
     TEMPLATE_POINTS,
     cut_paste_experiment,
@@ -112,6 +114,46 @@ def test_cut_paste_marks_the_pasted_region_similar(rng):
     assert heights == expected
     with pytest.raises(ValueError, match="No pairs"):
         cut_paste_experiment(XMapExplainer(BlockToy(), occlusion=GRAY), [], "arcface")
+
+
+def test_cut_paste_records_how_the_model_took_each_paste(rng):
+    model = BlockToy()
+    face1, face2 = _textured(rng), _textured(rng)
+    # Pair 1 pastes face 1's own pixels: the model cannot move, so no case of it counts as helped.
+    pairs = [(0, face1, face2), (1, face1, face1.copy())]
+    result = cut_paste_experiment(XMapExplainer(model, occlusion=GRAY), pairs, "arcface", methods=(2, 4))
+
+    def distance(a: np.ndarray, b: np.ndarray) -> float:
+        ea, eb = model.embed(np.stack([a, b])).astype(np.float64)
+        return 1.0 - ea @ eb / (np.linalg.norm(ea) * np.linalg.norm(eb))
+
+    for record in result.records:
+        source = face2 if record.pair == 0 else face1
+        composite = paste(face1, source, region_mask(record.region, "arcface"))
+        assert record.distance_before == pytest.approx(distance(face1, source), abs=1e-6)
+        assert record.distance_after == pytest.approx(distance(composite, source), abs=1e-6)
+        assert record.paste_lowers_distance == (record.pair == 0)
+    summary = result.summary()
+    response = summary["paste_lowers_distance"]
+    assert response["cases"] == 6 and response["share"] == 0.5
+    assert {region: row["share"] for region, row in response["regions"].items()} == dict.fromkeys(REGIONS, 0.5)
+    for method in ("2", "4"):
+        helped = summary["methods"][method]["where_paste_helps"]
+        assert helped["cases"] == 3
+        assert helped["auc_mean"] == pytest.approx(
+            np.mean([r.auc for r in result.records if r.pair == 0 and r.method == int(method)])
+        )
+    assert summary["methods"]["2"]["regions"]["eyes"]["where_paste_helps"]["cases"] == 1
+    bands = summary["methods"]["2"]["by_paste_effect"]
+    assert list(bands) == [name for name, _, _ in PASTE_EFFECT_BANDS]
+    assert bands["none or negative"]["cases"] == 3  # pair 1's pastes change nothing
+    assert sum(band["cases"] for band in bands.values() if band) == 6
+    effects = [r.distance_before - r.distance_after for r in result.records if r.method == 2]
+    assert summary["methods"]["2"]["auc_effect_spearman"] == pytest.approx(
+        spearmanr(effects, [r.auc for r in result.records if r.method == 2])[0]
+    )
+    only_pair_1 = cut_paste_experiment(XMapExplainer(model, occlusion=GRAY), pairs[1:], "arcface", methods=(2,))
+    assert only_pair_1.summary()["methods"]["2"]["where_paste_helps"] is None
 
 
 def test_sensitivity_explains_each_distinct_configuration_once(rng):
@@ -223,9 +265,24 @@ def test_explain_reuses_the_cache_unless_told_not_to(run_cli, face_files, tmp_pa
     assert second["distance"] == pytest.approx(uncached["distance"])
 
 
+def test_explain_smoothing_refits_method_4_from_the_cached_masks(run_cli, face_files, tmp_path):
+    options = ("--aligned", "--model", "lbp", "--methods", "4", "--masks", "200", "--cell", "28", "--json")
+    plain = json.loads(run_cli("explain", *face_files, *options, "--out", str(tmp_path / "plain"))[1])
+    smooth = json.loads(
+        run_cli("explain", *face_files, *options, "--smoothing", "50", "--out", str(tmp_path / "smooth"))[1]
+    )
+    assert plain["method4"] == {"masks": 200, "cell": 28, "seed": 0, "smoothing": 0.0}
+    assert smooth["method4"]["smoothing"] == 50.0
+    assert plain["forward_passes"] >= 2 * 200 and smooth["forward_passes"] == 0  # the same masked faces, cached
+    with np.load(tmp_path / "plain" / "maps.npz") as a, np.load(tmp_path / "smooth" / "maps.npz") as b:
+        cells = [m[::28, ::28] for m in (a["method4_image1"], b["method4_image1"])]
+    assert np.ptp(cells[1]) < np.ptp(cells[0])  # the smoothed cells spread less
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
+        (("--smoothing", "-1"), "smoothing must be a finite number >= 0, got -1.0"),
         (("--methods", "5"), "methods must be a non-empty selection"),
         (("--patch-sizes", "200"), "patch_sizes must be distinct integers in [1, 111], got (200,)"),
         (("--stride", "0"), "stride must be a positive integer, got 0"),

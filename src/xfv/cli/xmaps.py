@@ -160,13 +160,21 @@ def _add_occlusion_arguments(parser: argparse.ArgumentParser) -> None:
     coalitions = parser.add_argument_group("method 4 (random coalitions of cells, filled with --color)")
     coalitions.add_argument("--cell", type=int, default=14, help="cell size in pixels, divides 112 (default 14)")
     coalitions.add_argument("--masks", type=int, default=1058, help="masks per face, even (default 1058)")
+    coalitions.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.0,
+        help="penalty on neighbouring cells' differences: region-shaped maps, weaker deletion order (default 0)",
+    )
 
 
 def _explainer(
     args: argparse.Namespace, model: EmbeddingModel, occlusion: OcclusionConfig | None = None
 ) -> XMapExplainer:
     cache = None if args.no_cache else OcclusionCache()
-    coalitions = CoalitionDesign(masks=args.masks, cell=args.cell) if "cell" in args else None  # else defaults
+    coalitions = (  # else the defaults
+        CoalitionDesign(masks=args.masks, cell=args.cell, smoothing=args.smoothing) if "cell" in args else None
+    )
     return XMapExplainer(model, occlusion=occlusion, coalitions=coalitions, batch_size=args.batch_size, cache=cache)
 
 
@@ -220,6 +228,7 @@ def run_explain(args: argparse.Namespace) -> int:
         "methods": sorted(explanation.maps),
         "occluded_images": 2 * occlusion.count() if set(explanation.maps) & set(PATCH_METHODS) else 0,
         "masked_images": 2 * explainer.coalitions.masks if set(explanation.maps) - set(PATCH_METHODS) else 0,
+        "method4": asdict(explainer.coalitions),
         "forward_passes": explanation.forward_passes,
         "seconds": round(explanation.timings["total"], 3),
         "timings": {k: round(v, 3) for k, v in explanation.timings.items()},
@@ -274,8 +283,9 @@ def run_cut_paste(args: argparse.Namespace) -> int:
         raise ValueError(f"--pairs must be at least 1, got {args.pairs}.")
     model = model_from_args(args)
     quiet = not show_progress(args)
+    explainer = _explainer(args, model, _occlusion(args))
     result = cut_paste_experiment(
-        _explainer(args, model, _occlusion(args)),
+        explainer,
         _imposter_faces(args.root, args.pairs, model),
         model.config.alignment,
         regions=args.regions,
@@ -283,21 +293,47 @@ def run_cut_paste(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"model": model.name, "occlusion": asdict(_occlusion(args)), **result.summary()}
+    summary = {
+        "model": model.name,
+        "occlusion": asdict(explainer.occlusion),
+        "method4": asdict(explainer.coalitions),
+        **result.summary(),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "records.json").write_text(json.dumps(result.rows(), indent=1))
     cut_paste_figure(result, args.colormap).savefig(out / "cut_paste.png", dpi=150)
     if args.json:
         print_json(summary)
     else:
-        for method, row in summary["methods"].items():
-            print(
-                f"method {method}: inside {row['inside_mean']:+.3f} vs outside {row['outside_mean']:+.3f}, "
-                f"inside > outside in {row['inside_above_outside']:.0%} of {row['cases']} cases, "
-                f"mean pixel AUC {row['auc_mean']:.3f}"
-            )
+        for line in _cut_paste_lines(summary):
+            print(line)
         print(f"wrote summary.json, records.json and cut_paste.png to {out}")
     return 0
+
+
+def _cut_paste_lines(summary: dict) -> list[str]:
+    """How the model took the pastes, then per method the region's score against the rest, over all cases and
+    over those whose paste lowered the distance (the model's side of the premise)."""
+    response = summary["paste_lowers_distance"]
+    lines = [
+        f"the paste lowered the distance in {response['share']:.0%} of {response['cases']} cases ("
+        + ", ".join(f"{region} {row['share']:.0%}" for region, row in response["regions"].items())
+        + f"; mean distance {response['distance_before_mean']:.3f} -> {response['distance_after_mean']:.3f})"
+    ]
+    for method, row in summary["methods"].items():
+        helped = row["where_paste_helps"]
+        lines.append(
+            f"method {method}: inside {row['inside_mean']:+.3f} vs outside {row['outside_mean']:+.3f}, "
+            f"inside > outside in {row['inside_above_outside']:.0%} of {row['cases']} cases, "
+            f"mean pixel AUC {row['auc_mean']:.3f}"
+            + (
+                f"; where the paste lowered the distance: {helped['inside_above_outside']:.0%} / "
+                f"AUC {helped['auc_mean']:.3f}"
+                if helped
+                else ""
+            )
+        )
+    return lines
 
 
 def run_sensitivity(args: argparse.Namespace) -> int:
@@ -357,6 +393,7 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         "dataset": pair_list.name,
         "methods": list(args.methods),
         "occlusion": asdict(explainer.occlusion),
+        "method4": asdict(explainer.coalitions),
     }
     started = time.perf_counter()
 
@@ -421,10 +458,8 @@ def run_faithfulness(args: argparse.Namespace) -> int:
                     f"  {name:9s} deletion AUC {row['deletion_start_auc']:.4f} / {row['deletion_full_auc']:.4f}, "
                     f"insertion AUC {row['insertion_start_auc']:.4f} / {row['insertion_full_auc']:.4f}{wins}"
                 )
-        for method, row in report.get("cut_paste", {}).get("methods", {}).items():
-            print(
-                f"cut-and-paste, method {method}: found in {row['inside_above_outside']:.0%} of {row['cases']} "
-                f"cases, mean pixel AUC {row['auc_mean']:.3f}"
-            )
+        if "cut_paste" in report:
+            for line in _cut_paste_lines(report["cut_paste"]):
+                print(f"cut-and-paste: {line}")
         print(f"wrote faithfulness.json and curves.png to {out}")
     return 0

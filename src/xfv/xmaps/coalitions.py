@@ -14,6 +14,11 @@ up when many regions are missing (docs/faithfulness.md). Method 4 measures effec
    similar (+, green); ``b_c < 0``: dissimilar (-, red).
 5. Each pixel takes its cell's ``b_c``; blur and normalisation as for methods 1-3 (method.md §4).
 
+Option ``smoothing`` (lambda, default 0: the plain fit of step 4) adds ``lambda * sum (b_c - b_c')^2`` over
+neighbouring cells (4-neighbours) to the least-squares loss, a prior that neighbouring face regions act alike. It
+makes the maps more region-shaped (they fill a pasted half face) at the cost of the order in which they rank the
+model's evidence (deletion); docs/faithfulness.md has the measured trade-off.
+
 With ``masks`` equal to the occlusions of methods 1-3 (1,058 with the paper's defaults), method 4 costs the same
 forward passes as methods 1-3 together.
 """
@@ -39,6 +44,7 @@ class CoalitionDesign:
     masks: int = 1058
     cell: int = 14
     seed: int = 0
+    smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.cell, (int, np.integer)) or self.cell < 1 or IMAGE_SIZE % self.cell:
@@ -48,6 +54,9 @@ class CoalitionDesign:
                 or self.masks % 2):
             raise ValueError(f"masks must be an even integer from {2 * (cells + 1)} (twice the {cells} cells and "
                              f"intercept, for the least-squares fit) to {MAX_MASKS}, got {self.masks!r}.")
+        if (isinstance(self.smoothing, bool) or not isinstance(self.smoothing, (int, float, np.number))
+                or not 0 <= self.smoothing < np.inf):
+            raise ValueError(f"smoothing must be a finite number >= 0, got {self.smoothing!r}.")
 
     @property
     def side(self) -> int:
@@ -73,12 +82,18 @@ class CoalitionDesign:
 
     @cached_property
     def _solver(self) -> np.ndarray:
-        """The least-squares operator ``(X^T X)^-1 X^T`` of the design with an intercept column."""
+        """The least-squares operator ``(X^T X + lambda P)^-1 X^T`` of the design with an intercept column; ``P``
+        penalises the differences of neighbouring cells (the graph Laplacian of the grid), not the intercept."""
         design = np.hstack([np.ones((self.masks, 1)), self.kept.reshape(self.masks, -1).astype(np.float64)])
-        return np.linalg.pinv(design)
+        if self.smoothing == 0:
+            return np.linalg.pinv(design)
+        penalty = np.zeros((design.shape[1], design.shape[1]))
+        penalty[1:, 1:] = self.smoothing * _grid_laplacian(self.side)
+        return np.linalg.solve(design.T @ design + penalty, design.T)
 
     def cache_key(self, color_key: str) -> str:
-        """Everything that changes the masked images (a cache key part); ``color_key``: the fill's own."""
+        """Everything that changes the masked images (a cache key part; not ``smoothing``, which only changes
+        the fit); ``color_key``: the fill's own."""
         return json.dumps({"method": 4, "masks": self.masks, "cell": self.cell, "seed": self.seed,
                            "fill": color_key}, sort_keys=True)
 
@@ -99,3 +114,16 @@ class CoalitionDesign:
         effects = (self._solver @ similarities)[1:].reshape(self.side, self.side)
         effects[np.abs(effects) < NEGLIGIBLE] = 0.0  # round-off of the fit, far below float32 embeddings' precision
         return np.repeat(np.repeat(effects, self.cell, axis=0), self.cell, axis=1)
+
+
+def _grid_laplacian(side: int) -> np.ndarray:
+    """``L`` with ``b^T L b = sum (b_c - b_c')^2`` over the 4-neighbour pairs of a ``side x side`` grid."""
+    index = np.arange(side * side).reshape(side, side)
+    neighbours = np.concatenate([
+        np.stack([index[:, :-1].ravel(), index[:, 1:].ravel()], axis=1),
+        np.stack([index[:-1].ravel(), index[1:].ravel()], axis=1),
+    ])
+    incidence = np.zeros((len(neighbours), side * side))
+    incidence[np.arange(len(neighbours)), neighbours[:, 0]] = 1.0
+    incidence[np.arange(len(neighbours)), neighbours[:, 1]] = -1.0
+    return incidence.T @ incidence

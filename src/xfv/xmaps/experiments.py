@@ -11,6 +11,11 @@ With ``iod`` the distance between the eye centres: an eye box is ``0.6 iod x 0.4
 ``eyes`` spans both eye boxes, ``eye_mouth`` is the image-left eye's box plus the mouth box (corners widened
 by ``0.15 iod`` each side, ``0.5 iod`` high around the corners' height), ``half`` is the image's left half, up
 to the midpoint between the eyes.
+
+The experiment's premise is that the pasted region makes the composite more similar to face 2. Each case also
+records the model's own answer, the pair's distance before and after the paste: a faithful map can only mark the
+region as similar to the extent the model treats it so, and the summary reports the scores separately for the
+cases where the paste lowered the distance.
 """
 
 from __future__ import annotations
@@ -19,13 +24,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import rankdata, spearmanr
 
+from xfv.verification import cosine_distance
 from xfv.xmaps.explainer import Explanation, XMapExplainer, check_face
 from xfv.xmaps.methods import METHODS
 from xfv.xmaps.occlusion import IMAGE_SIZE, OcclusionConfig
 
 REGIONS = ("eyes", "half", "eye_mouth")
+# How far a paste lowered the pair's distance (before - after): bands (name, low, high], for the summary.
+PASTE_EFFECT_BANDS = (
+    ("none or negative", -np.inf, 0.0),
+    ("up to 0.02", 0.0, 0.02),
+    ("0.02 to 0.05", 0.02, 0.05),
+    ("over 0.05", 0.05, np.inf),
+)
 
 # (left eye, right eye, left mouth corner, right mouth corner) as (x, y) on the 112 crop; "left" = image left.
 TEMPLATE_POINTS = {
@@ -114,6 +127,13 @@ class CutPasteRecord:
     inside: float
     outside: float
     auc: float
+    distance_before: float  # face 1 and face 2
+    distance_after: float  # the composite and face 2
+
+    @property
+    def paste_lowers_distance(self) -> bool:
+        """The model's side of the premise: the pasted region brought the composite closer to face 2."""
+        return self.distance_after < self.distance_before
 
 
 @dataclass(frozen=True)
@@ -130,8 +150,20 @@ class CutPasteResult:
     examples: list[CutPasteExample]
 
     def summary(self) -> dict:
-        """Per method (and region): cases, mean inside / outside, share inside > outside, mean pixel AUC."""
-        out: dict = {"pairs": len({r.pair for r in self.records}), "methods": {}}
+        """Per method (and region): cases, mean inside / outside, share inside > outside, mean pixel AUC, and the
+        same over the cases whose paste lowered the distance; per region: how often the paste lowered it."""
+        cases = {(r.pair, r.region): r for r in self.records}.values()
+        out: dict = {
+            "pairs": len({r.pair for r in self.records}),
+            "paste_lowers_distance": _paste_response(list(cases)) | {
+                "regions": {
+                    region: _paste_response([r for r in cases if r.region == region])
+                    for region in REGIONS
+                    if any(r.region == region for r in cases)
+                }
+            },
+            "methods": {},
+        }
         for method in sorted({r.method for r in self.records}):
             rows = [r for r in self.records if r.method == method]
             out["methods"][str(method)] = _summarise(rows) | {
@@ -147,8 +179,36 @@ class CutPasteResult:
         return [asdict(r) for r in self.records]
 
 
+def _paste_response(cases: list[CutPasteRecord]) -> dict:
+    """How the model took the pastes: share that lowered the distance, mean distance before and after."""
+    return {
+        "cases": len(cases),
+        "share": float(np.mean([r.paste_lowers_distance for r in cases])),
+        "distance_before_mean": float(np.mean([r.distance_before for r in cases])),
+        "distance_after_mean": float(np.mean([r.distance_after for r in cases])),
+    }
+
+
 def _summarise(rows: list[CutPasteRecord]) -> dict:
-    """Per case (pair and region) and per pair (found in every region case of the pair)."""
+    """Per case (pair and region) and per pair (found in every region case of the pair), then the same over the
+    cases whose paste lowered the distance (``where_paste_helps``) and per band of the paste's effect on the
+    distance (``by_paste_effect``, bands :data:`PASTE_EFFECT_BANDS`; ``None`` for an empty selection), and the
+    Spearman correlation of the effect and the pixel AUC (``None`` when either is constant)."""
+    effects = [r.distance_before - r.distance_after for r in rows]
+    bands = {}
+    for name, low, high in PASTE_EFFECT_BANDS:
+        chosen = [r for r, effect in zip(rows, effects) if low < effect <= high]
+        bands[name] = _scores(chosen) if chosen else None
+    helped = [r for r in rows if r.paste_lowers_distance]
+    constant = len(set(effects)) < 2 or len({r.auc for r in rows}) < 2
+    return _scores(rows) | {
+        "where_paste_helps": _scores(helped) if helped else None,
+        "by_paste_effect": bands,
+        "auc_effect_spearman": None if constant else float(spearmanr(effects, [r.auc for r in rows])[0]),
+    }
+
+
+def _scores(rows: list[CutPasteRecord]) -> dict:
     pairs = sorted({r.pair for r in rows})
     return {
         "cases": len(rows),
@@ -182,6 +242,7 @@ def cut_paste_experiment(
     records: list[CutPasteRecord] = []
     kept: list[CutPasteExample] = []
     for index, face1, face2 in pairs:
+        distance_before = float(cosine_distance(*explainer.model.embed(np.stack([face1, face2]))))
         for region, mask in masks.items():
             if progress is not None:
                 progress(index, region)
@@ -196,6 +257,8 @@ def cut_paste_experiment(
                         inside=float(values[mask].mean()),
                         outside=float(values[~mask].mean()),
                         auc=pixel_auc(values, mask),
+                        distance_before=distance_before,
+                        distance_after=explanation.distance,
                     )
                 )
             if len(kept) < examples:
