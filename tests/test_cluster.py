@@ -19,9 +19,11 @@ import pytest
 from conftest_web import SAMPLE, sample_copy
 from sqlalchemy import func, select
 
+from xfv.cli.platform import sample_root
 from xfv.errors import XfvError
 from xfv.jobs import cluster
 from xfv.jobs.cluster import ModelSpec, dashboard_note, dask_client
+from xfv.jobs.explain import make_explainer
 from xfv.jobs.precompute import precompute
 from xfv.models import create_model
 from xfv.store.maps import decode_map
@@ -73,6 +75,42 @@ def test_maps_from_a_local_cluster_equal_in_process_maps(tmp_path, tmp_path_fact
     cluster_maps, local_maps = stored(on_cluster), stored(in_process)
     assert cluster_maps.keys() == local_maps.keys()
     assert max(float(np.abs(cluster_maps[k] - local_maps[k]).max()) for k in cluster_maps) <= 1e-3
+
+
+def test_a_window_bounds_the_pairs_in_flight_and_reuses_each_image(tmp_path, monkeypatch):
+    """Window 1 on a real local cluster: one pair unit at a time, yet an image shared by the first and the last
+    pair is aligned and embedded once, and the maps are the in-process ones."""
+    from distributed import get_task_stream
+
+    monkeypatch.setenv("XFV_CACHE_DIR", str(tmp_path / "cache"))
+    root = str(sample_root())
+    a, b, c, d = ((root, path) for path in sorted(
+        str(p.relative_to(root)) for p in sample_root().rglob("*.jpg"))[:4])
+    pairs = [cluster.PairWork(1, a, b), cluster.PairWork(2, c, d), cluster.PairWork(3, a, c)]
+    with dask_client(workers=1) as client, get_task_stream(client) as stream:
+        submitted, in_flight, results = [], [], []
+        submit = client.submit
+
+        def counting_submit(function, *args, **kwargs):
+            submitted.append(kwargs["key"])
+            return submit(function, *args, **kwargs)
+
+        monkeypatch.setattr(client, "submit", counting_submit)
+        for result in cluster.run_on_cluster(client, ModelSpec("lbp"), pairs, window=1):
+            results.append(result)  # pair units submitted, less the results received, after each result
+            in_flight.append(sum(key.startswith("xfv-pair") for key in submitted) - len(results))
+        with pytest.raises(ValueError, match="window must be a positive integer, got 0"):
+            next(cluster.run_on_cluster(client, ModelSpec("lbp"), pairs, window=0))
+    assert in_flight == [1, 1, 0]  # the next pair goes out only when one comes back
+    assert sum(key.startswith("xfv-align") for key in submitted) == 4  # every image's bytes sent once
+    assert sorted(r.pair_id for r in results) == [1, 2, 3]
+    embedded = [task["key"] for task in stream.data if str(task["key"]).startswith("xfv-occlusion")]
+    assert len(embedded) == len(set(embedded)) == 4  # a, b, c, d once each
+    local = {r.pair_id: r for r in cluster.run_in_process(make_explainer(create_model("lbp")), pairs)}
+    for result in results:
+        assert [row[:3] for row in result.rows] == [row[:3] for row in local[result.pair_id].rows]
+        for mine, theirs in zip(result.rows, local[result.pair_id].rows):
+            assert float(np.abs(decode_map(mine[3]) - decode_map(theirs[3])).max()) <= 1e-3
 
 
 def test_a_killed_client_resumes_where_it_stopped(tmp_path, tmp_path_factory, monkeypatch):

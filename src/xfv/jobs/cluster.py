@@ -19,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 
 RETRIES = 3
 """How often Dask reruns a unit whose worker died or that raised (a killed worker loses only its units)."""
+WINDOW = 256
+"""Pair units in flight on a cluster: enough to keep 64 single-threaded workers busy with new images."""
 BATCH_PAIRS = 25
 BATCH_SECONDS = 10.0
 
@@ -141,33 +145,48 @@ def run_in_process(explainer: XMapExplainer, pairs: Sequence[PairWork]) -> Itera
 
 
 def run_on_cluster(client: Client, spec: ModelSpec, pairs: Sequence[PairWork], *,
-                   retries: int = RETRIES) -> Iterator[PairMaps]:
+                   retries: int = RETRIES, window: int = WINDOW) -> Iterator[PairMaps]:
     """The units as Dask tasks (image units once, pair units depending on them); results as they finish.
 
-    The client keeps references to the pair units only, so the scheduler frees an image's crop and
-    embeddings once every pair that needs them is done.
+    At most ``window`` pair units are in flight: the next pair (with its images' bytes and units, when new) is
+    submitted as one finishes, so the client's and the cluster's memory do not grow with the dataset. The client
+    keeps an image's units only until the last pair that needs them is submitted; after that the pair units hold
+    them, and the scheduler frees an image's crop and embeddings once every pair that needs them is done.
     """
     from distributed import as_completed
 
-    faces, embeddings, futures = {}, {}, []
-    for pair in pairs:
+    if not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be a positive integer, got {window!r}.")
+    uses = Counter(image for pair in pairs for image in (pair.image1, pair.image2))
+    units: dict[tuple[str, str], tuple[Any, Any]] = {}  # image -> (crop, embeddings) futures
+    finished = as_completed()
+
+    def submit(pair: PairWork) -> None:
         for image in (pair.image1, pair.image2):
-            if image not in faces:
+            if image not in units:
                 name = hashlib.sha256(f"{image[0]}\n{image[1]}".encode()).hexdigest()[:16]
-                faces[image] = client.submit(align_unit, spec, image[1], _read(image), retries=retries,
-                                             key=f"xfv-align-{spec.token}-{name}")
-                embeddings[image] = client.submit(occlusion_unit, spec, faces[image], retries=retries,
-                                                  key=f"xfv-occlusion-{spec.token}-{name}")
-        futures.append(client.submit(pair_unit, spec, pair.pair_id, faces[pair.image1], faces[pair.image2],
-                                     embeddings[pair.image1], embeddings[pair.image2], retries=retries,
-                                     key=f"xfv-pair-{spec.token}-{pair.pair_id}"))
-    faces.clear()
-    embeddings.clear()
-    finished = as_completed(futures)
-    futures.clear()
+                face = client.submit(align_unit, spec, image[1], _read(image), retries=retries,
+                                     key=f"xfv-align-{spec.token}-{name}")
+                units[image] = face, client.submit(occlusion_unit, spec, face, retries=retries,
+                                                   key=f"xfv-occlusion-{spec.token}-{name}")
+        (face1, embeddings1), (face2, embeddings2) = units[pair.image1], units[pair.image2]
+        finished.add(client.submit(pair_unit, spec, pair.pair_id, face1, face2, embeddings1, embeddings2,
+                                   retries=retries, key=f"xfv-pair-{spec.token}-{pair.pair_id}"))
+        for image in (pair.image1, pair.image2):
+            uses[image] -= 1
+            if uses[image] == 0:
+                del units[image]
+
+    waiting = iter(pairs)
+    for pair in islice(waiting, window):
+        submit(pair)
     for future in finished:
-        yield future.result()
+        result = future.result()
         future.release()
+        following = next(waiting, None)
+        if following is not None:
+            submit(following)
+        yield result
 
 
 def store_maps(factory: sessionmaker[Session], model: EmbeddingModel, model_id: int, results: Iterator[PairMaps],
