@@ -220,6 +220,8 @@ def test_each_patch_size_map_is_served_by_scale(client):
     missing = client.get(f"{url}.png", params={"scale": 9})
     assert missing.status_code == 404 and "stored scales: 0, 7, 14, 28" in missing.json()["detail"]
     assert client.get(f"{url}.png", params={"scale": -1}).status_code == 422
+    assert client.get(f"{url}.png", params={"scale": 112}).status_code == 422  # no patch is as large as the crop
+    assert client.get(f"{url}.png", params={"scale": 111}).status_code == 404  # possible, but not stored
 
 
 def test_missing_xmaps_are_computed_on_demand(client):

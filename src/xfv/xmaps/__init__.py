@@ -5,11 +5,12 @@ from xfv.xmaps.cache import OcclusionCache
 from xfv.xmaps.coalitions import CoalitionDesign
 from xfv.xmaps.explainer import Explanation, Progress, XMapExplainer
 from xfv.xmaps.methods import DEFAULT_METHOD, DESCRIPTIONS, METHODS, PATCH_METHODS
-from xfv.xmaps.occlusion import OcclusionConfig
+from xfv.xmaps.occlusion import IMAGE_SIZE, OcclusionConfig
 
 __all__ = [
     "DEFAULT_METHOD",
     "DESCRIPTIONS",
+    "IMAGE_SIZE",
     "METHODS",
     "PATCH_METHODS",
     "CoalitionDesign",

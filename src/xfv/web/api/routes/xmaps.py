@@ -16,9 +16,11 @@ from xfv.store.queries import get_model, get_pair, stored_scales, stored_xmaps
 from xfv.web.api.deps import BUSY, PNG, ImageIndex, Method, ModelName, PairId, ServicesDep, SessionDep
 from xfv.web.schemas import TaskOut, XMapStatus
 from xfv.web.services import png_bytes, render_map, stored_face
+from xfv.xmaps import IMAGE_SIZE
 
 router = APIRouter(prefix="/pairs", tags=["xmaps"])
-Scale = Annotated[int, Query(ge=0, le=111, description="0: the multi-scale map; a patch size (7, 14, 28): its map")]
+Scale = Annotated[int, Query(ge=0, le=IMAGE_SIZE - 1,  # the largest patch OcclusionConfig accepts
+                              description="0: the multi-scale map; a patch size (7, 14, 28): its map")]
 
 
 @router.get("/{pair_id}/xmaps/{model}", response_model=XMapStatus)
