@@ -7,6 +7,7 @@ import csv
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -73,6 +74,7 @@ def test_calibrate_then_evaluate_with_calibration(scores_csv, tmp_path, capsys):
     calibration = json.loads(saved.read_text())
     assert (calibration["model"], calibration["dataset"], calibration["pairs"]) == ("toy", "syn", 600)
     assert calibration["options"]["n_bins"] == 200
+    assert "fingerprints" not in calibration  # distances from a file: no model to vouch for
     out = tmp_path / "fixed"
     assert main(["evaluate", "--scores", str(scores_csv), "--calibration", str(saved), "--json",
                  "--out", str(out)]) == 0
@@ -135,18 +137,23 @@ def test_evaluate_images_with_stand_in_distances(tmp_path, monkeypatch, capsys):
         return np.array([rng.normal(0.3, 0.1) if p.label else rng.normal(0.7, 0.1) for p in pair_list.pairs])
 
     monkeypatch.setattr(embeddings, "pair_distances", fake_pair_distances)
-    monkeypatch.setattr(command, "model_from_args", lambda args: f"model:{args.model}")
+    stand_in = SimpleNamespace(name="dlib", fingerprint="stand-in")
+    monkeypatch.setattr(command, "model_from_args", lambda args: stand_in if args.model == "dlib" else None)
     monkeypatch.setattr(Evaluation, "save_figures", lambda self, out: [])  # figures: tested above, 10 folds is slow
     out = tmp_path / "out"
     assert main(["evaluate", "--dataset", "lfw", "--root", str(SAMPLE), "--json", "--out", str(out),
                  "--no-cache"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["dataset"], summary["model"], summary["pairs"]) == ("lfw", "dlib", 60)
-    assert calls == {"model": "model:dlib", "aligned": False, "use_cache": False, "progress": False}
+    assert calls == {"model": stand_in, "aligned": False, "use_cache": False, "progress": False}
     rows = read_csv(out / "pairs.csv")
     assert list(rows[0]) == ["fold", "label", "image1", "image2", "distance", "threshold", "prediction",
                              "correct", "confidence"]
     assert rows[0]["image1"].endswith(".jpg")
+    saved = tmp_path / "cal.json"
+    assert main(["calibrate", "--dataset", "lfw", "--root", str(SAMPLE), "--save", str(saved), "--bins", "50",
+                 "--no-cache"]) == 0
+    assert json.loads(saved.read_text())["fingerprints"] == ["stand-in"]  # the model that made the distances
 
 
 def test_scores_with_bom_and_spaced_header(scores_csv, tmp_path):

@@ -56,16 +56,19 @@ def add_calibration_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", help="calibration JSON (default: the one shipped for the model)")
 
 
-def cli_calibration(args: argparse.Namespace, model_name: str) -> tuple[Calibration, str]:
+def cli_calibration(args: argparse.Namespace, model: EmbeddingModel) -> tuple[Calibration, str]:
     """The calibration of ``--calibration`` (named after its file) or the one shipped for the model."""
     from xfv.confidence import load_calibration
     from xfv.jobs.verify import describe, shipped_calibration
 
     if not args.calibration:
-        return shipped_calibration(model_name)
+        return shipped_calibration(model.name, model.fingerprint)
     calibration = load_calibration(args.calibration)
-    if calibration.model != model_name:
-        raise ValueError(f"The calibration was fitted for model {calibration.model!r}, not {model_name!r}.")
+    if calibration.model != model.name:
+        raise ValueError(f"The calibration was fitted for model {calibration.model!r}, not {model.name!r}.")
+    if not calibration.holds_for(model.fingerprint):
+        raise ValueError(f"The calibration was fitted with another configuration of {model.name!r} (fingerprint "
+                         f"{', '.join(calibration.fingerprints)}; this one is {model.fingerprint}).")
     return calibration, f"{args.calibration}: {describe(calibration)}"
 
 
@@ -84,6 +87,6 @@ def verify_photos(args: argparse.Namespace, model: EmbeddingModel):
     detector = photo_detector(model, args.detector)
     faces = [photo_face(path, model, detector=detector, aligned=args.aligned) for path in (args.image1, args.image2)]
     threshold = getattr(args, "threshold", None)
-    calibration, name = (None, "") if threshold is not None and not args.calibration else cli_calibration(args, model.name)
+    calibration, name = (None, "") if threshold is not None and not args.calibration else cli_calibration(args, model)
     cache = None if args.no_cache else photo_cache(model, detector, args.aligned)
     return faces, verify_faces(model, *faces, calibration, name, threshold=threshold, cache=cache)

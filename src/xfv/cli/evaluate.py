@@ -76,15 +76,18 @@ def _cscore_options(args: argparse.Namespace) -> dict:
             "weighted": args.weighted, "bounded": args.bounded}
 
 
-def _load_scores(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list] | None]:
-    """Distances, labels, folds and (from images only) the image columns of pairs.csv."""
+def _load_scores(
+    args: argparse.Namespace,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list] | None, str]:
+    """Distances, labels, folds and (from images only) the image columns of pairs.csv and the model's
+    fingerprint ("" for distances from a file)."""
     from xfv.jobs.evaluate import read_scores_csv  # scikit-learn and matplotlib load only when used
 
     if args.scores is not None:
         if args.root is not None or args.pairs is not None:
             raise ValueError("Give either --scores or --root/--pairs, not both.")
         distances, labels, folds = read_scores_csv(Path(args.scores))
-        return distances, labels, folds, None
+        return distances, labels, folds, None, ""
     if args.root is None or args.dataset is None:
         raise ValueError("Give --dataset and --root (images), or --scores FILE.csv (distances).")
     from xfv.datasets import read_pairs
@@ -99,7 +102,7 @@ def _load_scores(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.n
     labels = np.array([p.label for p in pair_list.pairs])
     folds = np.array([p.fold for p in pair_list.pairs])
     images = {"image1": [p.image1 for p in pair_list.pairs], "image2": [p.image2 for p in pair_list.pairs]}
-    return distances, labels, folds, images
+    return distances, labels, folds, images, model.fingerprint
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -112,7 +115,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         elif args.model != calibration.model:
             raise ValueError(f"Calibration {args.calibration!r} was fitted for model {calibration.model!r}, "
                              f"not {args.model!r}.")
-    distances, labels, folds, images = _load_scores(args)
+    distances, labels, folds, images, _ = _load_scores(args)
     if calibration is not None:
         evaluation = evaluate_scores(distances, labels, folds, dataset=args.dataset, model=args.model,
                                      calibration=calibration)
@@ -135,9 +138,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if args.scores is not None and (args.model is None or args.dataset is None):
         raise ValueError("With --scores, name the model and dataset that made the distances: "
                          "--model NAME --dataset NAME (they are recorded in the calibration).")
-    distances, labels, _, _ = _load_scores(args)
+    distances, labels, _, _, fingerprint = _load_scores(args)
     calibration = Calibration.fit(distances, labels, model=args.model, dataset=args.dataset,
-                                  **_cscore_options(args))
+                                  fingerprint=fingerprint, **_cscore_options(args))
     path = calibration.save(args.save)
     if args.json:
         print_json(calibration.to_dict())

@@ -7,9 +7,11 @@ File format (``"format": "xfv-calibration"``, ``"version": 1``)::
      "threshold": 0.07, "parameters": {"L": ..., "d0": ..., "k": ..., "b": ...},
      "options": {"n_bins": 400, "density": false, "fill_empty": false, "start": "auto", "maxfev": 2000},
      "date": "2026-11-28T00:00:00+00:00", "pairs": 6000, "genuine": 3000, "imposter": 3000,
-     "accuracy": 0.99, "xfv_version": "0.1.0"}
+     "accuracy": 0.99, "fingerprints": ["41f9bfb57008965a"], "xfv_version": "0.1.0"}
 
-The shipped calibrations live in ``xfv/data/calibrations/<model>.json``.
+``fingerprints`` (optional): the model configurations the calibration holds for (``EmbeddingModel.fingerprint``:
+its options and weights); a file without them holds for any model of its name. The shipped calibrations live in
+``xfv/data/calibrations/<model>.json``.
 """
 
 from __future__ import annotations
@@ -45,12 +47,15 @@ class Calibration:
     imposter: int
     accuracy: float
     date: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    fingerprints: tuple[str, ...] = ()
 
     @classmethod
     def fit(
-        cls, distances: np.ndarray, labels: np.ndarray, *, model: str, dataset: str, **cscore_options
+        cls, distances: np.ndarray, labels: np.ndarray, *, model: str, dataset: str, fingerprint: str = "",
+        **cscore_options
     ) -> Calibration:
-        """``t`` maximises accuracy on all pairs; the C-Score curve is fitted on all pairs at that ``t``."""
+        """``t`` maximises accuracy on all pairs; the C-Score curve is fitted on all pairs at that ``t``;
+        ``fingerprint``: the model's, when the distances came from a model at hand."""
         for name, value in (("model", model), ("dataset", dataset)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{name} must be a non-empty name, got {value!r}.")
@@ -58,7 +63,11 @@ class Calibration:
         threshold = best_threshold(d, y)
         cscore = CScore(**cscore_options).fit(d, y, threshold)
         return cls(model, dataset, threshold, cscore, len(d), int(y.sum()), int(len(y) - y.sum()),
-                   accuracy(d, y, threshold))
+                   accuracy(d, y, threshold), fingerprints=(fingerprint,) if fingerprint else ())
+
+    def holds_for(self, fingerprint: str) -> bool:
+        """Whether the calibration applies to the model configuration ``fingerprint`` (any, if none recorded)."""
+        return not self.fingerprints or fingerprint in self.fingerprints
 
     def confidence(self, distances: np.ndarray) -> np.ndarray:
         """Eq. 3 with this calibration's threshold and curve, in [0.5, 1]."""
@@ -82,6 +91,7 @@ class Calibration:
             "genuine": self.genuine,
             "imposter": self.imposter,
             "accuracy": self.accuracy,
+            **({"fingerprints": list(self.fingerprints)} if self.fingerprints else {}),
             "xfv_version": __version__,
         }
 
@@ -102,11 +112,15 @@ class Calibration:
         missing = required - set(data)
         if missing:
             raise ValueError(f"{source}: missing field(s) {sorted(missing)}.")
+        fingerprints = data.get("fingerprints", [])
+        if not isinstance(fingerprints, list) or not all(isinstance(f, str) and f for f in fingerprints):
+            raise ValueError(f"{source}: fingerprints must be a list of model fingerprints (strings), "
+                             f"got {fingerprints!r}.")
         try:
             cscore = CScore.from_parameters(data["parameters"], data["threshold"], **data["options"])
             return cls(str(data["model"]), str(data["dataset"]), cscore.threshold_, cscore, int(data["pairs"]),
                        int(data.get("genuine", 0)), int(data.get("imposter", 0)),
-                       float(data.get("accuracy", float("nan"))), str(data["date"]))
+                       float(data.get("accuracy", float("nan"))), str(data["date"]), tuple(fingerprints))
         except (TypeError, ValueError) as error:
             raise ValueError(f"{source}: bad calibration: {error}") from None
 

@@ -149,8 +149,9 @@ def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: M
     labels = np.array([p.label for p in pair_list.pairs])
     folds = np.array([p.fold for p in pair_list.pairs])
     evaluation = evaluate_scores(distances, labels, folds)
-    calibration = Calibration.fit(distances, labels, model=model.name, dataset=dataset.name)
-    shipped, calibration_name = dataset_calibration(calibration)
+    calibration = Calibration.fit(distances, labels, model=model.name, dataset=dataset.name,
+                                  fingerprint=model.fingerprint)
+    shipped, calibration_name = dataset_calibration(calibration, model.fingerprint)
     if shipped is None:
         columns = evaluation.columns
         threshold = columns["threshold"].astype(float)

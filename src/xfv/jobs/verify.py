@@ -103,12 +103,18 @@ def embed_native(model: EmbeddingModel, faces: list[PhotoFace], cache: Embedding
     return np.stack([found[i] for i in range(len(faces))])
 
 
-def shipped_calibration(model_name: str) -> tuple[Calibration, str]:
-    """The benchmark calibration shipped with xfv for the model, and its name; NotFoundError without one."""
+def shipped_calibration(model_name: str, fingerprint: str) -> tuple[Calibration, str]:
+    """The benchmark calibration shipped with xfv for the model, and its name; NotFoundError without one, or when
+    it was fitted with another configuration of the model (another ``fingerprint``: options or weights)."""
     calibration = default_calibration(model_name)
+    remedy = (f"give one (--calibration FILE.json) or precompute a dataset of at least {MIN_CALIBRATION_PAIRS} "
+              "pairs with it.")
     if calibration is None:
-        raise NotFoundError(f"No calibration ships for model {model_name!r}: give one (--calibration FILE.json) "
-                            f"or precompute a dataset of at least {MIN_CALIBRATION_PAIRS} pairs with it.")
+        raise NotFoundError(f"No calibration ships for model {model_name!r}: {remedy}")
+    if not calibration.holds_for(fingerprint):
+        raise NotFoundError(
+            f"The calibration shipped for {model_name!r} was fitted with another configuration of it (fingerprint "
+            f"{', '.join(calibration.fingerprints)}; this one is {fingerprint}, e.g. other options): {remedy}")
     return calibration, f"{SHIPPED}{describe(calibration)}"
 
 
@@ -127,31 +133,36 @@ def describe(calibration: Calibration) -> str:
     return f"{calibration.model} on {calibration.dataset}, {calibration.pairs} pairs"
 
 
-def usable_calibration(calibration: Calibration | None, model_name: str) -> tuple[Calibration, str]:
-    """``calibration`` with its name if it was fitted on at least :data:`MIN_CALIBRATION_PAIRS` pairs, else the
-    shipped one, named with the reason (a curve of four parameters over 400 bins needs that many pairs: the
-    demo's 60-pair sample fills a few bins and gives 1.000 to most pairs)."""
+def usable_calibration(calibration: Calibration | None, model_name: str, fingerprint: str) -> tuple[Calibration, str]:
+    """``calibration`` with its name if it was fitted on at least :data:`MIN_CALIBRATION_PAIRS` pairs with this
+    configuration of the model (``fingerprint``), else the shipped one, named with the reason (a curve of four
+    parameters over 400 bins needs that many pairs: the demo's 60-pair sample fills a few bins and gives 1.000 to
+    most pairs)."""
     if calibration is None:
-        return shipped_calibration(model_name)
-    if calibration.pairs >= MIN_CALIBRATION_PAIRS:
+        return shipped_calibration(model_name, fingerprint)
+    if not calibration.holds_for(fingerprint):
+        reason = f"the one fitted on {calibration.dataset} was fitted with another configuration of {model_name}"
+    elif calibration.pairs < MIN_CALIBRATION_PAIRS:
+        reason = (f"the one fitted on {calibration.dataset} has only {calibration.pairs} pairs, "
+                  f"fewer than {MIN_CALIBRATION_PAIRS}")
+    else:
         return calibration, f"fitted: {describe(calibration)}"
-    shipped, name = shipped_calibration(model_name)
-    return shipped, (f"{name} (the one fitted on {calibration.dataset} has only {calibration.pairs} pairs, "
-                     f"fewer than {MIN_CALIBRATION_PAIRS})")
+    shipped, name = shipped_calibration(model_name, fingerprint)
+    return shipped, f"{name} ({reason})"
 
 
-def dataset_calibration(own: Calibration) -> tuple[Calibration | None, str]:
+def dataset_calibration(own: Calibration, fingerprint: str) -> tuple[Calibration | None, str]:
     """What judges the stored pairs of a dataset, and its name: its own fold-wise fits (None) when the dataset has
     at least :data:`MIN_CALIBRATION_PAIRS` pairs, else the shipped calibration of the model (Eq. 3 with the
-    shipped t and curve); the fold-wise fits again, named so, where no calibration ships for the model."""
+    shipped t and curve); the fold-wise fits again, named so, where none ships for this configuration of it."""
     out_of_fold = out_of_fold_name(own.dataset)
     if own.pairs >= MIN_CALIBRATION_PAIRS:
         return None, out_of_fold
     try:
-        return usable_calibration(own, own.model)
+        return usable_calibration(own, own.model, fingerprint)
     except NotFoundError:
         return None, (f"{out_of_fold}, only {own.pairs} pairs (fewer than {MIN_CALIBRATION_PAIRS}; "
-                      f"no calibration ships for {own.model})")
+                      f"no calibration ships for this configuration of {own.model})")
 
 
 def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, calibration: Calibration | None,

@@ -166,19 +166,19 @@ class Services:
         self.tasks.shutdown()
 
     # -- calibration and verification ---------------------------------------------------------------------
-    def calibration(self, session: Session, model_name: str) -> tuple[Calibration, str]:
+    def calibration(self, session: Session, model: EmbeddingModel) -> tuple[Calibration, str]:
         """The model's newest all-pairs calibration in the database if fitted on enough pairs, else the shipped
         one, with its name (:func:`xfv.jobs.usable_calibration` says why)."""
         try:
-            record = latest_calibration(session, get_model(session, model_name))
+            record = latest_calibration(session, get_model(session, model.name))
         except NotFoundError:
             record = None
         stored = Calibration.from_dict(record.parameters) if record is not None else None
-        return usable_calibration(stored, model_name)
+        return usable_calibration(stored, model.name, model.fingerprint)
 
     def verify(self, model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace) -> Verdict:
         with self.factory() as session:
-            calibration, name = self.calibration(session, model.name)
+            calibration, name = self.calibration(session, model)
         return verify_faces(model, face1, face2, calibration, name)
 
     def prepare(self, data1: bytes, data2: bytes, model_name: str | None) -> PreparedPair:
@@ -253,7 +253,7 @@ class Services:
             if view is None:
                 distances, labels, folds, confidence, correct = (np.array(column) for column in zip(*rows))
                 name = results_calibration(session, dataset, model) or out_of_fold_name(dataset.name)
-                shipped = shipped_calibration(model_name)[0] if is_shipped(name) else None
+                shipped = shipped_calibration(model_name, model.fingerprint)[0] if is_shipped(name) else None
                 if shipped is None:
                     fits = fold_fits(folds, fold_calibrations(session, dataset, model))
                 else:  # every fold judged by the shipped t and curve
