@@ -159,7 +159,7 @@ def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: M
         confidence = columns.get("confidence")
     else:
         threshold = np.full(len(distances), float(shipped.threshold))
-        prediction = distances <= shipped.threshold
+        prediction = shipped.predictions(distances)
         confidence = shipped.confidence(distances)
     correct = prediction == (labels == 1)
     with transaction(factory) as session:

@@ -152,31 +152,29 @@ class CutPasteResult:
     def summary(self) -> dict:
         """Per method (and region): cases, mean inside / outside, share inside > outside, mean pixel AUC, and the
         same over the cases whose paste lowered the distance; per region: how often the paste lowered it."""
-        cases = {(r.pair, r.region): r for r in self.records}.values()
-        out: dict = {
+        cases = list({(r.pair, r.region): r for r in self.records}.values())
+        return {
             "pairs": len({r.pair for r in self.records}),
-            "paste_lowers_distance": _paste_response(list(cases)) | {
-                "regions": {
-                    region: _paste_response([r for r in cases if r.region == region])
-                    for region in REGIONS
-                    if any(r.region == region for r in cases)
-                }
+            "paste_lowers_distance": _with_regions(_paste_response, cases),
+            "methods": {
+                str(method): _with_regions(_summarise, [r for r in self.records if r.method == method])
+                for method in sorted({r.method for r in self.records})
             },
-            "methods": {},
         }
-        for method in sorted({r.method for r in self.records}):
-            rows = [r for r in self.records if r.method == method]
-            out["methods"][str(method)] = _summarise(rows) | {
-                "regions": {
-                    region: _summarise([r for r in rows if r.region == region])
-                    for region in REGIONS
-                    if any(r.region == region for r in rows)
-                }
-            }
-        return out
 
     def rows(self) -> list[dict]:
         return [asdict(r) for r in self.records]
+
+
+def _with_regions(summarise: Callable[[list[CutPasteRecord]], dict], rows: list[CutPasteRecord]) -> dict:
+    """``summarise`` over all ``rows``, and under ``"regions"`` over each region's rows."""
+    return summarise(rows) | {
+        "regions": {
+            region: summarise([r for r in rows if r.region == region])
+            for region in REGIONS
+            if any(r.region == region for r in rows)
+        }
+    }
 
 
 def _paste_response(cases: list[CutPasteRecord]) -> dict:
