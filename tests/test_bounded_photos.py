@@ -216,3 +216,19 @@ def test_issue_photos_through_verify_are_bounded(tmp_path):
         peak_mb = int(result.stderr.split("peak ")[-1]) / 1024
         assert result.returncode == 2 and f"No face found in {photo}" in result.stderr
         assert seconds < 15 and peak_mb < 1024, (photo.name, seconds, peak_mb)
+
+
+def test_the_cmyk_bomb_through_xfv_verify_is_one_line_and_little_memory(tmp_path):
+    """Issue 19: a 13300 x 13300 progressive CMYK JPEG took ``xfv verify`` to 1.7 GB; it is refused from its header
+    (a process of its own, peak RSS measured as VmHWM)."""
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(_declared_progressive_cmyk(13300, 13300))
+    script = ("import sys; from xfv.cli import main; code = main(sys.argv[1:]); "
+              "hwm = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')); "
+              "print('peak', hwm, file=sys.stderr); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", script, "verify", str(bomb), str(FACE), "--model", "lbp"],
+                            capture_output=True, text=True, check=False)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and lines[0] == (f"xfv verify: error: {bomb}: 13300 x 13300 pixels is more than "
+                                                   "the limit of 40000000 pixels.")
+    assert len(lines) == 2 and int(lines[1].split()[1]) / 1024 < 600
