@@ -17,7 +17,8 @@ Sections (any of them, in order; default ``photos``):
   sent 5 s later. Goals: at least 95 % closed by the server within 75 s, the normal request answered.
 - ``bomb``: a 13300 x 13300 progressive CMYK JPEG (177 Mpx declared, generated once into ``--work``) to
   ``POST /api/verify`` once, then 8 times at once; and through ``xfv verify``. Goals: 4xx, server peak RSS
-  <= 1.5 GB, ``xfv verify`` peak RSS <= 600 MB.
+  <= 1.5 GB, ``xfv verify`` peak RSS <= 600 MB. Then the costliest photo still accepted, a 6300 x 6300 (39.7 Mpx)
+  progressive CMYK JPEG, 8 times at once to a fresh server: its peak RSS (for the record, no goal).
 
     python benchmarks/bench_hardening.py [photos] [burst] [slow-bodies] [bomb] [--db URL] [--port 8180]
         [--main-python /path/to/main/.venv/bin/python --main-db URL]
@@ -108,6 +109,9 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> float:
+        with socket.socket() as probe:  # another server there would answer in this one's stead
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise RuntimeError(f"{self.name}: port {self.port} is taken; choose another --port")
         started = time.perf_counter()
         self.log = Path(tempfile.mkstemp(prefix=f"xfv-serve-{self.port}-", suffix=".log")[1])
         with self.log.open("wb") as log:  # the server's stderr: a file, so that no pipe fills up and blocks it
@@ -292,12 +296,12 @@ def section_burst(args: argparse.Namespace, db: str) -> bool:
     servers = [Server(db, args.port, name="this checkout")]
     if args.main_python:
         servers.insert(0, Server(args.main_db or db, args.port + 1, python=args.main_python, name="main"))
-    for server in servers:
-        print(f"{server.name}: started in {server.start():.1f} s", flush=True)
-    dataset = httpx.get(f"{servers[-1].url}/api/datasets", timeout=60).json()[0]
-    model = "dlib" if any(m["name"] == "dlib" for m in dataset["models"]) else dataset["models"][0]["name"]
     ok = True
     try:
+        for server in servers:
+            print(f"{server.name}: started in {server.start():.1f} s", flush=True)
+        dataset = httpx.get(f"{servers[-1].url}/api/datasets", timeout=60).json()[0]
+        model = "dlib" if any(m["name"] == "dlib" for m in dataset["models"]) else dataset["models"][0]["name"]
         for server in servers:  # warm: the first queries of a process are slower
             asyncio.run(burst(server.url, explorer_queries(dataset["name"], model, 10, 0), 120))
         for round_ in range(args.rounds):
@@ -311,7 +315,8 @@ def section_burst(args: argparse.Namespace, db: str) -> bool:
                 ok &= summary["goals_met"] or server.name == "main"
     finally:
         for server in servers:
-            server.stop()
+            if server.process is not None:
+                server.stop()
     print(f"burst of {args.clients} on {dataset['name']} / {model}: goals met by this checkout: {ok}")
     return ok
 
@@ -436,6 +441,17 @@ def section_bomb(args: argparse.Namespace, db: str) -> bool:
                                     and summary["peak_rss_after_eight_mb"] <= 1536)
             print(json.dumps(summary), flush=True)
             ok &= summary["goals_met"] or server.name == "main"
+        finally:
+            server.stop()
+    at_cap = bomb_jpeg(Path(args.work), 6300).read_bytes()
+    for server in servers:
+        server.start()
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                eight = list(pool.map(post_pair, [server.url] * 8, ["/api/verify"] * 8, [at_cap] * 8, [face_bytes] * 8))
+            print(json.dumps({"server": server.name, "photo": "6300x6300 progressive CMYK JPEG, 8 at once",
+                              "statuses": sorted(r[0] for r in eight), "slowest_s": round(max(r[1] for r in eight), 1),
+                              "peak_rss_mb": round(peak_rss_mb(server.process.pid)), "load": load()}), flush=True)
         finally:
             server.stop()
     for name, python in pythons:

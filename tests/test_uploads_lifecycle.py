@@ -261,3 +261,19 @@ def test_a_task_whose_end_cannot_be_written_still_ends_here_and_is_logged(fresh_
     with fresh_sample() as session:
         assert session.get(TaskRecord, task.id).state == "running"  # the database lags; restart would redo it
     tasks.shutdown()
+
+
+@pytest.mark.slow
+def test_obama_and_biden_through_the_web_name_three_faces_as_the_cli_does(sample_factory, tmp_path, shared_data,
+                                                                          capsys):
+    """Issue 19's photo: the web verdict now says what ``xfv verify`` warns about (dlib, the real detector)."""
+    from xfv.cli import main
+
+    group = shared_data / "testfaces" / "face_recognition" / "_multi_face" / "obama_and_biden.jpg"
+    single = shared_data / "testfaces" / "face_recognition" / "obama" / "obama.jpg"
+    assert main(["verify", str(group), str(single)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "faces found" in line]
+    assert warned == [f"xfv verify: warning: {group}: 3 faces found, using the largest."]
+    with make_client(sample_factory, tmp_path, upload_model="dlib") as client:
+        verdict = upload(client, "/api/verify", group.read_bytes(), single.read_bytes(), model="dlib").json()
+    assert verdict["faces_found"] == [3, 1] and verdict["notes"] == ["image1: 3 faces found, using the largest."]

@@ -110,7 +110,7 @@ def describe(error: Exception) -> str:
         return str(error)
     if isinstance(error, TRANSIENT_ERRORS):
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        return f"The database could not be reached ({type(error).__name__}: {reason}); try again later."
+        return f"The database was unavailable ({type(error).__name__}: {reason}); try again later."
     return f"{type(error).__name__}: {error}"
 
 

@@ -9,7 +9,9 @@ let current = null;
 
 function showVerdict(answer) {
   const found = answer.faces_found;
-  const faces = found ? `${found[0]} in photo 1, ${found[1]} in photo 2; the largest of each is compared` : "–";
+  const several = found ? found.map((n, i) => [n, i + 1]).filter(([n]) => n > 1) : [];
+  const faces = found ? `${found[0]} in photo 1, ${found[1]} in photo 2` +
+    (several.length ? "; the largest of each is compared" : "") : "–";
   const rows = [["model", answer.model], ["faces found", faces], ["distance", answer.distance.toFixed(4)],
     ["threshold", answer.threshold.toFixed(4)], ["prediction", answer.prediction],
     ["confidence", answer.confidence === null ? "–" : confidenceView(answer.confidence)],
@@ -17,8 +19,8 @@ function showVerdict(answer) {
   document.querySelector("#verdict tbody").replaceChildren(
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
   const notes = document.getElementById("notes");
-  notes.textContent = answer.notes.join(" ");
-  notes.hidden = answer.notes.length === 0;
+  notes.textContent = several.map(([n, i]) => `Photo ${i}: ${n} faces found; the largest was compared.`).join(" ");
+  notes.hidden = several.length === 0;
   document.getElementById("expiry").textContent =
     `(kept until ${new Date(answer.expires_at).toLocaleString()}, then deleted)`;
 }
