@@ -29,8 +29,9 @@ from xfv.web.server import server_config
 
 # -- admission and deadlines on a toy app -------------------------------------------------------------------------
 def toy_limits(app, workers: int = 2, timeout: float = 1.8, body_timeout: float = 0.5) -> RequestLimits:
-    return RequestLimits(app, Limits(workers=workers, timeout=timeout, body_timeout=body_timeout,
-                                     body_min_rate=1000, retry_after=7, upload_bytes=10_000), _scope_error)
+    return RequestLimits(app, Limits(workers=workers, timeout=timeout, upload_timeout=timeout,
+                                     body_timeout=body_timeout, body_min_rate=1000, retry_after=7,
+                                     upload_bytes=10_000), _scope_error)
 
 
 def sleeping_app(seconds: float):
@@ -344,3 +345,44 @@ def test_a_task_whose_final_write_fails_ends_in_error_and_can_be_retried(fresh_s
             assert client.get(f"/api/uploads/{body['id']}/xmaps/1/1.png").status_code == 200
     finally:
         locker.close()
+
+
+def test_a_kept_alive_connection_serves_one_request_after_another_under_the_header_deadline(sample_factory, tmp_path):
+    """The header deadline restarts after each answer: requests 0.5 s apart on one connection (deadline 2 s, five
+    of them 2.5 s in all) are all served on that connection; then, idle, it is closed."""
+    with ServeProcess(engine_url(sample_factory), tmp_path / "serve.log", header_timeout=2, keep_alive_timeout=3) \
+            as server:
+        sock = stall(server.url, b"")
+        sock.settimeout(10)
+        for _ in range(5):
+            time.sleep(0.5)
+            sock.sendall(b"GET /api/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += sock.recv(65536)
+            head, _, body = received.partition(b"\r\n\r\n")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            while len(body) < length:
+                body += sock.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200") and len(body) == length, head[:100]
+        closed, _ = closed_within(sock, 8)
+        assert closed
+        sock.close()
+
+
+def test_uploads_have_a_deadline_of_their_own():
+    """A photo's detection may take seconds: an upload answered in 1 s is served under a 0.6 s request deadline
+    (its own is 3 s), where any other request is refused."""
+    async def reading_app(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        await sleeping_app(1.0)(scope, receive, send)
+
+    limits = RequestLimits(reading_app, Limits(workers=2, timeout=0.6, upload_timeout=3.0, body_timeout=1.0,
+                                               body_min_rate=1000, retry_after=7, upload_bytes=10_000), _scope_error)
+    headers = [("content-length", "10"), ("content-type", "multipart/form-data")]
+    upload_answer = asyncio.run(call(limits, "/api/verify", "POST", headers, [(0.0, b"x" * 10)]))
+    other = asyncio.run(call(limits, "/api/pairs/1/xmaps/lbp", "POST", headers, [(0.0, b"x" * 10)]))
+    assert upload_answer["status"] == 200
+    assert_busy(other)

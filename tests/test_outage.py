@@ -103,13 +103,18 @@ def assert_unavailable(got: list, within: float) -> None:
         assert content_type.startswith(expected), (path, content_type)
 
 
+def during(fault, repair, url: str, requests: list) -> list:
+    """:func:`answers` while the fault lasts; repaired whatever happens."""
+    fault()
+    try:
+        return answers(url, requests)
+    finally:
+        repair()
+
+
 def test_a_stopped_database_is_a_503_on_every_route_within_5_s_and_reads_recover(postgres, live, capsys):
     requests = routes(live.url)
-    postgres.stop()
-    try:
-        got = answers(live.url, requests)
-    finally:
-        postgres.start()
+    got = during(postgres.stop, postgres.start, live.url, requests)
     report(capsys, "PostgreSQL stopped", got)
     assert_unavailable(got, within=5)
     report(capsys, "started again, no restart of xfv", recovered(live.url, requests, within=20))
@@ -117,11 +122,7 @@ def test_a_stopped_database_is_a_503_on_every_route_within_5_s_and_reads_recover
 
 def test_a_frozen_database_is_answered_within_15_s_and_recovers(postgres, live, capsys):
     requests = [r for r in routes(live.url) if r[0] == "GET"]
-    postgres.freeze()
-    try:
-        got = answers(live.url, requests)
-    finally:
-        postgres.thaw()
+    got = during(postgres.freeze, postgres.thaw, live.url, requests)
     report(capsys, "PostgreSQL frozen (SIGSTOP)", got)
     for path, status, _, retry_after, seconds in got:
         assert seconds < 15 and (status < 500 or (status == 503 and retry_after)), (path, status, seconds)

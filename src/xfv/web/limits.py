@@ -2,14 +2,15 @@
 
 - **Admission.** At most ``workers`` requests are served at once (the database pool holds a connection for each,
   so none waits for one); the others wait in line, first come first served. A request that cannot be answered
-  within ``timeout`` gets 503 with ``Retry-After``: at once when that is predicted (the rounds of ``workers``
-  requests ahead of it, and its own, times the median of the last :data:`SERVICE_WINDOW` service times; only
-  once :data:`SERVICE_MIN` are known, so that a cold start's slow first requests refuse no one), else at its
-  deadline.
+  within ``timeout`` gets 503 with ``Retry-After``: at once when that is certain (the rounds of ``workers``
+  requests ahead of it, and its own, would take longer even at the shortest of the last :data:`SERVICE_WINDOW`
+  service times, once :data:`SERVICE_MIN` are known: a cold start's slow first requests refuse no one), else at
+  its deadline.
   Uploads (``POST /api/verify``, ``/api/explain``) are not counted here: they have pools of their own
   (:mod:`xfv.web.tasks`), and must declare a ``Content-Length`` (411) within two photos' limit (413).
 - **Deadline.** Every request is answered within ``timeout`` s of its arrival (of its body's end, for one with a
-  body): if the app has not started its answer by then (a hung database, say), the client gets 503 with
+  body; ``upload_timeout`` for an upload, whose detection alone may take seconds on a large photo, in a pool whose
+  queue is bounded): if the app has not started its answer by then (a hung database, say), the client gets 503 with
   ``Retry-After``. The work goes on in the background, since a thread blocked in a database driver cannot be
   interrupted, and its answer is dropped; its place stays taken until it ends.
 - **Bodies.** A read of the request body waits at most ``body_timeout`` s for data, and the whole body must have
@@ -24,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 UNLIMITED = ("/static/", "/favicon.ico")  # files served as they are: cheap, no database
 UPLOADS = ("/api/verify", "/api/explain")
 MULTIPART_OVERHEAD = 64 * 1024
-SERVICE_WINDOW = 16  # service times the prediction of a wait looks at (their median)
+SERVICE_WINDOW = 16  # service times the prediction of a wait looks at (the shortest of them)
 SERVICE_MIN = 8  # service times needed before a wait is predicted at all
 
 Answer = Callable[[Scope, int, str, dict[str, str]], Response]
@@ -49,6 +49,7 @@ class Limits:
 
     workers: int
     timeout: float
+    upload_timeout: float
     body_timeout: float
     body_min_rate: int
     retry_after: int
@@ -78,8 +79,8 @@ class RequestLimits:
         if upload and (refusal := self._unbounded(exchange)) is not None:
             await exchange.answer(self._answer(scope, *refusal, {}))
             return
-        admitted = not upload
-        if admitted and not await self._admit(exchange.deadline(limits.timeout) - loop.time()):
+        admitted, timeout = not upload, limits.upload_timeout if upload else limits.timeout
+        if admitted and not await self._admit(exchange.deadline(timeout) - loop.time()):
             await exchange.answer(self._busy_answer(scope, f"The server is busy ({self.busy} requests being served, "
                                                             f"{self.waiting} waiting)"))
             return
@@ -94,9 +95,9 @@ class RequestLimits:
                 return
             if exchange.started or task.done():
                 break
-            remaining = exchange.deadline(limits.timeout) - loop.time()
+            remaining = exchange.deadline(timeout) - loop.time()
             if remaining <= 0:
-                await exchange.answer(self._busy_answer(scope, f"No answer within {limits.timeout:g} s (the "
+                await exchange.answer(self._busy_answer(scope, f"No answer within {timeout:g} s (the "
                                                                 "database or the workers are busy or unavailable)"))
                 return
             exchange.changed.clear()
@@ -124,7 +125,7 @@ class RequestLimits:
             self.busy += 1
             return True
         if within <= 0 or (len(self._service) >= SERVICE_MIN and  # the rounds ahead of it, then its own
-                           (self.waiting // self.limits.workers + 2) * statistics.median(self._service) > within):
+                           (self.waiting // self.limits.workers + 2) * min(self._service) > within):
             return False
         place = asyncio.get_running_loop().create_future()
         self._line.append(place)

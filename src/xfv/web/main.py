@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     app.state.settings, app.state.factory, app.state.services = settings, factory, services
 
     app.add_middleware(RequestLimits, limits=Limits(
-        workers=settings.request_workers, timeout=settings.request_timeout, body_timeout=settings.body_timeout,
+        workers=settings.request_workers, timeout=settings.request_timeout, upload_timeout=settings.upload_timeout,
+        body_timeout=settings.body_timeout,
         body_min_rate=settings.body_min_rate, retry_after=settings.retry_after,
         upload_bytes=settings.max_upload_bytes), answer=_scope_error)
     app.add_middleware(SecurityHeaders)

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
                                                               "connection; the others wait in line")
     request_timeout: float = Field(10.0, gt=0, description="seconds within which every request is answered "
                                                             "(503 with Retry-After when it cannot be)")
+    upload_timeout: float = Field(60.0, gt=0, description="the same for an upload (verify, explain): its "
+                                                           "photos' detection may take seconds")
     body_timeout: float = Field(10.0, gt=0, description="seconds a request body may pause before 408")
     body_min_rate: int = Field(32 * 1024, gt=0, description="bytes/s a request body must average (after "
                                                             "body_timeout s of grace) before 408")
