@@ -50,15 +50,21 @@ def check_image_file(source: str | Path, name: str | None = None) -> None:
         raise FileNotFoundError(f"Image file {name!r} not found.")
 
 
-def _open_bounded(image: Image.Image, name: str, max_pixels: int) -> None:
-    """Check the declared size and the number of frames; ask a large JPEG's decoder for a reduced scale (all
-    before ``load``)."""
+def check_declared(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> None:
+    """:class:`~xfv.errors.TooLargeError` if an opened (not yet decoded) image declares more than ``max_pixels``,
+    :class:`~xfv.errors.XfvError` if it is animated."""
     width, height = image.size
     if width * height > max_pixels:
         raise TooLargeError(f"{name}: {width} x {height} pixels is more than the limit of {max_pixels} pixels.")
     if getattr(image, "is_animated", False) and image.format not in STILL_MULTI_FRAME:
         raise XfvError(f"{name} is an animated {image.format} image ({image.n_frames} frames); expected one "
                        "still photo.")
+
+
+def _open_bounded(image: Image.Image, name: str, max_pixels: int) -> None:
+    """:func:`check_declared`; ask a large JPEG's decoder for a reduced scale (all before ``load``)."""
+    check_declared(image, name, max_pixels)
+    width, height = image.size
     if image.format == "JPEG" and width * height > WORKING_PIXELS:
         scale = math.sqrt(WORKING_PIXELS / (width * height))
         image.draft(None, (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))

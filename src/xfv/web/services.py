@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from xfv.confidence import Calibration
 from xfv.errors import BusyError, NoFaceError, NotFoundError, TooLargeError, XfvError
 from xfv.faces import load_image
+from xfv.faces.images import check_declared
 from xfv.jobs import (
     MIN_CALIBRATION_PAIRS,
     CalibrationQuality,
@@ -92,11 +93,13 @@ def render_map(face: np.ndarray, xmap: np.ndarray, kind: str) -> bytes:
 
 
 def thumbnail(path: Path, size: int) -> bytes:
-    """A JPEG of at most ``size`` pixels on its longer side (decoded within the pixel cap, like any photo)."""
-    image = PILImage.fromarray(load_image(path))
-    image.thumbnail((size, size))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
+    """A JPEG of at most ``size`` pixels on its longer side (the declared size checked first, like any photo's;
+    Pillow then decodes a JPEG at the smallest scale the thumbnail allows)."""
+    with PILImage.open(path) as image:
+        check_declared(image, path.name)
+        image.thumbnail((size, size))
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
 
 
