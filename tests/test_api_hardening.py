@@ -192,3 +192,37 @@ def test_api_errors_stay_json_and_the_favicon_exists(client):
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.content[:4] == b"\x00\x00\x01\x00"
     assert client.post("/explorer").status_code == 405
+
+
+def test_a_file_outside_the_root_is_never_served_even_when_ingested(tmp_path):
+    """Issue 19: a symbolic link inside the root leading out of it. Ingest refuses it unless allowed; allowed, the
+    web still serves neither the file, its aligned face nor X-Maps computed from it."""
+    import shutil
+
+    from xfv.cli.platform import sample_root
+    from xfv.jobs.ingest import ingest_dataset
+    from xfv.jobs.precompute import precompute
+    from xfv.models import create_model
+    from xfv.store.db import open_database
+
+    root = tmp_path / "sample"
+    shutil.copytree(sample_root(), root)
+    linked = "Abel_Pacheco/Abel_Pacheco_0004.jpg"
+    outside = tmp_path / "outside.jpg"
+    (root / linked).rename(outside)
+    (root / linked).symlink_to(outside)
+    factory = open_database(f"sqlite:///{tmp_path / 'linked.db'}")
+    with pytest.raises(ValueError, match=f"image '{linked}' leads out of the dataset root"):
+        ingest_dataset(factory, "lfw", root, name="linked", workers=1)
+    ingest_dataset(factory, "lfw", root, name="linked", workers=1, allow_outside_root=True)
+    precompute(factory, "linked", create_model("lbp"), xmaps=0)
+    with make_client(factory, tmp_path) as client:
+        pair = client.get("/api/pairs", params={"dataset": "linked", "path": "Abel_Pacheco_0004"}).json()["items"][0]
+        image = 1 if pair["image1"] == linked else 2
+        assert client.get(f"/api/pairs/{pair['id']}/faces/{3 - image}.png", params={"model": "lbp"}).status_code == 200
+        for url in (f"/api/pairs/{pair['id']}/faces/{image}.png?model=lbp", f"/api/datasets/linked/images/{linked}",
+                    f"/api/datasets/linked/images/{linked}?size=64"):
+            response = client.get(url)
+            assert response.status_code == 404 and "not available under the dataset root" in response.json()["detail"]
+        task = client.post(f"/api/pairs/{pair['id']}/xmaps/lbp").json()["task"]
+        assert wait_for(client, task["id"])["error"] == f"Image '{linked}' is not available under the dataset root."

@@ -44,11 +44,64 @@ def test_the_pixel_cap_is_checked_from_the_header(tmp_path):
     assert time.perf_counter() - start < 1
 
 
-def test_a_jpeg_declaring_12000_squared_is_decoded_at_a_reduced_scale():
+def test_a_jpeg_declaring_6000_squared_is_decoded_at_a_reduced_scale():
     start = time.perf_counter()
-    image = load_image(_declared_jpeg(12000, 12000), name="image1")
-    assert image.shape == (3000, 3000, 3)  # DCT scale 1/4 (libjpeg fills the missing data with grey)
+    image = load_image(_declared_jpeg(6000, 6000), name="image1")
+    assert image.shape == (3000, 3000, 3)  # DCT scale 1/2 (libjpeg fills the missing data with grey)
     assert time.perf_counter() - start < 3
+
+
+def _declared_progressive_cmyk(width: int, height: int) -> bytes:
+    """A progressive CMYK JPEG of 16 x 16 pixels whose frame header (SOF2) declares ``width`` x ``height``."""
+    buffer = io.BytesIO()
+    Image.new("CMYK", (16, 16), (10, 80, 160, 20)).save(buffer, format="JPEG", progressive=True)
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc2")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("data, declared", [
+    (_declared_progressive_cmyk(13300, 13300), "13300 x 13300"),  # issue 19's bomb: 177 Mpx, under Pillow's guard
+    (_declared_progressive_cmyk(7000, 7000), "7000 x 7000"),  # 49 Mpx: a 1/8 draft would have been 0.8 Mpx
+    (_declared_jpeg(12000, 12000), "12000 x 12000"),
+])
+def test_the_cap_holds_for_the_declared_size_whatever_the_mode_and_scale(data, declared):
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.size == tuple(map(int, declared.split(" x ")))  # the header really declares it
+    start = time.perf_counter()
+    with pytest.raises(TooLargeError, match=f"^image2: {declared} pixels is more than the limit of 40000000"):
+        load_image(data, name="image2")
+    assert time.perf_counter() - start < 1
+
+
+def test_sixteen_bit_images_are_capped_by_their_declared_size(tmp_path):
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.full((300, 200), 40000, dtype=np.uint16)).save(path)
+    assert Image.open(path).mode.startswith("I")
+    with pytest.raises(TooLargeError, match="200 x 300 pixels is more than the limit of 50000"):
+        load_image(path, max_pixels=50_000)
+    assert load_image(path).shape == (300, 200, 3)
+
+
+def test_animated_images_are_refused_and_a_cameras_mpo_is_read(tmp_path):
+    frames = [Image.new("RGB", (32, 32), (i * 40, 90, 120)) for i in range(3)]
+    animated = io.BytesIO()
+    frames[0].save(animated, format="GIF", save_all=True, append_images=frames[1:])
+    with pytest.raises(XfvError, match=r"^image1 is an animated GIF image \(3 frames\); expected one still photo\.$"):
+        load_image(animated.getvalue(), name="image1")
+    apng = io.BytesIO()
+    frames[0].save(apng, format="PNG", save_all=True, append_images=frames[1:])
+    with pytest.raises(XfvError, match="animated PNG image"):
+        load_image(apng.getvalue(), name="image1")
+    still = io.BytesIO()
+    frames[0].save(still, format="GIF")
+    assert load_image(still.getvalue()).shape == (32, 32, 3)
+    mpo = io.BytesIO()
+    frames[0].save(mpo, format="MPO", save_all=True, append_images=frames[1:2])
+    with Image.open(io.BytesIO(mpo.getvalue())) as opened:
+        assert opened.format == "MPO" and opened.n_frames == 2
+    assert load_image(mpo.getvalue()).shape == (32, 32, 3)
 
 
 def test_large_jpegs_decode_in_draft_mode_and_other_formats_are_reduced(tmp_path, monkeypatch):
@@ -59,8 +112,9 @@ def test_large_jpegs_decode_in_draft_mode_and_other_formats_are_reduced(tmp_path
     assert load_image(png).shape == (300, 400, 3)  # reduced by 4 after decoding
     small = save_constant(tmp_path / "small.png", 300, 300)
     assert load_image(small).shape == (300, 300, 3)  # under 4 x the working size: untouched
-    # Over the cap before, under it after DCT scaling: accepted, not refused.
-    assert load_image(jpeg, max_pixels=150_000).shape == (300, 400, 3)
+    # Over the cap as declared, under it after DCT scaling: refused all the same (decoding costs by the declared size)
+    with pytest.raises(TooLargeError, match="1600 x 1200 pixels"):
+        load_image(jpeg, max_pixels=150_000)
 
 
 def test_lfw_images_are_detected_as_before_and_large_ones_within_the_budget():
@@ -162,3 +216,19 @@ def test_issue_photos_through_verify_are_bounded(tmp_path):
         peak_mb = int(result.stderr.split("peak ")[-1]) / 1024
         assert result.returncode == 2 and f"No face found in {photo}" in result.stderr
         assert seconds < 15 and peak_mb < 1024, (photo.name, seconds, peak_mb)
+
+
+def test_the_cmyk_bomb_through_xfv_verify_is_one_line_and_little_memory(tmp_path):
+    """Issue 19: a 13300 x 13300 progressive CMYK JPEG took ``xfv verify`` to 1.7 GB; it is refused from its header
+    (a process of its own, peak RSS measured as VmHWM)."""
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(_declared_progressive_cmyk(13300, 13300))
+    script = ("import sys; from xfv.cli import main; code = main(sys.argv[1:]); "
+              "hwm = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')); "
+              "print('peak', hwm, file=sys.stderr); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", script, "verify", str(bomb), str(FACE), "--model", "lbp"],
+                            capture_output=True, text=True, check=False)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and lines[0] == (f"xfv verify: error: {bomb}: 13300 x 13300 pixels is more than "
+                                                   "the limit of 40000000 pixels.")
+    assert len(lines) == 2 and int(lines[1].split()[1]) / 1024 < 600

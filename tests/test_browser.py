@@ -76,6 +76,7 @@ def chromium(profile: Path, *flags: str):
     options.binary_location = str(CHROMIUM)
     for flag in [*FLAGS, *flags, f"--user-data-dir={profile}"]:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console: CSP violations show there
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
     return driver
@@ -389,3 +390,95 @@ def test_api_docs_render_without_network(server, screenshots, tmp_path):
              and d.find_elements(By.CSS_SELECTOR, "h1"), 60)
     finally:
         offline.quit()
+
+
+def csp_violations(driver) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if "Content Security Policy" in entry["message"]]
+
+
+def test_every_page_and_the_api_docs_render_under_the_content_security_policy(browser, server, screenshots):
+    """Issue 19: the pages' policy allows no inline script or style, the docs' allows theirs; the console shows no
+    violation, and each page did its work (its script ran)."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    pair = httpx.get(f"{server}/api/pairs", params={"dataset": SAMPLE, "page_size": 1}).json()["items"][0]["id"]
+    browser.get_log("browser")  # drop what earlier tests left
+    for path, done in (("/", "#preview img"), ("/explorer", "#pairs tbody tr"), (f"/viewer/{pair}", "#verdict td"),
+                       ("/explain", "#model option"), ("/docs", ".swagger-ui .opblock-tag"), ("/redoc", "h1")):
+        browser.get(f"{server}{path}")
+        wait(browser, lambda d, done=done: d.find_elements(By.CSS_SELECTOR, done), 60)
+        violations = csp_violations(browser)
+        if path == "/redoc":  # ReDoc's bundle asks its CDN for a logo: blocked, as the docs must reach no network
+            violations = [v for v in violations if "Loading the image 'https://cdn.redoc.ly/" not in v]
+        assert violations == [], path
+    browser.save_screenshot(str(screenshots / "redoc.png"))
+
+
+def two_faces(tmp_path) -> Path:
+    import numpy as np
+
+    face = np.asarray(Image.open(sample_root() / "Aaron_Peirsol/Aaron_Peirsol_0001.jpg").convert("RGB"))
+    path = tmp_path / "two-faces.png"
+    Image.fromarray(np.concatenate([face, face[:, ::-1]], axis=1)).save(path)
+    return path
+
+
+def test_explain_says_what_was_chosen_how_long_it_is_kept_and_deletes_on_request(browser, server, screenshots,
+                                                                                  tmp_path):
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/explain")
+    assert "kept for 24 hours, then deleted" in browser.find_element(By.ID, "retention").text
+    browser.find_element(By.ID, "image1").send_keys(str(two_faces(tmp_path)))
+    browser.find_element(By.ID, "image2").send_keys(str(sample_root() / "Aaron_Peirsol/Aaron_Peirsol_0003.jpg"))
+    select(browser, "model", "lbp")
+    browser.find_element(By.ID, "submit").click()
+    result = browser.find_element(By.ID, "result")
+    wait(browser, lambda d: result.get_attribute("data-shown") == "4", 180)
+    notes = browser.find_element(By.ID, "notes")
+    assert notes.is_displayed() and notes.text == "Photo 1: 2 faces found; the largest was compared."
+    faces = browser.find_element(By.CSS_SELECTOR, '#verdict tr[data-key="faces found"] td').text
+    assert faces == "2 in photo 1, 1 in photo 2; the largest of each is compared"
+    assert "kept until" in browser.find_element(By.ID, "expiry").text
+    face_url = browser.find_element(By.CSS_SELECTOR, "#face1 .base").get_attribute("src")
+    assert httpx.get(face_url).headers["cache-control"] == "no-store"
+    browser.set_window_size(1366, 1000)
+    browser.save_screenshot(str(screenshots / "explain-two-faces.png"))
+    browser.find_element(By.ID, "delete").click()
+    status = browser.find_element(By.ID, "status")
+    wait(browser, lambda d: status.is_displayed() and "Deleted" in status.text)
+    assert not result.is_displayed() and httpx.get(face_url).status_code == 404
+    browser.save_screenshot(str(screenshots / "explain-deleted.png"))
+
+
+def test_a_failed_x_map_task_is_shown_with_a_retry(browser, server, screenshots, monkeypatch):
+    """The task's work fails (the model's runtime, say): the page says why and offers to try again, which works
+    once the failure is gone."""
+    from selenium.webdriver.common.by import By
+
+    from xfv.web import services
+
+    make_explainer = services.make_explainer
+
+    def failing(*_args, **_kwargs):
+        raise RuntimeError("the model's runtime failed")
+
+    monkeypatch.setattr(services, "make_explainer", failing)  # the server runs in this process
+    browser.get(f"{server}/explain")
+    browser.find_element(By.ID, "image1").send_keys(str(sample_root() / "Abel_Pacheco/Abel_Pacheco_0001.jpg"))
+    browser.find_element(By.ID, "image2").send_keys(str(sample_root() / "Abel_Pacheco/Abel_Pacheco_0004.jpg"))
+    select(browser, "model", "lbp")
+    browser.find_element(By.ID, "submit").click()
+    failed = browser.find_element(By.ID, "task-error")
+    wait(browser, lambda d: failed.is_displayed(), 60)
+    assert failed.text.startswith("The X-Maps could not be computed: RuntimeError: the model's runtime failed")
+    assert not browser.find_element(By.ID, "progress").is_displayed()
+    browser.set_window_size(1366, 1000)
+    browser.save_screenshot(str(screenshots / "explain-task-error.png"))
+    monkeypatch.setattr(services, "make_explainer", make_explainer)
+    browser.find_element(By.ID, "retry").click()
+    result = browser.find_element(By.ID, "result")
+    wait(browser, lambda d: result.get_attribute("data-shown") == "4", 180)
+    assert not failed.is_displayed()

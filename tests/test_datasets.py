@@ -169,3 +169,32 @@ def test_inner_dots_that_stay_inside_are_fine(tmp_path):
     _write(tmp_path / "pairs.csv", ",c.jpg,1\n")
     with pytest.raises(XfvError, match="pairs.csv:1: an image path is empty"):
         read_pairs("csv", tmp_path)
+
+
+HUGE = "9" * 5000  # int() refuses more than 4,300 digits, with a message that names neither file nor line
+
+
+@pytest.mark.parametrize("dataset, name, text, message", [
+    ("lfw", "pairs.txt", f"1\t1\nAnn\t{HUGE}\t2\nAnn\t1\tBob\t3\n", (r"pairs.txt:2: malformed .* image number \(at most "
+                                                                    r"9 digits\), got 'Ann\\t9{76}'\.\.\. \(5006 characters\)")),
+    ("lfw", "pairs.txt", f"{HUGE}\t1\nAnn\t1\t2\nAnn\t1\tBob\t3\n", r"pairs.txt:1: malformed pair list line"),
+    ("lfw", "pairs.txt", "1\t1\nAnn\t\u00b2\t2\nAnn\t1\tBob\t3\n", r"pairs.txt:2: malformed .* image number"),
+    ("calfw", "pairs_CALFW.txt", f"A_1.jpg {HUGE}\nA_2.jpg 1\n", r"pairs_CALFW.txt:1: malformed .* integer label"),
+    ("csv", "pairs.csv", f"a.jpg,b.jpg,1,{HUGE}\n", (r"pairs.csv:1: fold must be an integer from 0 to 9, got '9{80}'\.\.\. "
+                                                    r"\(5000 characters\)")),
+])
+def test_huge_numbers_name_the_file_and_line(tmp_path, dataset, name, text, message):
+    _write(tmp_path / name, text)
+    with pytest.raises(XfvError, match=message):
+        read_pairs(dataset, tmp_path)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("a/b", "contains '/'"), ("a\\b", "contains '\\\\\\\\'"), ("a\x00b", "contains '\\\\x00'"), ("..", "is a path"),
+    ("x" * 101, "must have 1 to 100 characters, not 101"),
+])
+def test_dataset_names_that_cannot_be_a_url_segment_are_refused(tmp_path, name, message):
+    _write(tmp_path / "pairs.csv", "a.jpg,b.jpg,1\n")
+    with pytest.raises(XfvError, match=f"Dataset name .*{message}"):
+        read_pairs("csv", tmp_path, name=name)
+    assert read_pairs("csv", tmp_path, name="lfw (deep-funneled) #2").name == "lfw (deep-funneled) #2"

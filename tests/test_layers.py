@@ -116,3 +116,12 @@ def test_the_checker_sees_violations(tmp_path):
     assert [p.split(":")[1] for p in web] == ["1 imports xfv.jobs.precompute", "2 imports xfv.jobs.precompute"]
     assert [p.split(" imports ")[1].split(":")[0] for p in models] == ["xfv.store.db", "xfv.cli.common"]
     assert xmaps == []
+
+
+def test_warning_filters_change_only_in_the_command_lines_main_thread():
+    """``warnings.catch_warnings`` swaps process-wide state: from the web's worker threads it would silence (or
+    unsilence) warnings of every other thread. Only the CLI's entry point, on the main thread, may use it."""
+    users = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+                   if any(isinstance(node, ast.Attribute) and node.attr == "catch_warnings"
+                          for node in ast.walk(ast.parse(path.read_text()))))
+    assert users == ["cli/__init__.py"]

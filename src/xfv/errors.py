@@ -41,3 +41,7 @@ class BusyError(XfvError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DatabaseUnavailableError(BusyError):
+    """The database cannot be reached, answers too slowly, or is not a database (a corrupt file)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 from xfv.confidence import Calibration
 from xfv.models import EmbeddingModel, create_model
@@ -86,6 +87,9 @@ def verify_photos(args: argparse.Namespace, model: EmbeddingModel):
 
     detector = photo_detector(model, args.detector)
     faces = [photo_face(path, model, detector=detector, aligned=args.aligned) for path in (args.image1, args.image2)]
+    for face in faces:
+        if face.note is not None:
+            warnings.warn(face.note, stacklevel=2)  # "<photo>: 3 faces found, using the largest."
     threshold = getattr(args, "threshold", None)
     calibration, name = (None, "") if threshold is not None and not args.calibration else cli_calibration(args, model)
     cache = None if args.no_cache else photo_cache(model, detector, args.aligned)

@@ -1,4 +1,4 @@
-"""Platform commands: ingest, precompute, serve, demo."""
+"""Platform commands: ingest, datasets (list, remove), precompute, serve, demo."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_outside_root_argument(ingest)
     _add_db_argument(ingest)
     ingest.set_defaults(handler=run_ingest)
+
+    datasets = subparsers.add_parser("datasets", help="list the datasets of the platform database, or remove one")
+    actions = datasets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="each dataset with its format, pairs, images and models")
+    _add_db_argument(listing)
+    listing.set_defaults(handler=run_datasets_list)
+    remove = actions.add_parser("remove", help="delete a dataset with its images, pairs, results, X-Maps and "
+                                               "calibrations from the database (its files are not touched)")
+    remove.add_argument("name", help="the dataset's name in the database")
+    _add_db_argument(remove)
+    remove.set_defaults(handler=run_datasets_remove)
 
     precompute = subparsers.add_parser("precompute", help="distances, thresholds, C-Scores and X-Maps of a dataset")
     precompute.add_argument("--dataset", required=True, help="dataset name in the database")
@@ -85,6 +96,27 @@ def run_ingest(args: argparse.Namespace) -> int:
                             allow_outside_root=args.allow_outside_root)
     print(f"{report.dataset}: {report.images_added} images added ({report.images_skipped} already there), "
           f"{report.pairs_added} pairs added ({report.pairs_skipped} already there)")
+    return 0
+
+
+def run_datasets_list(args: argparse.Namespace) -> int:
+    from xfv.store.db import open_database
+    from xfv.store.queries import dataset_summaries
+
+    with open_database(args.db)() as session:
+        for dataset in dataset_summaries(session):
+            models = ", ".join(m.name for m in dataset.models) or "no results"
+            print(f"{dataset.name}\t{dataset.format}\t{dataset.pairs} pairs\t{dataset.images} images\t{models}")
+    return 0
+
+
+def run_datasets_remove(args: argparse.Namespace) -> int:
+    from xfv.jobs.ingest import remove_dataset
+    from xfv.store.db import open_database
+
+    report = remove_dataset(open_database(args.db), args.name)
+    print(f"{report.dataset}: removed {report.pairs} pairs, {report.images} images, {report.results} results, "
+          f"{report.xmaps} X-Maps and {report.calibrations} calibrations (its files are untouched)")
     return 0
 
 
@@ -151,15 +183,15 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from xfv.web.core.config import Settings
     from xfv.web.main import create_app
+    from xfv.web.server import serve
 
     listener = _listen(args.host, args.port)
-    app = create_app(Settings(db_url=args.db) if args.db else Settings())
+    settings = Settings(db_url=args.db) if args.db else Settings()
+    app = create_app(settings)
     print(f"xfv: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+    serve(app, listener, settings)
     return 0
 
 

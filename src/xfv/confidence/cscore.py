@@ -48,6 +48,10 @@ AUTHORS_SLOPE = -20.0
 AUTO_SLOPES = (-19.0, -5.0)
 STARTS = ("auto", "authors")
 RANGE_TOLERANCE = 1e-9
+# curve_fit's covariance is not used; its warning that it could not be estimated is filtered once, here, not around
+# each fit: warnings.catch_warnings changes process-wide state and is not safe in the web's worker threads.
+warnings.filterwarnings("ignore", message="Covariance of the parameters could not be estimated",
+                        category=OptimizeWarning)
 
 
 def logistic(d: np.ndarray, L: float, d0: float, k: float, b: float) -> np.ndarray:
@@ -196,11 +200,8 @@ class CScore:
         best, best_cost, failures = None, np.inf, []
         for p0 in self._starts(ratios, threshold, k_max):
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", OptimizeWarning)  # covariance is not used
-                    params, _ = curve_fit(logistic, centres, ratios, p0=np.clip(p0, lower, upper),
-                                          sigma=sigma, bounds=(lower, upper), method="dogbox",
-                                          maxfev=int(self.maxfev))
+                params, _ = curve_fit(logistic, centres, ratios, p0=np.clip(p0, lower, upper), sigma=sigma,
+                                      bounds=(lower, upper), method="dogbox", maxfev=int(self.maxfev))
             except RuntimeError as error:
                 failures.append(f"start {np.round(p0, 4).tolist()}: {error}")
                 continue

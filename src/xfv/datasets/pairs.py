@@ -28,6 +28,8 @@ from pathlib import Path
 from xfv.errors import XfvError
 
 NUM_FOLDS = 10
+MAX_DIGITS = 9  # numbers of a pair list (counts, image numbers, labels, folds) have at most this many digits
+SHOWN = 80  # characters of a malformed line quoted in its error
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,15 @@ class PairList:
 
 
 def _malformed(path: Path, lineno: int, expected: str, line: str) -> XfvError:
-    return XfvError(f"{path}:{lineno}: malformed pair list line, expected {expected}, got {line.strip()!r}.")
+    text = line.strip()
+    shown = repr(text) if len(text) <= SHOWN else f"{text[:SHOWN]!r}... ({len(text)} characters)"
+    return XfvError(f"{path}:{lineno}: malformed pair list line, expected {expected}, got {shown}.")
+
+
+def is_number(text: str) -> bool:
+    """A non-negative integer of ASCII digits, at most :data:`MAX_DIGITS` of them (``int`` would refuse, or
+    take its time over, thousands of digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS
 
 
 def read_text_lines(path: Path) -> list[str]:
@@ -76,14 +86,15 @@ def read_text_lines(path: Path) -> list[str]:
 def check_fold(fold_text: str, path: Path, lineno: int) -> int:
     """A fold number from 0 to ``NUM_FOLDS - 1``; an error naming the file and line otherwise."""
     text = fold_text.strip()
-    if not text.lstrip("-").isdigit() or not 0 <= int(text) < NUM_FOLDS:
-        raise XfvError(f"{path}:{lineno}: fold must be an integer from 0 to {NUM_FOLDS - 1}, got {text!r}.")
+    if not is_number(text) or not 0 <= int(text) < NUM_FOLDS:
+        shown = repr(text) if len(text) <= SHOWN else f"{text[:SHOWN]!r}... ({len(text)} characters)"
+        raise XfvError(f"{path}:{lineno}: fold must be an integer from 0 to {NUM_FOLDS - 1}, got {shown}.")
     return int(text)
 
 
 def _lfw_image(name: str, number: str, path: Path, lineno: int, line: str) -> str:
-    if not number.isdigit():
-        raise _malformed(path, lineno, "an image number", line)
+    if not is_number(number):
+        raise _malformed(path, lineno, f"an image number (at most {MAX_DIGITS} digits)", line)
     return f"{name}/{name}_{int(number):04d}.jpg"
 
 
@@ -93,7 +104,7 @@ def read_lfw_pairs(path: Path) -> Iterator[Pair]:
     if not lines:
         raise XfvError(f"{path}:1: the pair list is empty.")
     header = lines[0].split()
-    if len(header) != 2 or not all(h.isdigit() for h in header):
+    if len(header) != 2 or not all(is_number(h) for h in header):
         raise _malformed(path, 1, "'<folds><TAB><pairs per class>'", lines[0])
     num_folds, per_class = int(header[0]), int(header[1])
     if not 1 <= num_folds <= NUM_FOLDS or per_class < 1:
@@ -154,8 +165,8 @@ def read_calfw_pairs(path: Path) -> Iterator[Pair]:
     records = _two_line_records(path, 2, "'<file> <label>'")
     labels = []
     for lineno, f1, f2 in records:
-        if not (f1[1].isdigit() and f2[1].isdigit()):
-            raise _malformed(path, lineno, "an integer label", " ".join(f1))
+        if not (is_number(f1[1]) and is_number(f2[1])):
+            raise _malformed(path, lineno, f"an integer label (at most {MAX_DIGITS} digits)", " ".join(f1))
         if (int(f1[1]) > 0) != (int(f2[1]) > 0):
             raise XfvError(f"{path}:{lineno}: the two lines of a pair disagree on the label ({f1[1]} vs {f2[1]}).")
         labels.append(1 if int(f1[1]) > 0 else 0)
@@ -223,6 +234,22 @@ DATASET_FORMATS = {
 }
 
 
+MAX_NAME = 100  # characters of a dataset name (the database column's size)
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name the platform can store and put in a URL path segment: 1 to :data:`MAX_NAME` characters, no
+    ``/`` or ``\\``, no control characters, not ``.`` or ``..``; an error naming it otherwise."""
+    if not name or len(name) > MAX_NAME:
+        raise XfvError(f"Dataset name {name[:MAX_NAME]!r} must have 1 to {MAX_NAME} characters, not {len(name)}.")
+    bad = sorted({c for c in name if c in "/\\" or not c.isprintable()})
+    if bad or name in (".", ".."):
+        what = f"contains {', '.join(map(repr, bad))}" if bad else "is a path"
+        raise XfvError(f"Dataset name {name!r} {what}: it names the dataset in URLs (/api/datasets/NAME/...); "
+                       "choose another --name, without '/', '\\' or control characters.")
+    return name
+
+
 def read_pairs(
     dataset: str, root: str | Path, pairs_file: str | Path | None = None, name: str | None = None, *,
     allow_outside_root: bool = False,
@@ -230,10 +257,12 @@ def read_pairs(
     """Read the pair list of ``dataset`` (a format in :data:`DATASET_FORMATS`) whose images lie under ``root``.
 
     ``pairs_file`` defaults to the format's usual file name inside ``root``. An image path that leaves ``root``
-    (absolute, or through ``..``) is an error unless ``allow_outside_root``.
+    (absolute, or through ``..``) is an error unless ``allow_outside_root``. ``name`` (default: the format's)
+    must pass :func:`check_dataset_name`.
     """
     if dataset not in DATASET_FORMATS:
         raise XfvError(f"Unknown dataset format {dataset!r}; expected one of {sorted(DATASET_FORMATS)}.")
+    name = check_dataset_name(name or dataset)
     root = Path(root)
     if not root.is_dir():
         raise NotADirectoryError(f"Dataset root {str(root)!r} is not a directory.")
@@ -245,4 +274,4 @@ def read_pairs(
     if not allow_outside_root:
         for pair in pairs:
             _check_inside_root(pair, pairs_path)
-    return PairList(name or dataset, root, pairs)
+    return PairList(name, root, pairs)

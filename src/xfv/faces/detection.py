@@ -174,17 +174,29 @@ class FaceDetector:
             faces = self._run("cnn", image)
         return sorted(faces, key=lambda face: face.area, reverse=True)
 
+    def choose(self, image: np.ndarray, name: str = "image") -> tuple[DetectedFace, int]:
+        """The selected face and how many faces were found (0: the centre fallback); ``NoFaceError`` if none and
+        no fallback. Silent: callers say what was chosen (:meth:`chosen_message`), warnings are process-wide."""
+        faces = self.detect(image)
+        if faces:
+            return (nearest_centre(faces, image) if self.select == "centre" else faces[0]), len(faces)
+        if self.fallback == "centre":
+            return centre_box(image), 0
+        raise NoFaceError(f"No face found in {name} (detector {self.method!r}).")
+
+    def chosen_message(self, name: str, found: int) -> str | None:
+        """``"<name>: 3 faces found, using the largest."`` when several faces were found, else None."""
+        if found <= 1:
+            return None
+        which = "the largest" if self.select == "largest" else "the one nearest the centre"
+        return f"{name}: {found} faces found, using {which}."
+
     def detect_one(self, image: np.ndarray, name: str = "image") -> DetectedFace:
         """The selected face (with a warning when there are several); the fallback or ``NoFaceError`` if none."""
-        faces = self.detect(image)
-        if len(faces) > 1:
-            which = "the largest" if self.select == "largest" else "the one nearest the centre"
-            warnings.warn(f"{name}: {len(faces)} faces found, using {which}.", stacklevel=2)
-        if faces:
-            return nearest_centre(faces, image) if self.select == "centre" else faces[0]
-        if self.fallback == "centre":
-            return centre_box(image)
-        raise NoFaceError(f"No face found in {name} (detector {self.method!r}).")
+        face, found = self.choose(image, name)
+        if (message := self.chosen_message(name, found)) is not None:
+            warnings.warn(message, stacklevel=2)
+        return face
 
 
 def landmarks(image: np.ndarray, face: DetectedFace, points: int = 5) -> dlib.full_object_detection:

@@ -1,11 +1,13 @@
 """Loading photos: any format Pillow reads, EXIF rotation applied, converted to 8-bit RGB, with bounded cost.
 
-The cost of decoding is bounded before any pixel is decoded: the header's width x height is checked against
-``max_pixels`` (:data:`MAX_PIXELS`, the web's upload limit too), and a JPEG larger than :data:`WORKING_PIXELS` is
-decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, Pillow's draft mode) keeping at least that many pixels.
-Other formats more than 4 times that large are reduced by an integer factor right after decoding. What is left
-(at most 4 x :data:`WORKING_PIXELS`) is more than detection looks at (:mod:`xfv.faces.detection`) and far more
-than an aligned crop needs.
+The cost of decoding is bounded before any pixel is decoded: the width x height the header declares is checked
+against ``max_pixels`` (:data:`MAX_PIXELS`, the web's upload limit too), whatever the mode (CMYK, 16-bit, alpha),
+the encoding (progressive JPEG) or the scale it would be decoded at. An animated image (GIF, APNG, WebP, a
+multi-page TIFF) is refused: which frame to judge is not for xfv to guess (a camera's MPO file is read as its
+main picture). A JPEG larger than :data:`WORKING_PIXELS` is then decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
+scaling, Pillow's draft mode) keeping at least that many pixels; other formats more than 4 times that large are
+reduced by an integer factor right after decoding. What is left (at most 4 x :data:`WORKING_PIXELS`) is more than
+detection looks at (:mod:`xfv.faces.detection`) and far more than an aligned crop needs.
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xfv.errors import TooLargeError, XfvError
 
-MAX_PIXELS = 40_000_000  # largest image decoded, width x height after JPEG draft scaling
+MAX_PIXELS = 40_000_000  # largest image decoded, width x height as declared
 WORKING_PIXELS = 8_000_000  # a JPEG above this is decoded at the smallest DCT scale that keeps at least this many
 MIN_SIDE = 8
+STILL_MULTI_FRAME = ("MPO",)  # several frames, one picture: a camera's JPEG with its previews
+
+# load_image checks every image's declared size itself, before decoding; Pillow's warning about sizes over its own,
+# higher limit would only repeat that. Filtered once, here: warnings.catch_warnings changes process-wide state
+# and is not safe in the web's worker threads.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def image_name(source: str | Path | bytes, name: str | None = None) -> str:
@@ -42,14 +50,24 @@ def check_image_file(source: str | Path, name: str | None = None) -> None:
         raise FileNotFoundError(f"Image file {name!r} not found.")
 
 
+def check_declared(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> None:
+    """:class:`~xfv.errors.TooLargeError` if an opened (not yet decoded) image declares more than ``max_pixels``,
+    :class:`~xfv.errors.XfvError` if it is animated."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise TooLargeError(f"{name}: {width} x {height} pixels is more than the limit of {max_pixels} pixels.")
+    if getattr(image, "is_animated", False) and image.format not in STILL_MULTI_FRAME:
+        raise XfvError(f"{name} is an animated {image.format} image ({image.n_frames} frames); expected one "
+                       "still photo.")
+
+
 def _open_bounded(image: Image.Image, name: str, max_pixels: int) -> None:
-    """Check the declared size; ask a large JPEG's decoder for a reduced scale (before ``load``)."""
+    """:func:`check_declared`; ask a large JPEG's decoder for a reduced scale (all before ``load``)."""
+    check_declared(image, name, max_pixels)
     width, height = image.size
     if image.format == "JPEG" and width * height > WORKING_PIXELS:
         scale = math.sqrt(WORKING_PIXELS / (width * height))
         image.draft(None, (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
-    if image.size[0] * image.size[1] > max_pixels:
-        raise TooLargeError(f"{name}: {width} x {height} pixels is more than the limit of {max_pixels} pixels.")
 
 
 def load_image(source: str | Path | bytes, *, name: str | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -59,19 +77,17 @@ def load_image(source: str | Path | bytes, *, name: str | None = None, max_pixel
     applied; grayscale, palette, CMYK and 16-bit images are converted; an alpha channel is composited onto white.
     Raises :class:`~xfv.errors.TooLargeError` above ``max_pixels`` (checked from the header, before decoding),
     ``FileNotFoundError`` for a missing file and :class:`~xfv.errors.XfvError` for a directory, a file that is not
-    an image, or a truncated one.
+    an image, an animated one, or a truncated one.
     """
     name = image_name(source, name)
     if not isinstance(source, (bytes, bytearray)):
         check_image_file(source, name)
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the pixel limit here is lower
-            with Image.open(stream) as image:
-                _open_bounded(image, name, max_pixels)
-                image.load()
-                rgb = _to_rgb(image)
+        with Image.open(stream) as image:
+            _open_bounded(image, name, max_pixels)
+            image.load()
+            rgb = _to_rgb(image)
     except UnidentifiedImageError:
         raise XfvError(f"{name} is not an image file Pillow can read.") from None
     except Image.DecompressionBombError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class AlignedFace:
     crop: np.ndarray  # uint8 (size, size, 3) RGB
     box: tuple[int, int, int, int]  # the detection in the source image
     detector: str  # which detector found it ("hog", "cnn", "yunet", "centre")
+    found: int = 1  # faces the detector found (0: none, the centre fallback); the selected one was aligned
 
 
 def model_detector(detector: FaceDetector | None, required: str | None) -> FaceDetector:
@@ -41,11 +43,13 @@ def detect_and_align(
     image: np.ndarray, *, alignment: str, size: int = CANONICAL_SIZE, detector: FaceDetector | None = None,
     name: str = "image",
 ) -> AlignedFace:
-    """Find the largest face in ``image`` and align it into a ``size`` crop of the ``alignment`` template."""
+    """Find the detector's face in ``image`` (the largest, or the one nearest the centre) and align it into a
+    ``size`` crop of the ``alignment`` template; ``found`` says how many there were (no warning: the caller
+    tells, see :meth:`FaceDetector.chosen_message`)."""
     if alignment == "none":
         return AlignedFace(align_face(image, None, "none", size), (0, 0, image.shape[1], image.shape[0]), "none")
-    face = (detector or FaceDetector()).detect_one(image, name=name)
-    return AlignedFace(align_face(image, face, alignment, size), face.box, face.source)
+    face, found = (detector or FaceDetector()).choose(image, name=name)
+    return AlignedFace(align_face(image, face, alignment, size), face.box, face.source, found)
 
 
 def load_face(
@@ -55,7 +59,7 @@ def load_face(
     """Load a photo and return its aligned ``uint8 (size, size, 3)`` crop.
 
     With ``aligned=True`` the image is taken as an already aligned crop: no detection, only a resize. ``name``:
-    how messages call the image (default: its path).
+    how messages call the image (default: its path). Several faces: a warning says which was used.
     """
     name = image_name(path, name)
     image = load_image(path, name=name)
@@ -66,4 +70,8 @@ def load_face(
             return image
         interpolation = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
         return cv2.resize(image, (size, size), interpolation=interpolation)
-    return detect_and_align(image, alignment=alignment, size=size, detector=detector, name=name).crop
+    detector = detector or FaceDetector()
+    face = detect_and_align(image, alignment=alignment, size=size, detector=detector, name=name)
+    if (message := detector.chosen_message(name, face.found)) is not None:
+        warnings.warn(message, stacklevel=2)
+    return face.crop

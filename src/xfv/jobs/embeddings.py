@@ -31,13 +31,13 @@ PARALLEL_MIN = 16  # fewer new images than this are aligned in-process
 
 def _align(path: str, alignment: str, size: int, aligned: bool,
            detector: FaceDetector) -> tuple[np.ndarray, str, list[str]]:
-    """Load and align one image: ``(crop, detector that found the face, the detector's warnings)``."""
+    """Load and align one image: ``(crop, detector that found the face, what to tell of the choice)`` (several
+    faces: warned by the caller if asked)."""
     if aligned:
         return load_face(path, alignment=alignment, size=size, aligned=True), "aligned", []
-    with warnings.catch_warnings(record=True) as caught:  # several faces: returned, warned by the caller if asked
-        warnings.simplefilter("always")
-        face = detect_and_align(load_image(path), alignment=alignment, size=size, detector=detector, name=path)
-    return face.crop, face.detector, [str(warning.message) for warning in caught]
+    face = detect_and_align(load_image(path), alignment=alignment, size=size, detector=detector, name=path)
+    message = detector.chosen_message(path, face.found)
+    return face.crop, face.detector, [] if message is None else [message]
 
 
 def cache_namespace(model: EmbeddingModel, aligned: bool, detector: FaceDetector) -> str:

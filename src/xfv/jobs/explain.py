@@ -5,7 +5,6 @@ Used by ``xfv precompute`` and by the web app's on-demand X-Maps alike, so both 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +32,10 @@ from xfv.xmaps.occlusion import IMAGE_SIZE
 FINAL_SCALE = 0
 
 
-def make_explainer(model: EmbeddingModel) -> XMapExplainer:
-    """The explainer the platform uses: paper defaults, occlusion embeddings cached on disk."""
-    return XMapExplainer(model, cache=OcclusionCache())
+def make_explainer(model: EmbeddingModel, *, disk_cache: bool = True) -> XMapExplainer:
+    """The explainer the platform uses: paper defaults, occlusion embeddings cached on disk (``disk_cache=False``:
+    kept in memory only, for faces that must leave no file behind, e.g. uploaded photos)."""
+    return XMapExplainer(model, cache=OcclusionCache() if disk_cache else None)
 
 
 def aligned_face(root: str | Path, relative: str, model: EmbeddingModel, *, data: bytes | None = None) -> np.ndarray:
@@ -44,10 +44,9 @@ def aligned_face(root: str | Path, relative: str, model: EmbeddingModel, *, data
     ``data``: the file's bytes, read elsewhere (a cluster worker need not see the dataset's folder).
     """
     image = load_image(Path(root) / relative if data is None else data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # several faces: the detector picks the subject, as in the embedding jobs
-        return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
-                                detector=model_detector(dataset_detector(), model.config.detector), name=relative).crop
+    # several faces: the detector picks the subject, as in the embedding jobs
+    return detect_and_align(image, alignment=model.config.alignment, size=IMAGE_SIZE,
+                            detector=model_detector(dataset_detector(), model.config.detector), name=relative).crop
 
 
 def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingModel, *,

@@ -32,12 +32,16 @@ SHIPPED = "shipped: "  # how the name of a shipped calibration starts
 class PhotoFace:
     """One face of a photo: ``crop`` (112 x 112, what X-Maps explain) and ``native`` (the model's input size,
     what is verified), both aligned from the same detection (``detector``: which detector found it); ``key``: the
-    photo's content hash (for the embedding cache), where it came from a file or bytes."""
+    photo's content hash (for the embedding cache), where it came from a file or bytes; ``found``: how many faces
+    the detector found in the photo (the largest was used; 1 for an aligned crop); ``note``: that, in words, when
+    there were several."""
 
     crop: np.ndarray
     native: np.ndarray
     detector: str
     key: str | None = None
+    found: int = 1
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ def photo_detector(model: EmbeddingModel, method: str | None = None) -> FaceDete
 def photo_face(image: np.ndarray | str | Path | bytes, model: EmbeddingModel, *, name: str | None = None,
                detector: FaceDetector | None = None, aligned: bool = False) -> PhotoFace:
     """Detect the largest face of a photo (array, path or bytes) once and align it at 112 px and at the model's
-    size. ``aligned=True``: the photo already is an aligned crop; it is only resized.
+    size. ``aligned=True``: the photo already is an aligned crop; it is only resized. Several faces are not a
+    warning here (this runs in the web's threads too): the face says how many were found.
     """
     key = None
     if not isinstance(image, np.ndarray):
@@ -80,10 +85,11 @@ def photo_face(image: np.ndarray | str | Path | bytes, model: EmbeddingModel, *,
     if alignment == "none":
         return PhotoFace(align_face(image, None, "none", CANONICAL_SIZE), align_face(image, None, "none", size),
                          "none", key)
-    face = (detector or photo_detector(model)).detect_one(image, name=name)  # several faces: warns, takes the largest
+    detector = detector or photo_detector(model)
+    face, found = detector.choose(image, name=name)  # several faces: the largest, said in ``note``
     crop = align_face(image, face, alignment, CANONICAL_SIZE)
     native = crop if size == CANONICAL_SIZE else align_face(image, face, alignment, size)
-    return PhotoFace(crop, native, face.source, key)
+    return PhotoFace(crop, native, face.source, key, found, detector.chosen_message(name, found))
 
 
 def photo_cache(model: EmbeddingModel, detector: FaceDetector, aligned: bool = False) -> EmbeddingCache:

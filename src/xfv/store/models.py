@@ -191,7 +191,8 @@ class TaskRecord(Base):
 class UploadRecord(Base):
     """A pair uploaded through the web app: the two aligned face crops (PNG), the verdict and its X-Map task.
 
-    The photos themselves are never stored; uploads expire after the ``upload_ttl_hours`` setting.
+    The photos themselves are never stored; uploads expire after the ``upload_ttl_hours`` setting, or are deleted
+    by their user.
     """
 
     __tablename__ = "uploads"
@@ -207,6 +208,8 @@ class UploadRecord(Base):
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     calibration: Mapped[str] = mapped_column(String(200))
     task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # what detection found: {"found": [faces in photo 1, in photo 2], "notes": ["image1: 3 faces found, ..."]}
+    faces: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -1,12 +1,15 @@
-"""The FastAPI application: ``create_app(settings)``; ``xfv serve`` runs it with Uvicorn.
+"""The FastAPI application: ``create_app(settings)``; ``xfv serve`` runs it with Uvicorn (:mod:`xfv.web.server`).
 
 Errors are mapped here once: xfv's own (:mod:`xfv.errors`) by their ``http_status`` (503 with ``Retry-After``),
-request validation to 422, a value the database cannot store to 422. The API answers them as JSON
-(:class:`~xfv.web.schemas.ErrorOut`), the browser pages as a small HTML page with a link home.
+request validation to 422, a value the database cannot store to 422, the database out of reach (down, hung,
+locked, no free connection) to 503 with ``Retry-After``, anything unexpected to 500 (logged with its traceback).
+The API answers them as JSON (:class:`~xfv.web.schemas.ErrorOut`), the browser pages as a small HTML page with a
+link home. :mod:`xfv.web.limits` bounds what a request may cost, :mod:`xfv.web.headers` adds the security headers.
 """
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
@@ -19,23 +22,25 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
-from xfv.store.db import open_database
+from xfv.store.db import TRANSIENT_ERRORS, open_database
 from xfv.web import pages
 from xfv.web.api.main import api_router
 from xfv.web.core.config import Settings
+from xfv.web.headers import SecurityHeaders
+from xfv.web.limits import Limits, RequestLimits
 from xfv.web.services import Services
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-UPLOAD_PATHS = ("/api/verify", "/api/explain")
 MACHINE_PATHS = ("/api/", "/openapi.json", "/static/", "/plots/")  # answered in JSON; the rest are pages
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 def create_app(settings: Settings | None = None, factory: sessionmaker[Session] | None = None) -> FastAPI:
     """The app over the database of ``settings.db_url`` (or the given session factory, e.g. in tests)."""
     settings = settings or Settings()
-    factory = factory or open_database(settings.db_url)
+    factory = factory or open_database(settings.db_url, settings.database_limits())
     services = Services(settings, factory)
 
     @asynccontextmanager
@@ -49,17 +54,12 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
                   version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.factory, app.state.services = settings, factory, services
 
-    @app.middleware("http")
-    async def refuse_unbounded_requests(request: Request, call_next):
-        """Uploads must declare their length, within two images' limit, before their body is read."""
-        if request.url.path in UPLOAD_PATHS and request.method == "POST":
-            length = request.headers.get("content-length", "")
-            if not length.isdigit():
-                return error_response(request, 411, "An upload must declare its Content-Length.")
-            if int(length) > 2 * settings.max_upload_bytes + MULTIPART_OVERHEAD:
-                return error_response(request, 413, f"The upload ({length} bytes) is larger than the limit of "
-                                                    f"{settings.max_upload_bytes} bytes per image.")
-        return await call_next(request)
+    app.add_middleware(RequestLimits, limits=Limits(
+        workers=settings.request_workers, timeout=settings.request_timeout, upload_timeout=settings.upload_timeout,
+        body_timeout=settings.body_timeout,
+        body_min_rate=settings.body_min_rate, retry_after=settings.retry_after,
+        upload_bytes=settings.max_upload_bytes), answer=_scope_error)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, error: ValueError) -> Response:
@@ -80,6 +80,22 @@ def create_app(settings: Settings | None = None, factory: sessionmaker[Session] 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
         return error_response(request, error.status_code, str(error.detail), error.headers)
+
+    async def database_unavailable(request: Request, error: Exception) -> Response:
+        """The database is down, hung or locked, or no connection came free in time: 503, retry later."""
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, reason)
+        return error_response(request, 503, f"The database is unavailable or busy ({type(error).__name__}); "
+                                            f"retry in {settings.retry_after} s.",
+                              {"Retry-After": str(settings.retry_after)})
+
+    for kind in TRANSIENT_ERRORS:
+        app.add_exception_handler(kind, database_unavailable)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        """A bug: logged with its traceback (by the server, which sees the error again), answered as a 500."""
+        return error_response(request, 500, f"Internal error ({type(error).__name__}); it has been logged.")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
@@ -102,6 +118,11 @@ def error_response(request: Request, status: int, detail: str, headers: dict | N
     return pages.templates.TemplateResponse(request, "error.html", {"status": status, "title": title,
                                                                     "detail": detail},
                                             status_code=status, headers=headers)
+
+
+def _scope_error(scope: Scope, status: int, detail: str, headers: dict[str, str]) -> Response:
+    """:func:`error_response` for the middleware, which has a scope rather than a request."""
+    return error_response(Request(scope), status, detail, headers)
 
 
 def _add_api_docs(app: FastAPI) -> None:

@@ -87,7 +87,17 @@ def explain(request: Request, settings: SettingsDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "explain.html", {
         "models": list_models(), "default_model": settings.upload_model, "methods": methods(),
         "default_method": DEFAULT_METHOD, "max_mb": settings.max_upload_bytes / 2**20,
+        "retention": retention(settings.upload_ttl_hours),
     })
+
+
+def retention(hours: float) -> str:
+    """``"24 hours"``, ``"2 days"``, ``"30 minutes"``: how long uploads are kept, in words."""
+    if hours >= 48 and hours % 24 == 0:
+        return f"{hours / 24:g} days"
+    if hours >= 1:
+        return f"{hours:g} hour{'s' if hours != 1 else ''}"
+    return f"{hours * 60:g} minutes"
 
 
 @router.get("/plots/confidence.png", response_class=Response)

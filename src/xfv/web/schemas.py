@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -169,6 +170,9 @@ class VerifyOut(BaseModel):
     confidence: float | None
     model: str
     calibration: str = Field(description="where the threshold and C-Score curve come from")
+    faces_found: list[int] | None = Field(None, description="faces the detector found in each photo; the largest "
+                                                            "of each was compared (None: not recorded)")
+    notes: list[str] = Field(default_factory=list, description="what was chosen, in words (several faces)")
 
 
 class ExplainOut(VerifyOut):
@@ -176,6 +180,8 @@ class ExplainOut(VerifyOut):
     faces: list[str]
     task: TaskOut
     xmaps: dict[str, str] = Field(description="'<method>-<image>' -> blended PNG (ready when the task is done)")
+    expires_at: datetime = Field(description="when the upload and everything derived from it are deleted (UTC), "
+                                             "unless DELETE /api/uploads/{id} does it before")
 
 
 class ReportOut(VerifyOut):

@@ -6,10 +6,11 @@ Routes stay thin; the work itself is done by :mod:`xfv.jobs` and the domain pack
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from xfv.confidence import Calibration
 from xfv.errors import BusyError, NoFaceError, NotFoundError, TooLargeError, XfvError
 from xfv.faces import load_image
+from xfv.faces.images import check_declared
 from xfv.jobs import (
     MIN_CALIBRATION_PAIRS,
     CalibrationQuality,
@@ -39,8 +41,8 @@ from xfv.jobs import (
     verify_faces,
 )
 from xfv.models import EmbeddingModel, create_model, list_models
-from xfv.store.db import transaction
-from xfv.store.models import UploadRecord, utcnow
+from xfv.store.db import TRANSIENT_ERRORS, scrub, transaction, write_with_retry
+from xfv.store.models import Pair, UploadRecord, utcnow
 from xfv.store.queries import (
     dataset_summaries,
     fold_calibrations,
@@ -51,11 +53,22 @@ from xfv.store.queries import (
     results_calibration,
     stored_xmaps,
 )
-from xfv.store.uploads import expire_uploads, get_upload, save_upload_maps, upload_task_key
+from xfv.store.uploads import (
+    delete_uploads,
+    expire_uploads,
+    get_upload,
+    save_upload_maps,
+    upload_expired,
+    upload_of_task,
+    upload_task_key,
+)
 from xfv.web.core.config import Settings
 from xfv.web.schemas import TaskOut, XMapStatus
 from xfv.web.tasks import BoundedPool, Task, TaskRunner, Work
 from xfv.xmaps import METHODS, Progress, blend, colorize
+
+log = logging.getLogger(__name__)
+WRITE_DEADLINE = 4.0  # seconds a task's final writes are retried while the database is out of reach
 
 
 @lru_cache(maxsize=8)
@@ -80,13 +93,24 @@ def render_map(face: np.ndarray, xmap: np.ndarray, kind: str) -> bytes:
 
 
 def thumbnail(path: Path, size: int) -> bytes:
-    """A JPEG of at most ``size`` pixels on its longer side."""
+    """A JPEG of at most ``size`` pixels on its longer side (the declared size checked first, like any photo's;
+    Pillow then decodes a JPEG at the smallest scale the thumbnail allows)."""
     with PILImage.open(path) as image:
-        image = image.convert("RGB")
+        check_declared(image, path.name)
         image.thumbnail((size, size))
         buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=85)
+        image.convert("RGB").save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
+
+
+def served_path(root: str, relative: str) -> Path:
+    """A dataset file the web may read: under the dataset's root once links are resolved (a symbolic link that
+    leads out of it, or a path ingested with ``--allow-outside-root``, is not served); NotFoundError otherwise."""
+    base = Path(root).resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base) or not path.is_file():
+        raise NotFoundError(f"Image {relative!r} is not available under the dataset root.")
+    return path
 
 
 def check_upload(data: bytes, field_name: str, settings: Settings) -> np.ndarray:
@@ -120,12 +144,14 @@ def png_face(data: bytes) -> np.ndarray:
 
 @dataclass
 class PreparedPair:
-    """Two uploaded photos after detection and alignment (the 112 px crops), and the model's verdict on them."""
+    """Two uploaded photos after detection and alignment (the 112 px crops), the model's verdict on them, and
+    what detection found (``faces``: ``{"found": [n1, n2], "notes": [...]}``, the largest face of each is used)."""
 
     model: EmbeddingModel
     face1: np.ndarray
     face2: np.ndarray
     verdict: Verdict
+    faces: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -145,25 +171,41 @@ class Services:
 
     Uploads are detected, aligned and embedded in :attr:`uploads` (a :class:`BoundedPool`: no request waits
     behind more than its queue, none holds a lock across users); X-Maps run as tasks in their own pool. Uploads
-    and tasks are kept in the database, so a restart loses neither.
+    and tasks are kept in the database, so a restart loses neither. An upload is readable until it expires
+    (``upload_ttl_hours``, checked on every read); a sweeper thread deletes expired ones every ``sweep_seconds``,
+    and :meth:`delete_upload` at once. Nothing derived from an uploaded photo is written outside the database:
+    its X-Maps are computed without the on-disk occlusion cache.
     """
 
     def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
         self.settings, self.factory = settings, factory
         self.uploads = BoundedPool("upload", settings.upload_workers, settings.upload_queue, settings.retry_after)
         self.tasks = TaskRunner(factory, BoundedPool("task", settings.task_workers, settings.task_queue,
-                                                     settings.retry_after), self._work_for)
+                                                     settings.retry_after), self._work_for,
+                                stall_seconds=settings.task_stall_seconds, write_deadline=WRITE_DEADLINE)
         self._views: dict[tuple, CalibrationView] = {}
         self._compute_lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def start(self) -> None:
-        """At start-up: drop expired uploads, queue again the tasks a previous run left unfinished."""
+        """At start-up: drop expired uploads, queue again the tasks a previous run left unfinished, start the
+        sweeper."""
         self.expire_uploads()
         self.tasks.resume()
+        threading.Thread(target=self._sweep, name="xfv-upload-sweeper", daemon=True).start()
 
     def shutdown(self) -> None:
+        self._stopping.set()
         self.uploads.shutdown()
         self.tasks.shutdown()
+
+    def _sweep(self) -> None:
+        while not self._stopping.wait(self.settings.sweep_seconds):
+            try:
+                self.expire_uploads()
+            except Exception as error:  # noqa: BLE001 - the database may be out of reach: next round
+                log.warning("deleting expired uploads failed (tried again in %g s): %s", self.settings.sweep_seconds,
+                            str(error).splitlines()[0])
 
     # -- calibration and verification ---------------------------------------------------------------------
     def calibration(self, session: Session, model: EmbeddingModel) -> tuple[Calibration, str]:
@@ -186,7 +228,8 @@ class Services:
         model = embedding_model(model_name or self.settings.upload_model)
         faces = [align_upload(check_upload(data, name, self.settings), name, model)
                  for name, data in (("image1", data1), ("image2", data2))]
-        return PreparedPair(model, faces[0].crop, faces[1].crop, self.verify(model, faces[0], faces[1]))
+        found = {"found": [face.found for face in faces], "notes": [face.note for face in faces if face.note]}
+        return PreparedPair(model, faces[0].crop, faces[1].crop, self.verify(model, faces[0], faces[1]), found)
 
     # -- uploaded pairs --------------------------------------------------------------------------------------
     def explain_photos(self, data1: bytes, data2: bytes, model_name: str | None) -> UploadRecord:
@@ -195,7 +238,7 @@ class Services:
         pair = self.prepare(data1, data2, model_name)
         verdict = {key: value for key, value in pair.verdict.to_dict().items() if key != "model"}
         upload = UploadRecord(id=uuid.uuid4().hex, model=pair.model.name, face1=png_bytes(pair.face1),
-                              face2=png_bytes(pair.face2), **verdict)
+                              face2=png_bytes(pair.face2), faces=pair.faces, **verdict)
         with transaction(self.factory) as session:
             session.add(upload)
         try:
@@ -210,10 +253,65 @@ class Services:
         self.expire_uploads()
         return upload
 
-    def expire_uploads(self) -> int:
-        before = utcnow() - timedelta(hours=self.settings.upload_ttl_hours)
+    def expiry_cutoff(self) -> datetime:
+        """Uploads created before this moment have expired."""
+        return utcnow() - timedelta(hours=self.settings.upload_ttl_hours)
+
+    def upload(self, session: Session, upload_id: str) -> UploadRecord:
+        """An upload that has not expired; NotFoundError otherwise."""
+        return get_upload(session, upload_id, self.expiry_cutoff())
+
+    def task(self, task_id: str) -> Task:
+        """A task as it stands; NotFoundError for an unknown one and for one whose upload expired or was deleted.
+        While the database is out of reach, a task this server holds in memory is still answered (its end, too,
+        when that could not be written)."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise NotFoundError(f"No task {task_id!r}.")
+        if (upload_id := upload_of_task(task.key)) is not None:
+            try:
+                with self.factory() as session:
+                    self.upload(session, upload_id)
+            except TRANSIENT_ERRORS:
+                if not self.tasks.holds(task_id):
+                    raise
+        return task
+
+    def retry_task(self, task_id: str) -> Task:
+        """Start an ended (or stalled) task again; an upload's pair then points at the new task."""
+        self.task(task_id)
+        task = self.tasks.retry(task_id)
+        if task is None:
+            raise NotFoundError(f"No task {task_id!r}.")
+        if task.id != task_id and (upload_id := upload_of_task(task.key)) is not None:
+            with transaction(self.factory) as session:
+                self.upload(session, upload_id).task_id = task.id
+        return task
+
+    def delete_upload(self, upload_id: str) -> None:
+        """Delete an upload now: its faces, verdict, maps and task (a running one stops at its next batch).
+        NotFoundError when there is none, or it had already expired (it is deleted all the same)."""
         with transaction(self.factory) as session:
-            return expire_uploads(session, before, self.settings.uploads_kept)
+            expired = upload_expired(get_upload(session, upload_id), self.expiry_cutoff())
+            tasks = delete_uploads(session, [upload_id])
+        self._forget([upload_id], tasks)
+        if expired:
+            raise NotFoundError(f"No uploaded pair {upload_id!r} (it had expired).")
+
+    def expire_uploads(self) -> int:
+        """Delete expired uploads (and all but the newest ``uploads_kept``) with everything derived from them."""
+        with transaction(self.factory) as session:
+            uploads, tasks = expire_uploads(session, self.expiry_cutoff(), self.settings.uploads_kept)
+        self._forget(uploads, tasks)
+        return len(uploads)
+
+    def _forget(self, uploads: list[str], tasks: list[str]) -> None:
+        """Stop the uploads' running tasks, forget finished ones, and leave no trace of the rows in the files."""
+        for upload_id in uploads:
+            self.tasks.cancel(upload_task_key(upload_id))
+        self.tasks.forget(tasks)
+        if uploads:
+            scrub(self.factory)
 
     def _work_for(self, key: str) -> Work:
         """The work a task key names: ``upload:<id>`` or ``pair:<id>:<model>`` (X-Maps of all methods)."""
@@ -226,17 +324,28 @@ class Services:
         return partial(self._explain_stored_pair, int(pair_id), model_name)
 
     def _explain_upload(self, upload_id: str, progress: Progress) -> dict:
+        """An upload's X-Maps, its occlusions embedded in memory only; the maps written with retries."""
         with self.factory() as session:
-            upload = get_upload(session, upload_id)
+            upload = self.upload(session, upload_id)
             model_name, face1, face2 = upload.model, png_face(upload.face1), png_face(upload.face2)
-        explanation = make_explainer(embedding_model(model_name)).explain(face1, face2, methods=METHODS,
-                                                                          progress=progress)
-        with transaction(self.factory) as session:
-            get_upload(session, upload_id)
-            save_upload_maps(session, upload_id, {(m, i): explanation.map(m, i) for m in METHODS for i in (1, 2)})
+        explainer = make_explainer(embedding_model(model_name), disk_cache=False)
+        explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
+        maps = {(m, i): explanation.map(m, i) for m in METHODS for i in (1, 2)}
+
+        def write(session: Session) -> None:
+            self.upload(session, upload_id)
+            save_upload_maps(session, upload_id, maps)
+
+        write_with_retry(self.factory, write, deadline=WRITE_DEADLINE)
         return {"upload": upload_id}
 
     def _explain_stored_pair(self, pair_id: int, model_name: str, progress: Progress) -> dict:
+        with self.factory() as session:
+            pair = session.get(Pair, pair_id)
+            if pair is None:
+                raise NotFoundError(f"No pair with id {pair_id}.")
+            for image in (pair.image1, pair.image2):
+                served_path(pair.dataset.root, image.path)
         explain_pair(self.factory, pair_id, embedding_model(model_name), progress=progress)
         return {"pair": pair_id, "model": model_name}
 
@@ -300,5 +409,7 @@ def xmap_task_key(pair_id: int, model_name: str) -> str:
 
 @lru_cache(maxsize=512)
 def stored_face(root: str, relative: str, model_name: str) -> np.ndarray:
-    """The aligned crop of a dataset image for a model's template (cached: detection is the slow part)."""
+    """The aligned crop of a dataset image for a model's template (cached: detection is the slow part); only
+    files under the dataset's root (:func:`served_path`)."""
+    served_path(root, relative)
     return aligned_face(root, relative, embedding_model(model_name))

@@ -4,13 +4,20 @@
 jobs are already admitted, a new one is refused with :class:`~xfv.errors.BusyError` (503 with ``Retry-After``)
 instead of waiting behind them. :class:`TaskRunner` runs keyed tasks in such a pool and records each task in
 the ``tasks`` table, so that a task is still listed after a restart and an unfinished one is queued again.
+Every task ends: its work's failure, or a failed write of its end, makes it ``error`` with the reason (logged);
+one that makes no progress for a while is reported as failed; a task can be cancelled between two batches of
+its work, and tried again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,10 +26,12 @@ from typing import Literal
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from xfv.errors import BusyError
-from xfv.store.db import transaction
+from xfv.errors import BusyError, XfvError
+from xfv.store.db import TRANSIENT_ERRORS, transaction, write_with_retry
 from xfv.store.models import TaskRecord, utcnow
 from xfv.xmaps import Progress
+
+log = logging.getLogger(__name__)
 
 State = Literal["queued", "running", "done", "error"]
 Work = Callable[[Progress], dict]
@@ -77,6 +86,9 @@ class BoundedPool:
 
 @dataclass
 class Task:
+    """A task's public state (``state``, ``done`` / ``total``, ``error``, ``result``) and, while it runs, when it
+    last made progress (``updated``, monotonic seconds) and whether it was asked to stop (``cancelled``)."""
+
     id: str
     key: str
     state: State = "queued"
@@ -84,17 +96,46 @@ class Task:
     total: int = 0
     error: str | None = None
     result: dict = field(default_factory=dict)
+    updated: float = field(default_factory=time.monotonic, repr=False, compare=False)
+    cancelled: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+
+class TaskCancelled(XfvError):
+    """Raised between two batches of a task's work once the task is cancelled."""
+
+
+def describe(error: Exception) -> str:
+    """What went wrong, for the page: xfv's own message; the database's first line and a word on what to do."""
+    if isinstance(error, ValueError):
+        return str(error)
+    if isinstance(error, TRANSIENT_ERRORS):
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        return f"The database was unavailable ({type(error).__name__}: {reason}); try again later."
+    return f"{type(error).__name__}: {error}"
+
+
+FINISHED_KEPT = 1024  # finished tasks answered from memory (authoritative over the database, which may lag)
 
 
 class TaskRunner:
     """Runs the work named by a key (``work_for(key)``) in a :class:`BoundedPool`, one task per key at a time
-    (a second request joins the first). Unfinished tasks live in memory with their progress; every state change
-    is written to the ``tasks`` table, which answers for finished ones."""
+    (a second request joins the first). Every state change is written to the ``tasks`` table; the state in memory
+    (unfinished tasks and the last :data:`FINISHED_KEPT` finished ones) is authoritative, so that a task whose end
+    could not be written (the database down, a full disk) still reads as ended here.
 
-    def __init__(self, factory: sessionmaker[Session], pool: BoundedPool, work_for: Callable[[str], Work]) -> None:
+    The work gets a ``progress(done, total)`` callback to call between batches: it records the progress and
+    raises :class:`TaskCancelled` once the task is cancelled (a place to publish partial results too). A task
+    running without progress for ``stall_seconds`` reads as ``error``; :meth:`retry` starts it again. The end of
+    a task is written with retries for ``write_deadline`` seconds.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], pool: BoundedPool, work_for: Callable[[str], Work], *,
+                 stall_seconds: float = 120.0, write_deadline: float = 8.0) -> None:
         self._factory, self.pool, self._work_for = factory, pool, work_for
+        self.stall_seconds, self.write_deadline = stall_seconds, write_deadline
         self._live: dict[str, Task] = {}
         self._by_key: dict[str, str] = {}
+        self._finished: OrderedDict[str, Task] = OrderedDict()
         self._lock = threading.Lock()
 
     def submit(self, key: str) -> Task:
@@ -132,47 +173,109 @@ class TaskRunner:
         return len(records)
 
     def get(self, task_id: str) -> Task | None:
+        """The task as it stands (a stalled one as ``error``), from memory, else from the database."""
         with self._lock:
-            task = self._live.get(task_id)
+            task = self._live.get(task_id) or self._finished.get(task_id)
         if task is not None:
-            return task
+            return self._as_seen(task)
         with self._factory() as session:
             record = session.get(TaskRecord, task_id)
             return None if record is None else Task(record.id, record.key, record.state, record.done,  # type: ignore[arg-type]
                                                     record.total, record.error, record.result)
 
+    def holds(self, task_id: str) -> bool:
+        """Whether the task is in memory (unfinished, or among the last finished ones)."""
+        with self._lock:
+            return task_id in self._live or task_id in self._finished
+
     def running(self, key: str) -> Task | None:
-        """The unfinished task of ``key``, if any."""
+        """The unfinished task of ``key``, if any (a stalled one as ``error``)."""
         with self._lock:
             task_id = self._by_key.get(key)
-            return self._live.get(task_id) if task_id else None
+            task = self._live.get(task_id) if task_id else None
+        return None if task is None else self._as_seen(task)
+
+    def retry(self, task_id: str) -> Task | None:
+        """A new task for the work of an ended or stalled one (None if unknown); an unfinished task as it is."""
+        task = self.get(task_id)
+        if task is None:
+            return None
+        if task.state in ("queued", "running"):
+            return task
+        if task_id in self._live:  # stalled: let it go, start afresh
+            self.cancel(task.key)
+        return self.submit(task.key)
+
+    def cancel(self, key: str) -> None:
+        """Ask the unfinished task of ``key`` to stop at its next batch, and forget it here (its record stays)."""
+        with self._lock:
+            task_id = self._by_key.pop(key, None)
+            task = self._live.pop(task_id, None) if task_id else None
+        if task is not None:
+            task.cancelled.set()
+
+    def forget(self, task_ids: list[str]) -> None:
+        """Drop finished tasks from memory (their records are deleted elsewhere, e.g. with an upload)."""
+        with self._lock:
+            for task_id in task_ids:
+                self._finished.pop(task_id, None)
+
+    def _as_seen(self, task: Task) -> Task:
+        idle = time.monotonic() - task.updated
+        if task.state != "running" or idle <= self.stall_seconds:
+            return task
+        return dataclasses.replace(task, state="error", error=f"The task made no progress for {idle:.0f} s "
+                                                              "(a hung database or model?); retry it.")
 
     def _run(self, task: Task) -> None:
         def progress(done: int, total: int) -> None:
-            task.done, task.total = done, total
+            if task.cancelled.is_set():
+                raise TaskCancelled(f"Task {task.id} was cancelled.")
+            task.done, task.total, task.updated = done, total, time.monotonic()
 
-        task.state = "running"
+        task.state, task.updated = "running", time.monotonic()
         try:
+            if task.cancelled.is_set():
+                raise TaskCancelled(f"Task {task.id} was cancelled.")
             self._write(task)
             task.result = self._work_for(task.key)(progress)
             task.state = "done"
-        except Exception as error:  # noqa: BLE001 - reported to the polling page, never lost in a thread
-            task.error = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+        except Exception as error:  # reported to the polling page and logged, never lost in a thread
+            task.error = describe(error)
             task.state = "error"
+            if not isinstance(error, TaskCancelled):
+                log.warning("task %s (%s) failed: %s", task.id, task.key, task.error,
+                            exc_info=None if isinstance(error, (XfvError, *TRANSIENT_ERRORS)) else error)
         finally:
-            try:
-                self._write(task)
-            finally:
-                with self._lock:
-                    self._live.pop(task.id, None)
-                    self._by_key.pop(task.key, None)
+            self._end(task)
+
+    def _end(self, task: Task) -> None:
+        """Write the task's end (retrying for ``write_deadline`` s), then keep it in memory as finished."""
+        try:
+            write_with_retry(self._factory, lambda session: self._update(session, task), deadline=self.write_deadline)
+        except TRANSIENT_ERRORS as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            log.error("task %s (%s) ended %s, but that could not be written to the database: %s", task.id, task.key,
+                      task.state, reason)
+        with self._lock:
+            self._live.pop(task.id, None)
+            if self._by_key.get(task.key) == task.id:
+                del self._by_key[task.key]
+            if not task.cancelled.is_set():
+                self._finished[task.id] = task
+                while len(self._finished) > FINISHED_KEPT:
+                    self._finished.popitem(last=False)
 
     def _write(self, task: Task) -> None:
-        finished = utcnow() if task.state in ("done", "error") else None
         with transaction(self._factory) as session:
-            session.execute(update(TaskRecord).where(TaskRecord.id == task.id).values(
-                state=task.state, done=task.done, total=task.total, error=task.error, result=task.result,
-                finished_at=finished))
+            self._update(session, task)
+
+    @staticmethod
+    def _update(session: Session, task: Task) -> None:
+        finished = utcnow() if task.state in ("done", "error") else None
+        session.execute(update(TaskRecord).where(TaskRecord.id == task.id).values(
+            state=task.state, done=task.done, total=task.total, error=task.error, result=task.result,
+            finished_at=finished))
 
     def shutdown(self) -> None:
         self.pool.shutdown()

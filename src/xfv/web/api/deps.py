@@ -26,9 +26,11 @@ def _error(description: str) -> dict:
     return {"model": ErrorOut, "description": description}
 
 
-ERRORS = {404: _error("not found"), 422: _error("invalid parameter or input")}
-BUSY = {503: _error("the server's queue is full: retry after the Retry-After header's seconds")}
-UPLOAD_ERRORS = {400: _error("malformed multipart body"), 411: _error("no Content-Length"), 413: _error("too large (bytes or pixels)"), **BUSY}
+BUSY = {503: _error("the server, its queue or its database is busy or unavailable: retry after the Retry-After "
+                    "header's seconds")}
+ERRORS = {404: _error("not found"), 422: _error("invalid parameter or input"), **BUSY}
+UPLOAD_ERRORS = {400: _error("malformed multipart body"), 408: _error("the body did not arrive in time"),
+                 411: _error("no Content-Length"), 413: _error("too large (bytes or pixels)"), **BUSY}
 PNG = {200: {"content": {"image/png": {}}}}
 
 

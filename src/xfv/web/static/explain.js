@@ -8,12 +8,40 @@ const opacity = document.getElementById("opacity");
 let current = null;
 
 function showVerdict(answer) {
-  const rows = [["model", answer.model], ["distance", answer.distance.toFixed(4)], ["threshold", answer.threshold.toFixed(4)],
-    ["prediction", answer.prediction],
+  const found = answer.faces_found;
+  const several = found ? found.map((n, i) => [n, i + 1]).filter(([n]) => n > 1) : [];
+  const faces = found ? `${found[0]} in photo 1, ${found[1]} in photo 2` +
+    (several.length ? "; the largest of each is compared" : "") : "–";
+  const rows = [["model", answer.model], ["faces found", faces], ["distance", answer.distance.toFixed(4)],
+    ["threshold", answer.threshold.toFixed(4)], ["prediction", answer.prediction],
     ["confidence", answer.confidence === null ? "–" : confidenceView(answer.confidence)],
     ["calibration", answer.calibration]];
   document.querySelector("#verdict tbody").replaceChildren(
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
+  const notes = document.getElementById("notes");
+  notes.textContent = several.map(([n, i]) => `Photo ${i}: ${n} faces found; the largest was compared.`).join(" ");
+  notes.hidden = several.length === 0;
+  document.getElementById("expiry").textContent =
+    `(kept until ${new Date(answer.expires_at).toLocaleString()}, then deleted)`;
+}
+
+// Poll the X-Map task; on failure say why and offer to try again (a new task for the same pair).
+async function follow(taskId) {
+  const progress = document.getElementById("progress");
+  const failed = document.getElementById("task-error");
+  failed.hidden = true;
+  showProgress(progress, 0, 0);
+  try {
+    await pollTask(taskId, (done, total) => showProgress(progress, done, total));
+  } catch (e) {
+    progress.hidden = true;
+    failed.querySelector(".error").textContent = `The X-Maps could not be computed: ${e.message}`;
+    failed.hidden = false;
+    return;
+  }
+  progress.hidden = true;
+  current.ready = true;
+  showMaps();
 }
 
 function showMaps() {
@@ -42,6 +70,7 @@ uploadForm.addEventListener("submit", async (event) => {
   result.dataset.shown = "";
   document.getElementById("downloads").hidden = true;
   button.disabled = true;
+  document.getElementById("status").hidden = true;
   try {
     const answer = await fetchJSON("/api/explain", { method: "POST", body: new FormData(uploadForm) });
     current = { ...answer, ready: false };
@@ -51,12 +80,7 @@ uploadForm.addEventListener("submit", async (event) => {
       document.querySelector(`#face${index + 1} .overlay`).hidden = true;
     });
     result.hidden = false;
-    const progress = document.getElementById("progress");
-    showProgress(progress, 0, 0);
-    await pollTask(answer.task.id, (done, total) => showProgress(progress, done, total));
-    progress.hidden = true;
-    current.ready = true;
-    showMaps();
+    await follow(answer.task.id);
   } catch (e) {
     error.textContent = e.message;
   } finally {
@@ -65,3 +89,26 @@ uploadForm.addEventListener("submit", async (event) => {
 });
 methodSelect.addEventListener("change", showMaps);
 opacity.addEventListener("input", showMaps);
+
+document.getElementById("retry").addEventListener("click", async () => {
+  try {
+    const task = await fetchJSON(`/api/tasks/${current.task.id}/retry`, { method: "POST" });
+    current.task = task;
+    await follow(task.id);
+  } catch (e) {
+    document.getElementById("task-error").querySelector(".error").textContent = e.message;
+  }
+});
+
+document.getElementById("delete").addEventListener("click", async () => {
+  const status = document.getElementById("status");
+  const response = await fetch(`/api/uploads/${current.id}`, { method: "DELETE" });
+  if (response.ok || response.status === 404) {
+    result.hidden = true;
+    for (const img of document.querySelectorAll("#result img")) img.removeAttribute("src");
+    status.textContent = "Deleted: the faces, the verdict and the X-Maps of this pair are gone from the server.";
+  } else {
+    status.textContent = `Not deleted (${response.status}); try again.`;
+  }
+  status.hidden = false;
+});

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import FileResponse
 
-from xfv.store.queries import NotFoundError, dataset_summaries, get_dataset, get_image
+from xfv.store.queries import dataset_summaries, get_dataset, get_image
 from xfv.web.api.deps import SessionDep
 from xfv.web.schemas import TEXT, DatasetOut
-from xfv.web.services import thumbnail
+from xfv.web.services import served_path, thumbnail
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 CACHE = {"Cache-Control": "public, max-age=86400"}
@@ -31,11 +30,7 @@ def dataset_image(name: Annotated[str, Path(max_length=100, pattern=TEXT)],
                   size: int | None = Query(None, ge=16, le=512, description="thumbnail size; omit for the file")) -> Response:
     """An image registered in the dataset (never any other file), or its thumbnail."""
     dataset = get_dataset(session, name)
-    image = get_image(session, dataset, path)
-    root = FilePath(dataset.root).resolve()
-    file = (root / image.path).resolve()
-    if not file.is_relative_to(root) or not file.is_file():
-        raise NotFoundError(f"Image {path!r} is not available under the dataset root.")
+    file = served_path(dataset.root, get_image(session, dataset, path).path)
     if size is None:
         return FileResponse(file, headers=CACHE)
     return Response(thumbnail(file, size), media_type="image/jpeg", headers=CACHE)

@@ -1,11 +1,10 @@
-"""``/api/tasks/{id}``: progress of background work (X-Maps computed on demand)."""
+"""``/api/tasks/{id}``: progress of background work (X-Maps computed on demand), and trying it again."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
-from xfv.errors import NotFoundError
-from xfv.web.api.deps import HexId, ServicesDep
+from xfv.web.api.deps import BUSY, HexId, ServicesDep
 from xfv.web.schemas import TaskOut
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -13,7 +12,13 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 @router.get("/{task_id}", response_model=TaskOut)
 def get_task(task_id: HexId, services: ServicesDep) -> TaskOut:
-    task = services.tasks.get(task_id)
-    if task is None:
-        raise NotFoundError(f"No task {task_id!r}.")
-    return TaskOut.of(task)
+    """A task's state: ``queued``, ``running`` (with ``done`` / ``total``), ``done`` or ``error`` with the reason
+    (also when its work stopped making progress)."""
+    return TaskOut.of(services.task(task_id))
+
+
+@router.post("/{task_id}/retry", response_model=TaskOut, status_code=status.HTTP_202_ACCEPTED, responses=BUSY)
+def retry_task(task_id: HexId, services: ServicesDep) -> TaskOut:
+    """Start a task that ended in ``error`` (or stalled) again, as a new task; an unfinished one is returned as it
+    is, a finished one is started again."""
+    return TaskOut.of(services.retry_task(task_id))

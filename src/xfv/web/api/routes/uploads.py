@@ -1,12 +1,15 @@
-"""Uploaded pairs: ``POST /api/verify`` (verdict only) and ``POST /api/explain`` (verdict, faces, live X-Maps).
+"""Uploaded pairs: ``POST /api/verify`` (verdict only) and ``POST /api/explain`` (verdict, faces, live X-Maps);
+an explained pair's faces, maps and report until it expires, and ``DELETE /api/uploads/{id}``.
 
 The photos are read here and handed to the services' bounded upload pool: the event loop never detects a face,
-and a full pool answers 503 with ``Retry-After`` at once.
+and a full pool answers 503 with ``Retry-After`` at once. Every answer about an upload is sent with
+``Cache-Control: no-store`` (:mod:`xfv.web.headers`).
 """
 
 from __future__ import annotations
 
 import io
+from datetime import UTC, timedelta
 from typing import Annotated, Literal
 
 import numpy as np
@@ -14,7 +17,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from xfv.errors import NotFoundError, TooLargeError
 from xfv.store.models import UploadRecord
-from xfv.store.uploads import get_upload, upload_map
+from xfv.store.uploads import upload_map
 from xfv.web.api.deps import PNG, UPLOAD_ERRORS, HexId, ImageIndex, Method, ServicesDep, SessionDep
 from xfv.web.schemas import TEXT, ExplainOut, ReportOut, TaskOut, VerifyOut
 from xfv.web.services import Services, png_face, render_map
@@ -38,18 +41,22 @@ async def verify(image1: Annotated[UploadFile, File()], image2: Annotated[Upload
     """Detect, align and compare the faces of two photos: distance, threshold, prediction, C-Score."""
     data1, data2 = await _read(image1, "image1", services), await _read(image2, "image2", services)
     pair = await services.uploads.run(services.prepare, data1, data2, model)
-    return VerifyOut(**pair.verdict.to_dict())
+    return VerifyOut(**pair.verdict.to_dict(), faces_found=pair.faces["found"], notes=pair.faces["notes"])
 
 
 def _explain_out(upload: UploadRecord, services: Services) -> ExplainOut:
     task = services.tasks.get(upload.task_id) if upload.task_id else None
     if task is None:
         raise NotFoundError(f"The X-Map task of upload {upload.id!r} has expired; upload the pair again.")
+    created = upload.created_at if upload.created_at.tzinfo else upload.created_at.replace(tzinfo=UTC)
+    faces = upload.faces or {}
     return ExplainOut(
         id=upload.id, model=upload.model, distance=upload.distance, threshold=upload.threshold,
         prediction=upload.prediction, confidence=upload.confidence, calibration=upload.calibration,
+        faces_found=faces.get("found"), notes=faces.get("notes", []),
         faces=[f"/api/uploads/{upload.id}/faces/{i}.png" for i in (1, 2)], task=TaskOut.of(task),
         xmaps={f"{m}-{i}": f"/api/uploads/{upload.id}/xmaps/{m}/{i}.png" for m in METHODS for i in (1, 2)},
+        expires_at=created + timedelta(hours=services.settings.upload_ttl_hours),
     )
 
 
@@ -65,20 +72,29 @@ async def explain(image1: Annotated[UploadFile, File()], image2: Annotated[Uploa
 
 @router.get("/uploads/{upload_id}", response_model=ExplainOut)
 def upload_state(upload_id: HexId, session: SessionDep, services: ServicesDep) -> ExplainOut:
-    return _explain_out(get_upload(session, upload_id), services)
+    return _explain_out(services.upload(session, upload_id), services)
+
+
+@router.delete("/uploads/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def delete_upload(upload_id: HexId, services: ServicesDep) -> Response:
+    """Delete the uploaded pair now: its aligned faces, verdict, X-Maps and task (a running task stops). Nothing
+    derived from the photos remains (they were never stored, nor anything computed from them outside the
+    database)."""
+    services.delete_upload(upload_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/uploads/{upload_id}/faces/{image}.png", response_class=Response, responses=PNG)
-def upload_face(upload_id: HexId, image: ImageIndex, session: SessionDep) -> Response:
+def upload_face(upload_id: HexId, image: ImageIndex, session: SessionDep, services: ServicesDep) -> Response:
     """The aligned face crop that was compared (stored as PNG; the photo itself is not kept)."""
-    upload = get_upload(session, upload_id)
+    upload = services.upload(session, upload_id)
     return Response(upload.face1 if image == 1 else upload.face2, media_type="image/png")
 
 
 @router.get("/uploads/{upload_id}/xmaps/{method}/{image}.png", response_class=Response, responses=PNG)
-def upload_xmap(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep,
+def upload_xmap(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep, services: ServicesDep,
                 kind: Literal["blend", "map"] = Query("blend")) -> Response:
-    upload = get_upload(session, upload_id)
+    upload = services.upload(session, upload_id)
     face = png_face(upload.face1 if image == 1 else upload.face2)
     return Response(render_map(face, _upload_map(session, upload_id, method, image), kind), media_type="image/png",
                     headers=_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}.png"))
@@ -93,9 +109,10 @@ def _upload_map(session, upload_id: str, method: int, image: int) -> np.ndarray:
 
 @router.get("/uploads/{upload_id}/xmaps/{method}/{image}.npy", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def upload_xmap_array(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep) -> Response:
+def upload_xmap_array(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep,
+                      services: ServicesDep) -> Response:
     """The normalised map as a NumPy ``.npy`` file (float32 112 x 112 in [-1, 1])."""
-    get_upload(session, upload_id)
+    services.upload(session, upload_id)
     buffer = io.BytesIO()
     np.save(buffer, _upload_map(session, upload_id, method, image).astype(np.float32), allow_pickle=False)
     return Response(buffer.getvalue(), media_type="application/octet-stream",
@@ -105,7 +122,7 @@ def upload_xmap_array(upload_id: HexId, method: Method, image: ImageIndex, sessi
 @router.get("/uploads/{upload_id}/report.json", response_model=ReportOut)
 def upload_report(upload_id: HexId, session: SessionDep, services: ServicesDep) -> ReportOut:
     """The verdict, the calibration it was judged with, and the X-Maps with their files, as one JSON report."""
-    state = _explain_out(get_upload(session, upload_id), services)
+    state = _explain_out(services.upload(session, upload_id), services)
     files = {key: {"png": url, "npy": url.removesuffix(".png") + ".npy"} for key, url in state.xmaps.items()
              if upload_map(session, upload_id, *map(int, key.split("-"))) is not None}
     verdict = state.model_dump(include=set(VerifyOut.model_fields))
