@@ -54,6 +54,7 @@ class ResultOut(BaseModel):
     confidence: float | None
     calibration: str | None = Field(description="where the threshold and C-Score come from: out of fold, or the "
                                                 "shipped calibration (datasets too small for their own)")
+    engine: str | None = Field(None, description="what computed the embeddings: runtime, provider, precision")
 
 
 class ImageOut(BaseModel):
@@ -169,6 +170,7 @@ class VerifyOut(BaseModel):
     confidence: float | None
     model: str
     calibration: str = Field(description="where the threshold and C-Score curve come from")
+    engine: str = Field("", description="what computed the embeddings: runtime, provider, precision, threads")
 
 
 class ExplainOut(VerifyOut):

@@ -39,6 +39,7 @@ from xfv.jobs import (
     verify_faces,
 )
 from xfv.models import EmbeddingModel, create_model, list_models
+from xfv.models.engines import ENGINE_MODELS, check_engine
 from xfv.store.db import transaction
 from xfv.store.models import UploadRecord, utcnow
 from xfv.store.queries import (
@@ -59,11 +60,12 @@ from xfv.xmaps import METHODS, Progress, blend, colorize
 
 
 @lru_cache(maxsize=8)
-def embedding_model(name: str) -> EmbeddingModel:
-    """One shared instance per registered model name."""
+def embedding_model(name: str, provider: str = "auto", precision: str = "fp32") -> EmbeddingModel:
+    """One shared instance per registered model name and engine (``provider`` and ``precision`` apply to the ONNX
+    models only; the others take none)."""
     if name not in list_models():
         raise NotFoundError(f"Unknown model {name!r}; expected one of {sorted(list_models())}.")
-    return create_model(name)
+    return create_model(name, **({"provider": provider, "precision": precision} if name in ENGINE_MODELS else {}))
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -149,6 +151,7 @@ class Services:
     """
 
     def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
+        check_engine(settings.provider, settings.precision)  # a bad XFV_PROVIDER stops the start, with its reason
         self.settings, self.factory = settings, factory
         self.uploads = BoundedPool("upload", settings.upload_workers, settings.upload_queue, settings.retry_after)
         self.tasks = TaskRunner(factory, BoundedPool("task", settings.task_workers, settings.task_queue,
@@ -164,6 +167,10 @@ class Services:
     def shutdown(self) -> None:
         self.uploads.shutdown()
         self.tasks.shutdown()
+
+    def model(self, name: str) -> EmbeddingModel:
+        """The shared instance of a registered model on the server's engine (``XFV_PROVIDER``, ``XFV_PRECISION``)."""
+        return embedding_model(name, self.settings.provider, self.settings.precision)
 
     # -- calibration and verification ---------------------------------------------------------------------
     def calibration(self, session: Session, model: EmbeddingModel) -> tuple[Calibration, str]:
@@ -183,7 +190,7 @@ class Services:
 
     def prepare(self, data1: bytes, data2: bytes, model_name: str | None) -> PreparedPair:
         """Decode, detect, align and compare two uploaded photos (run it in :attr:`uploads`)."""
-        model = embedding_model(model_name or self.settings.upload_model)
+        model = self.model(model_name or self.settings.upload_model)
         faces = [align_upload(check_upload(data, name, self.settings), name, model)
                  for name, data in (("image1", data1), ("image2", data2))]
         return PreparedPair(model, faces[0].crop, faces[1].crop, self.verify(model, faces[0], faces[1]))
@@ -229,15 +236,15 @@ class Services:
         with self.factory() as session:
             upload = get_upload(session, upload_id)
             model_name, face1, face2 = upload.model, png_face(upload.face1), png_face(upload.face2)
-        explanation = make_explainer(embedding_model(model_name)).explain(face1, face2, methods=METHODS,
-                                                                          progress=progress)
+        explanation = make_explainer(self.model(model_name)).explain(face1, face2, methods=METHODS,
+                                                                     progress=progress)
         with transaction(self.factory) as session:
             get_upload(session, upload_id)
             save_upload_maps(session, upload_id, {(m, i): explanation.map(m, i) for m in METHODS for i in (1, 2)})
         return {"upload": upload_id}
 
     def _explain_stored_pair(self, pair_id: int, model_name: str, progress: Progress) -> dict:
-        explain_pair(self.factory, pair_id, embedding_model(model_name), progress=progress)
+        explain_pair(self.factory, pair_id, self.model(model_name), progress=progress)
         return {"pair": pair_id, "model": model_name}
 
     def calibration_view(self, session: Session, dataset_name: str, model_name: str) -> CalibrationView:
