@@ -319,3 +319,16 @@ def test_the_shipped_calibrations_judge_only_the_reduced_configurations_measured
         shipped_calibration(name, create_model(name, **options).fingerprint)
     with pytest.raises(NotFoundError, match="fitted with another configuration"):
         shipped_calibration("dlib", create_model("dlib", precision="int8", provider="cpu").fingerprint)
+
+
+def test_the_server_setting_names_an_engine_it_can_run(monkeypatch):
+    from xfv.web.core.config import Settings
+    from xfv.web.services import Services
+
+    monkeypatch.setenv("XFV_PROVIDER", "gpu")
+    with pytest.raises(EngineError, match="Unknown provider 'gpu'; expected one of auto, cpu"):
+        Services(Settings(), factory=None)
+    monkeypatch.setenv("XFV_PROVIDER", "cpu")
+    monkeypatch.setenv("XFV_PRECISION", "bf16")
+    with pytest.raises(EngineError, match="Precision bf16 runs on the openvino provider, not on 'cpu'"):
+        Services(Settings(), factory=None)
