@@ -33,12 +33,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from xfv.errors import XfvError
 from xfv.files import atomic_write, default_cache_dir
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 PROVIDERS = ("cpu", "openvino", "cuda", "tensorrt")
 PROVIDER_CHOICES = ("auto", *PROVIDERS)
@@ -96,6 +99,8 @@ def _openvino_core():
 def available_providers() -> dict[str, str]:
     """The providers installed here, each with its runtime in words (a GPU provider listed here may still fail
     to start on a machine without a GPU; :class:`OrtRunner` says so)."""
+    import onnxruntime as ort  # imported where used: the command line starts without it
+
     found = {"cpu": f"onnxruntime {ort.__version__} CPUExecutionProvider"}
     openvino = _openvino()
     if openvino is not None and "CPU" in _openvino_core().available_devices:
@@ -163,6 +168,8 @@ class OrtRunner(Runner):
     def __init__(self, graph: Path, provider: str, precision: str, threads: int, cache_dir: Path,
                  session: ort.InferenceSession | None = None) -> None:
         """``session``: a CPU session of ``graph`` with ``threads`` already at hand, used where nothing is rewritten."""
+        import onnxruntime as ort
+
         from xfv.models.onnx_graph import load_graph, prelu_as_convs
 
         self.provider, self.precision, self.threads = provider, precision, threads
