@@ -208,7 +208,9 @@ def test_auto_takes_another_fp32_engine_only_when_measured_faster_and_keeps_the_
     _fake_speeds(monkeypatch, {"cpu": 100.0, "openvino": openvino_speed}, calls)
     model = tiny(prelu_graph, cache_dir=tmp_path)
     assert model.graph_engine.provider == expected
-    assert "auto: fp32 engines equal to cpu's" in model.engine and f"openvino {openvino_speed:.0f}/s" in model.engine
+    assert model.engine.endswith(", picked by auto")
+    assert "fp32 engines equal to cpu's" in model.graph_engine.auto_reason
+    assert f"openvino {openvino_speed:.0f}/s" in model.graph_engine.auto_reason
     assert tiny(prelu_graph, cache_dir=tmp_path).graph_engine.provider == expected
     assert calls == [["cpu", "openvino"]]  # measured once for this model and machine, then read back
 
@@ -221,7 +223,7 @@ def test_auto_leaves_out_an_engine_whose_embeddings_differ(prelu_graph, tmp_path
     monkeypatch.setattr(engines, "_min_cosine", lambda a, b: real(a, b) - 0.01)  # as if openvino rounded differently
     model = tiny(prelu_graph, cache_dir=tmp_path)
     assert model.graph_engine.provider == "cpu"
-    assert "left out: openvino min cosine 0.99" in model.engine
+    assert "left out: openvino min cosine 0.99" in model.graph_engine.auto_reason
 
 
 def test_batch_size_is_measured_once_and_the_smallest_near_the_fastest_is_taken(prelu_graph, tmp_path, monkeypatch,

@@ -342,8 +342,8 @@ class GraphEngine:
 
     @property
     def description(self) -> str:
-        chosen = f"; auto: {self.auto_reason}" if self.auto_reason else ""
-        return f"{self.runner.description}{chosen}"
+        """The runner's description, and whether ``auto`` chose it (why: :attr:`auto_reason`)."""
+        return f"{self.runner.description}{', picked by auto' if self.auto_reason else ''}"
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.runner.run(x)
