@@ -334,3 +334,16 @@ def test_the_server_setting_names_an_engine_it_can_run(monkeypatch):
     monkeypatch.setenv("XFV_PRECISION", "bf16")
     with pytest.raises(EngineError, match="Precision bf16 runs on the openvino provider, not on 'cpu'"):
         Services(Settings(), factory=None)
+
+
+@pytest.mark.slow
+def test_a_graph_openvino_cannot_read_is_a_clear_error_and_auto_stays_on_cpu():
+    """SFace's shipped block-quantised graph (dequantize=False): OpenVINO's ONNX reader refuses its blocked
+    DequantizeLinear; asked for, that is one clear error; under auto, the cpu engine runs it."""
+    if "openvino" not in available_providers():
+        pytest.skip("openvino is not installed here")
+    with pytest.raises(EngineError, match="OpenVINO cannot run the graph .*DequantizeLinear|OpenVINO cannot run"):
+        create_model("sface", dequantize=False, provider="openvino")
+    model = create_model("sface", dequantize=False)
+    assert model.graph_engine.provider == "cpu"
+    assert "left out: openvino OpenVINO cannot run the graph" in model.graph_engine.auto_reason

@@ -221,8 +221,13 @@ class OpenVinoRunner(Runner):
         self.provider, self.precision, self.threads = "openvino", precision, threads
         self.runtime = f"openvino {_openvino_version()} CPU"
         hint = "bf16" if precision == "bf16" else "f32"
-        self.compiled = _openvino_core().compile_model(str(graph), "CPU", {
-            "INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+        try:
+            self.compiled = _openvino_core().compile_model(str(graph), "CPU", {
+                "INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+        except RuntimeError as error:  # e.g. operators its ONNX reader does not take (blocked DequantizeLinear)
+            reason = next((line.strip() for line in str(error).splitlines() if "must" in line or "failed" in line),
+                          str(error).splitlines()[0] if str(error) else "unknown error")
+            raise EngineError(f"OpenVINO cannot run the graph {Path(graph).name}: {reason}") from None
         granted = self.compiled.get_property("INFERENCE_PRECISION_HINT")
         if granted != getattr(_openvino().Type, hint):
             raise EngineError(f"OpenVINO runs this graph at {granted}, not {hint} as asked.")
