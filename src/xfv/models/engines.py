@@ -308,7 +308,8 @@ class GraphEngine:
     ``feed``: aligned ``uint8`` faces to the graph's input tensor (the model's preprocessing); ``faces(limit)``: real
     aligned faces at the graph's size (the bundled sample), used only where a choice is measured or an int8 graph
     calibrated; ``model_key``: identifies the model configuration for the measurements kept in the cache;
-    ``reference``: a CPU session of ``graph`` at hand (reused by the cpu fp32 engine where it rewrites nothing).
+    ``reference``: a CPU session of ``graph`` with the same threads at hand (reused by the cpu fp32 engine where it
+    rewrites nothing).
     """
 
     def __init__(self, graph: Path, *, provider: str = "auto", precision: str = "fp32", threads: int | None = None,
@@ -328,7 +329,7 @@ class GraphEngine:
                 else "cpu"
         self.provider = provider
         self.runner = make_runner(self.model_file(), provider, precision, self.threads, self.cache_dir,
-                                  session=reference if threads is None or threads == self.threads else None)
+                                  session=reference)
         self._batch: int | None = None
 
     def model_file(self) -> Path:
@@ -374,8 +375,8 @@ class GraphEngine:
                 try:
                     runner = make_runner(self.graph, provider, "fp32", self.threads, self.cache_dir)
                     results[provider] = {"min_cosine": _min_cosine(runner.run(inputs), expected)}
-                except (EngineError, *_ort_errors()) as error:
-                    results[provider] = {"error": str(error)}
+                except (EngineError, RuntimeError, *_ort_errors()) as error:  # OpenVINO raises RuntimeError
+                    results[provider] = {"error": str(error).splitlines()[0] if str(error) else type(error).__name__}
                     continue
                 if results[provider]["min_cosine"] >= FP32_MIN_COSINE:
                     runners[provider] = runner
