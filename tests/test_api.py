@@ -69,7 +69,9 @@ def test_pairs_contract(client):
         assert {"id", "fold", "label", "image1", "image2", "results"} <= set(item)
         assert item["label"] == "same"
         result = item["results"]["lbp"]
-        assert set(result) == {"distance", "threshold", "prediction", "correct", "confidence", "calibration"}
+        assert set(result) == {"distance", "threshold", "prediction", "correct", "confidence", "calibration",
+                               "engine"}
+        assert result["engine"] == "python (in-process)"  # LBP runs no ONNX graph
         assert result["correct"] is False and result["prediction"] == "different"
         # 60 pairs are too few for their own calibration: the shipped one judges them, and is named
         assert result["calibration"].startswith("shipped: lbp on lfw, 6000 pairs")

@@ -29,7 +29,8 @@ def test_verify_json_with_threshold(crop_files, capsys):
     assert main(["verify", crop_files[0], crop_files[0], "--aligned", "--model", "lbp", "--threshold", "0.1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["prediction"] == "same" and result["distance"] == pytest.approx(0, abs=1e-6)
-    assert set(result) == {"model", "distance", "threshold", "prediction", "confidence", "calibration"}
+    assert set(result) == {"model", "distance", "threshold", "prediction", "confidence", "calibration", "engine"}
+    assert result["engine"] == "python (in-process)"
     assert result["confidence"] is None and result["calibration"].startswith("none")
 
 

@@ -137,7 +137,7 @@ def test_evaluate_images_with_stand_in_distances(tmp_path, monkeypatch, capsys):
         return np.array([rng.normal(0.3, 0.1) if p.label else rng.normal(0.7, 0.1) for p in pair_list.pairs])
 
     monkeypatch.setattr(embeddings, "pair_distances", fake_pair_distances)
-    stand_in = SimpleNamespace(name="dlib", fingerprint="stand-in")
+    stand_in = SimpleNamespace(name="dlib", fingerprint="stand-in", engine="stand-in engine")
     monkeypatch.setattr(command, "model_from_args", lambda args: stand_in if args.model == "dlib" else None)
     monkeypatch.setattr(Evaluation, "save_figures", lambda self, out: [])  # figures: tested above, 10 folds is slow
     out = tmp_path / "out"
@@ -145,6 +145,7 @@ def test_evaluate_images_with_stand_in_distances(tmp_path, monkeypatch, capsys):
                  "--no-cache"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["dataset"], summary["model"], summary["pairs"]) == ("lfw", "dlib", 60)
+    assert summary["engine"] == "stand-in engine"  # the report names what computed the embeddings
     assert calls == {"model": stand_in, "aligned": False, "use_cache": False, "progress": False}
     rows = read_csv(out / "pairs.csv")
     assert list(rows[0]) == ["fold", "label", "image1", "image2", "distance", "threshold", "prediction",

@@ -9,18 +9,41 @@ import warnings
 
 from xfv.confidence import Calibration
 from xfv.models import EmbeddingModel, create_model
+from xfv.models.engines import ENGINE_MODELS, PRECISIONS, PROVIDER_CHOICES
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--backend``, ``--model-path``, ``--model-config``, ``--flip``, ``--no-cache``, ``--aligned``."""
+    """``--model``, ``--backend``, ``--model-path``, ``--model-config``, ``--flip``, ``--provider``, ``--precision``,
+    ``--no-cache``, ``--aligned``."""
     group = parser.add_argument_group("model")
     group.add_argument("--model", default="dlib", help="registered model name (see 'xfv models'); default dlib")
     group.add_argument("--backend", choices=["onnx", "dlib"], help="dlib model only: onnx (fast, default) or dlib (reference)")
     group.add_argument("--model-path", help="onnx model only: path of the .onnx file")
     group.add_argument("--model-config", help="onnx model only: JSON file with input size, channel order, mean/std, alignment")
     group.add_argument("--flip", action="store_true", help="average each embedding with that of the mirrored face")
+    add_engine_arguments(group)
     group.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     parser.add_argument("--aligned", action="store_true", help="inputs are already aligned crops: skip detection")
+
+
+def add_engine_arguments(group) -> None:
+    """``--provider`` and ``--precision`` (ONNX models: dlib, sface, onnx; docs/models.md, "Engines")."""
+    group.add_argument("--provider", choices=PROVIDER_CHOICES,
+                       help="engine of ONNX models: auto (default: the fastest fp32 engine equal to cpu's, measured "
+                            "once per model and machine), cpu, openvino, cuda, tensorrt")
+    group.add_argument("--precision", choices=PRECISIONS,
+                       help="fp32 (default), or int8 / bf16: reduced precision, a different model configuration "
+                            "(own fingerprint and caches), with the measured cost in docs/models.md")
+
+
+def engine_options(args: argparse.Namespace, model: str) -> dict:
+    """``--provider`` / ``--precision`` as model options; an error for a model that runs no ONNX graph."""
+    options = {name: getattr(args, name) for name in ("provider", "precision") if getattr(args, name, None)}
+    if options and model not in ENGINE_MODELS:
+        flags = " and ".join(f"--{name}" for name in options)
+        raise ValueError(f"{flags} appl{'y' if len(options) > 1 else 'ies'} to the ONNX models "
+                         f"({', '.join(ENGINE_MODELS)}), not to {model!r}.")
+    return options
 
 
 def add_outside_root_argument(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +64,7 @@ def model_from_args(args: argparse.Namespace) -> EmbeddingModel:
             options.update(json.load(handle))
     if args.flip:
         options["flip"] = True
+    options.update(engine_options(args, args.model))
     return create_model(args.model, **options)
 
 
@@ -74,10 +98,11 @@ def cli_calibration(args: argparse.Namespace, model: EmbeddingModel) -> tuple[Ca
 
 
 def verdict_line(verdict) -> str:
-    """``same (distance 0.0412, threshold 0.0928, confidence 0.999; model dlib; calibration ...)``."""
+    """``same (distance 0.0412, threshold 0.0928, confidence 0.999; model dlib on <engine>; calibration ...)``."""
     confidence = "" if verdict.confidence is None else f", confidence {verdict.confidence:.3f}"
+    engine = f" on {verdict.engine}" if verdict.engine else ""
     return (f"{verdict.prediction} (distance {verdict.distance:.4f}, threshold {verdict.threshold:.4f}{confidence}; "
-            f"model {verdict.model}; calibration {verdict.calibration})")
+            f"model {verdict.model}{engine}; calibration {verdict.calibration})")
 
 
 def verify_photos(args: argparse.Namespace, model: EmbeddingModel):

@@ -73,13 +73,19 @@ def _add_detector_argument(parser: argparse.ArgumentParser, default: str | None 
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from xfv.models.engines import ENGINE_MODELS, engines_here
+
     for name, card in model_cards().items():
         print(f"{name:10s} {card.description}")
         facts = {"source": card.source, "licence": card.licence, "input": card.input, "template": card.template,
-                 "LFW": card.lfw}
+                 "LFW": card.lfw, "engine": "--provider / --precision (see engines below)" if name in ENGINE_MODELS
+                 else "python, in-process"}
         for label, value in facts.items():
             if value:
                 print(f"{'':10s} {label + ':':10s}{value}")
+    print("engines here (ONNX models):")
+    for line in engines_here():
+        print(f"{'':10s} {line}")
     return 0
 
 
@@ -108,7 +114,8 @@ def run_embed(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, embeddings)
     if args.json:
-        print_json({"model": model.name, "images": len(args.images), "dimension": int(embeddings.shape[1]), "out": str(out)})
+        print_json({"model": model.name, "engine": model.engine, "images": len(args.images),
+                    "dimension": int(embeddings.shape[1]), "out": str(out)})
     else:
         print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {out}")
     return 0

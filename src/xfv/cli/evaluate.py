@@ -18,6 +18,7 @@ from xfv.cli.common import (
 )
 from xfv.confidence import Calibration, load_calibration
 from xfv.confidence.cscore import STARTS
+from xfv.models import EmbeddingModel
 
 DEFAULT_MODEL = "dlib"
 
@@ -78,16 +79,16 @@ def _cscore_options(args: argparse.Namespace) -> dict:
 
 def _load_scores(
     args: argparse.Namespace,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list] | None, str]:
-    """Distances, labels, folds and (from images only) the image columns of pairs.csv and the model's
-    fingerprint ("" for distances from a file)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list] | None, EmbeddingModel | None]:
+    """Distances, labels, folds and (from images only) the image columns of pairs.csv and the model (None for
+    distances from a file)."""
     from xfv.jobs.evaluate import read_scores_csv  # scikit-learn and matplotlib load only when used
 
     if args.scores is not None:
         if args.root is not None or args.pairs is not None:
             raise ValueError("Give either --scores or --root/--pairs, not both.")
         distances, labels, folds = read_scores_csv(Path(args.scores))
-        return distances, labels, folds, None, ""
+        return distances, labels, folds, None, None
     if args.root is None or args.dataset is None:
         raise ValueError("Give --dataset and --root (images), or --scores FILE.csv (distances).")
     from xfv.datasets import read_pairs
@@ -102,7 +103,7 @@ def _load_scores(
     labels = np.array([p.label for p in pair_list.pairs])
     folds = np.array([p.fold for p in pair_list.pairs])
     images = {"image1": [p.image1 for p in pair_list.pairs], "image2": [p.image2 for p in pair_list.pairs]}
-    return distances, labels, folds, images, model.fingerprint
+    return distances, labels, folds, images, model
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -115,13 +116,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         elif args.model != calibration.model:
             raise ValueError(f"Calibration {args.calibration!r} was fitted for model {calibration.model!r}, "
                              f"not {args.model!r}.")
-    distances, labels, folds, images, _ = _load_scores(args)
+    distances, labels, folds, images, model = _load_scores(args)
     if calibration is not None:
         evaluation = evaluate_scores(distances, labels, folds, dataset=args.dataset, model=args.model,
                                      calibration=calibration)
     else:
         evaluation = evaluate_scores(distances, labels, folds, dataset=args.dataset, model=args.model,
                                      **_cscore_options(args))
+    if model is not None:
+        evaluation.summary["engine"] = model.engine
     if args.out is not None:
         out = Path(args.out)
         evaluation.write_csv(out / "pairs.csv", images)
@@ -138,9 +141,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if args.scores is not None and (args.model is None or args.dataset is None):
         raise ValueError("With --scores, name the model and dataset that made the distances: "
                          "--model NAME --dataset NAME (they are recorded in the calibration).")
-    distances, labels, _, _, fingerprint = _load_scores(args)
+    distances, labels, _, _, model = _load_scores(args)
     calibration = Calibration.fit(distances, labels, model=args.model, dataset=args.dataset,
-                                  fingerprint=fingerprint, **_cscore_options(args))
+                                  fingerprint=model.fingerprint if model else "", **_cscore_options(args))
     path = calibration.save(args.save)
     if args.json:
         print_json(calibration.to_dict())
@@ -157,6 +160,8 @@ def _print_summary(summary: dict) -> None:
     name = " on ".join(str(summary[k]) for k in ("model", "dataset") if summary.get(k))
     print(f"{name + ': ' if name else ''}{summary['pairs']} pairs, accuracy "
           f"{summary['accuracy_mean']:.4f} +- {summary['accuracy_std']:.4f}")
+    if summary.get("engine"):
+        print(f"engine: {summary['engine']}")
     print(f"{'fold':>4} {'threshold':>10} {'accuracy':>9} {'L':>8} {'d0':>8} {'k':>9} {'b':>8}")
     for fold in summary["folds"]:
         c = fold["cscore"]

@@ -7,7 +7,7 @@ import socket
 from importlib import resources
 from pathlib import Path
 
-from xfv.cli.common import add_outside_root_argument, show_progress
+from xfv.cli.common import add_engine_arguments, add_outside_root_argument, engine_options, show_progress
 from xfv.datasets import DATASET_FORMATS
 from xfv.models import create_model
 
@@ -50,12 +50,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--workers", type=_positive, metavar="N", help="start a local cluster of N processes, one "
                        "thread each")
     cluster.add_argument("--threads", type=_positive, metavar="N",
-                         help="onnxruntime threads per model (models with a 'threads' option, e.g. dlib; "
-                              "default: all cores)")
+                         help="engine threads per model (ONNX models: dlib, sface, onnx; default: the cores this "
+                              "process may use, shared out among --workers)")
     cluster.add_argument("--scheduler-port", type=int, default=0, help="local cluster's scheduler port (0: any)")
     cluster.add_argument("--worker-ports", metavar="LOW:HIGH", help="local workers' port range (default: any)")
     cluster.add_argument("--dashboard", default="127.0.0.1:8787", metavar="ADDRESS",
                          help="local cluster's dashboard address, or 'none' (default 127.0.0.1:8787)")
+    add_engine_arguments(precompute.add_argument_group("engine of the ONNX models (dlib, sface, onnx)"))
     _add_db_argument(precompute)
     precompute.set_defaults(handler=run_precompute)
 
@@ -134,8 +135,7 @@ def run_precompute(args: argparse.Namespace) -> int:
     from xfv.store.db import open_database
 
     factory = open_database(args.db)
-    specs = [ModelSpec.of(name, **({"threads": args.threads} if args.threads else {}))
-             for name in args.model or ["dlib"]]
+    specs = [ModelSpec.of(name, **engine_spec(args, name)) for name in args.model or ["dlib"]]
     models = [spec.create() for spec in specs]  # a bad name or option fails here, before a cluster starts
     on_dask = args.scheduler is not None or args.workers is not None
     context = dask_client(args.scheduler, args.workers, scheduler_port=args.scheduler_port,
@@ -157,6 +157,17 @@ def run_precompute(args: argparse.Namespace) -> int:
                       f"{report.xmap_seconds:.1f} s: {report.xmaps_computed / report.xmap_seconds:.2f} pairs/s, "
                       f"{report.xmap_passes / report.xmap_seconds:.0f} passes/s")
     return 0
+
+
+def engine_spec(args: argparse.Namespace, model: str) -> dict:
+    """A model's engine options for ``xfv precompute``: ``--provider``, ``--precision`` and the threads (``--threads``,
+    else the cores this process may use, divided among the ``--workers`` of a local cluster), for the ONNX models."""
+    from xfv.models.engines import ENGINE_MODELS, usable_cores
+
+    if model not in ENGINE_MODELS:
+        return {}
+    threads = args.threads or (max(1, usable_cores() // args.workers) if args.workers else None)
+    return {**engine_options(args, model), **({"threads": threads} if threads else {})}
 
 
 def sample_root() -> Path:

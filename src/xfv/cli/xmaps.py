@@ -131,7 +131,7 @@ def _add_experiment_arguments(parser: argparse.ArgumentParser, out: str) -> None
 
 def _add_batch_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--batch-size", type=int, default=64, help="occluded images per model call (default 64)"
+        "--batch-size", type=int, help="occluded images per model call (default: the engine's, measured on this machine)"
     )
 
 
@@ -295,6 +295,7 @@ def run_cut_paste(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "model": model.name,
+        "engine": model.engine,
         "occlusion": asdict(explainer.occlusion),
         "method4": asdict(explainer.coalitions),
         **result.summary(),
@@ -364,6 +365,7 @@ def run_sensitivity(args: argparse.Namespace) -> int:
     sensitivity_figure(results, args.method).savefig(out / "sensitivity.png", dpi=150)
     summary = {
         "model": model.name,
+        "engine": model.engine,
         "images": [str(p) for p in paths],
         "distance": next(iter(next(iter(results.values())).values())).distance,
         "variants": {group: list(variants) for group, variants in results.items()},
@@ -390,6 +392,7 @@ def run_faithfulness(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     report = {
         "model": model.name,
+        "engine": model.engine,
         "dataset": pair_list.name,
         "methods": list(args.methods),
         "occlusion": asdict(explainer.occlusion),
@@ -423,7 +426,7 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         steps=args.steps,
         block=args.block,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or 64,
         progress=progress,
     )
     write(result)

@@ -115,7 +115,8 @@ def pair_unit(source: Source, pair_id: int, face1: np.ndarray, face2: np.ndarray
     """Unit 3: a pair's maps, every method and scale, encoded for storage."""
     explainer = _explainer(source)
     explanation = explainer.assemble(face1, face2, embeddings1, embeddings2)
-    return PairMaps(pair_id, explanation_rows(explanation), map_options(explanation), explainer.model.fingerprint)
+    return PairMaps(pair_id, explanation_rows(explanation), map_options(explanation, explainer.model.engine),
+                    explainer.model.fingerprint)
 
 
 def distinct_images(pairs: Sequence[PairWork]) -> list[tuple[str, str]]:

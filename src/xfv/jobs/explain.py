@@ -65,7 +65,8 @@ def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingM
         if record is None or record.fingerprint != model.fingerprint:
             raise NotFoundError(f"Model {model.name!r} has no results in the database with this configuration; "
                                 "run 'xfv precompute' with it first.")
-        replace_maps(session, pair_id, record.id, explanation_rows(explanation), map_options(explanation))
+        replace_maps(session, pair_id, record.id, explanation_rows(explanation),
+                     map_options(explanation, model.engine))
 
 
 MapRow = tuple[int, int, int, bytes]
@@ -87,9 +88,10 @@ def expected_rows(occlusion: OcclusionConfig) -> int:
     return sum(2 * (1 + (len(occlusion.patch_sizes) if method in PATCH_METHODS else 0)) for method in METHODS)
 
 
-def map_options(explanation: Explanation) -> dict:
-    """What a stored map was computed with (the ``options`` column)."""
-    return {"occlusion": repr(explanation.occlusion), "distance": explanation.distance}
+def map_options(explanation: Explanation, engine: str = "") -> dict:
+    """What a stored map was computed with (the ``options`` column): occlusion, distance and the model's engine."""
+    return {"occlusion": repr(explanation.occlusion), "distance": explanation.distance,
+            **({"engine": engine} if engine else {})}
 
 
 def replace_maps(session: Session, pair_id: int, model_id: int, rows: list[MapRow], options: dict) -> None:

@@ -170,7 +170,7 @@ def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: M
             pair_id=pair_id, model_id=record.id, distance=float(distances[i]), threshold=float(threshold[i]),
             prediction=bool(prediction[i]), correct=bool(correct[i]),
             confidence=None if confidence is None or not np.isfinite(confidence[i]) else float(confidence[i]),
-            calibration=calibration_name,
+            calibration=calibration_name, engine=model.engine,
         ) for i, pair_id in enumerate(pair_ids))
         for fold in evaluation.summary["folds"]:
             session.add(CalibrationRecord(model_id=record.id, dataset_id=dataset.id, fold=int(fold["fold"]),

@@ -54,6 +54,7 @@ class Verdict:
     prediction: str
     confidence: float | None
     calibration: str
+    engine: str = ""  # what computed the embeddings (runtime, provider, precision): EmbeddingModel.engine
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -183,7 +184,7 @@ def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, cali
     if threshold is not None:
         t = float(threshold)
         return Verdict(model.name, distance, t, "same" if distance <= t else "different", None,
-                       "none: threshold given, so no C-Score")
+                       "none: threshold given, so no C-Score", model.engine)
     confidence = float(calibration.confidence(np.array([distance]))[0])
     return Verdict(model.name, distance, float(calibration.threshold),
-                   "same" if distance <= calibration.threshold else "different", confidence, name)
+                   "same" if distance <= calibration.threshold else "different", confidence, name, model.engine)

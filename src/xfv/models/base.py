@@ -78,11 +78,20 @@ class EmbeddingModel(ABC):
     """
 
     config: ModelConfig
-    batch_size: int = 64
+    batch_size: int | None = 64
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def engine(self) -> str:
+        """What computes the embeddings, in words (runtime, provider, precision, threads): named in every report."""
+        return "python (in-process)"
+
+    def batch_for(self, images: int) -> int:
+        """Images per forward pass for a call of ``images`` (a fixed ``batch_size``, or the engine's choice)."""
+        return self.batch_size or max(1, images)
 
     @property
     def fingerprint(self) -> str:
@@ -96,7 +105,8 @@ class EmbeddingModel(ABC):
             dim = self.config.embedding_dim or 0
             return np.zeros((0, dim), dtype=np.float32)
         flip = bool(self.config.options.get("flip", False))
-        step = max(1, self.batch_size // 2) if flip else self.batch_size
+        batch = self.batch_for(len(faces) * (2 if flip else 1))
+        step = max(1, batch // 2) if flip else batch
         outputs = []
         for start in range(0, len(faces), step):
             batch = resize_faces(faces[start : start + step], self.config.input_size)

@@ -1,8 +1,9 @@
 """dlib's ResNet face model (``dlib_face_recognition_resnet_model_v1``, 128-d, 150 x 150 dlib face chips).
 
 Weights come from PyPI ``face-recognition-models``. Two backends compute the same function:
-``onnx`` (default) runs a graph converted from the shipped weights with onnxruntime (see
-:mod:`xfv.models.dlib_onnx`); ``dlib`` runs the reference implementation in dlib-bin (slow: 4-6 faces/s).
+``onnx`` (default) runs a graph converted from the shipped weights (see :mod:`xfv.models.dlib_onnx`) on an engine
+of :mod:`xfv.models.engines` (``provider``, ``precision``, ``threads``); ``dlib`` runs the reference implementation
+in dlib-bin (slow: 4-6 faces/s).
 """
 
 from __future__ import annotations
@@ -19,17 +20,22 @@ BACKENDS = ("onnx", "dlib")
 
 
 class DlibResNet(EmbeddingModel):
-    def __init__(self, backend: str = "onnx", flip: bool = False, threads: int | None = None, batch_size: int = 32):
+    def __init__(self, backend: str = "onnx", flip: bool = False, threads: int | None = None,
+                 batch_size: int | None = None, provider: str = "auto", precision: str = "fp32"):
+        from xfv.models.onnx_model import engine_options
+
         if backend not in BACKENDS:
             raise ValueError(f"Unknown dlib backend {backend!r}; expected one of {list(BACKENDS)}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        self.backend = backend
+        if backend == "dlib" and (provider, precision) != ("auto", "fp32"):
+            raise ValueError("provider and precision apply to the onnx backend only; backend 'dlib' runs dlib-bin.")
+        self.backend, self.provider, self.precision = backend, provider, precision
         self.threads = threads
         self.batch_size = batch_size
         self.config = ModelConfig(
             name="dlib", input_size=150, alignment="dlib", embedding_dim=128,
-            options={"backend": backend, "flip": bool(flip)},
+            options={"backend": backend, "flip": bool(flip), **engine_options(provider, precision)},
         )
 
     @cached_property
@@ -38,16 +44,38 @@ class DlibResNet(EmbeddingModel):
             import dlib
 
             return dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
-        from xfv.models.dlib_onnx import ensure_converted
-        from xfv.models.onnx_model import make_session
+        from functools import partial
 
-        return make_session(ensure_converted(), threads=self.threads)
+        from xfv.models.dlib_onnx import ensure_converted
+        from xfv.models.engines import GraphEngine
+        from xfv.models.precision import sample_faces
+
+        return GraphEngine(ensure_converted(), provider=self.provider, precision=self.precision, threads=self.threads,
+                           feed=_graph_input, faces=partial(sample_faces, "dlib", 150, None), model_key=self.fingerprint)
+
+    @property
+    def engine(self) -> str:
+        if self.backend == "dlib":
+            import dlib
+
+            return f"dlib-bin {dlib.__version__} (reference)"
+        return self._runner.description
+
+    def batch_for(self, images: int) -> int:
+        if self.batch_size or self.backend == "dlib":
+            return self.batch_size or 32
+        return self._runner.batch_size(images)
 
     def _forward(self, faces: np.ndarray) -> np.ndarray:
         if self.backend == "dlib":
             descriptors = self._runner.compute_face_descriptor([np.ascontiguousarray(f) for f in faces])
             return np.array([np.asarray(d) for d in descriptors], dtype=np.float32)
-        return self._runner.run(["embedding"], {"input": faces.astype(np.float32)})[0]
+        return self._runner.run(_graph_input(faces))
+
+
+def _graph_input(faces: np.ndarray) -> np.ndarray:
+    """The converted graph takes float32 RGB in [0, 255] and scales it itself."""
+    return faces.astype(np.float32)
 
 
 @register_model("dlib", "dlib's ResNet (128-d, LFW 99.38% published); backend onnx (fast, default) or dlib",

@@ -15,13 +15,20 @@
    with float kernels instead of dequantising on every call. ``dequantize=False`` keeps the original graph.
 
 The graph's operators and numerics are otherwise untouched.
+
+:func:`prelu_as_convs` is applied by the ``cpu`` engine only (:mod:`xfv.models.engines`), not to the prepared file:
+a per-channel ``PRelu(z) = max(z, 0) + a min(z, 0)`` becomes ``a z + (1 - a) Relu(z)``, two depthwise 1 x 1
+convolutions and a ``Relu``, which ONNX Runtime keeps in its blocked (NCHWc) convolution kernels; its own ``PRelu``
+kernel works on plain NCHW, so every one costs a layout change in and out, and on SFace these took 60-70% of the
+time (docs/models.md). The result equals ``PRelu`` up to float rounding (``a z + (1 - a) z`` for ``z > 0``).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from xfv.errors import XfvError
@@ -149,3 +156,46 @@ def prepared_bytes(data: bytes, *, dequantize: bool, source: str) -> bytes:
         raise OnnxGraphError(f"{source} is not an ONNX model file (no graph nodes).")
     prepare_graph(model, dequantize=dequantize, source=source)
     return model.SerializeToString()
+
+
+def load_graph(path) -> onnx.ModelProto:
+    """An ONNX file as a model proto (its external data, if any, from beside it)."""
+    return onnx.load(str(path))
+
+
+def prelu_as_convs(model: onnx.ModelProto) -> int:
+    """Rewrite, in place, every ``PRelu`` whose slope is a constant per channel of a 4-D input (shape ``(C, 1, 1)``
+    or ``(1, C, 1, 1)``) as ``Conv(z, a) + Conv(Relu(z), 1 - a)`` (depthwise, 1 x 1), and every one with a single
+    constant slope as ``LeakyRelu``; returns how many were rewritten."""
+    graph = model.graph
+    slopes = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    nodes, rewritten = [], 0
+    for node in graph.node:
+        slope = slopes.get(node.input[1]) if node.op_type == "PRelu" and node.domain in ("", "ai.onnx") else None
+        if slope is None or slope.dtype != np.float32:
+            nodes.append(node)
+            continue
+        z, out = node.input[0], node.output[0]
+        if slope.size == 1:
+            nodes.append(helper.make_node("LeakyRelu", [z], [out], name=f"{out}_leaky", alpha=float(slope.ravel()[0])))
+        elif slope.shape in ((slope.size, 1, 1), (1, slope.size, 1, 1)):
+            channels, a = slope.size, slope.reshape(-1, 1, 1, 1)
+            graph.initializer.extend([numpy_helper.from_array(a, f"{out}_slope"),
+                                      numpy_helper.from_array((1 - a).astype(np.float32), f"{out}_rest")])
+            nodes += [
+                helper.make_node("Relu", [z], [f"{out}_relu"], name=f"{out}_relu"),
+                helper.make_node("Conv", [z, f"{out}_slope"], [f"{out}_linear"], name=f"{out}_linear",
+                                 group=channels, kernel_shape=[1, 1]),
+                helper.make_node("Conv", [f"{out}_relu", f"{out}_rest"], [f"{out}_positive"], name=f"{out}_positive",
+                                 group=channels, kernel_shape=[1, 1]),
+                helper.make_node("Add", [f"{out}_linear", f"{out}_positive"], [out], name=f"{out}_sum"),
+            ]
+        else:
+            nodes.append(node)
+            continue
+        rewritten += 1
+    if rewritten:
+        del graph.node[:]
+        graph.node.extend(nodes)
+        _remove_unused_initialisers(model)
+    return rewritten

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from functools import partial
 from pathlib import Path
@@ -15,7 +14,9 @@ from xfv.errors import XfvError
 from xfv.faces.detection import DETECTORS
 from xfv.models.base import EmbeddingModel, ModelConfig
 from xfv.models.converted import cached_conversion, sha256
+from xfv.models.engines import GraphEngine, available_providers, check_engine, usable_cores
 from xfv.models.onnx_graph import PREPARER_VERSION, OnnxGraphError, prepared_bytes
+from xfv.models.precision import INT8_RECIPE, sample_faces
 from xfv.models.registry import register_model
 
 # onnxruntime's errors share no base class below Exception.
@@ -24,12 +25,23 @@ ORT_ERRORS = tuple(getattr(ort_state, name) for name in (
 
 
 def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
-    """An onnxruntime CPU session; ``threads`` defaults to the number of CPU cores."""
+    """An onnxruntime CPU session of the graph as it is (for checking it); ``threads`` defaults to the cores this
+    process may use."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.intra_op_num_threads = threads or usable_cores()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def engine_options(provider: str, precision: str) -> dict:
+    """What an engine adds to a model's ``options`` (and so to its fingerprint): nothing for fp32, whose engines
+    give the same embeddings; the precision, the provider that runs it and the int8 recipe otherwise."""
+    check_engine(provider, precision)
+    if precision == "fp32":
+        return {}
+    resolved = provider if provider != "auto" else "openvino" if "openvino" in available_providers() else "cpu"
+    return {"precision": precision, "provider": resolved, **({"recipe": INT8_RECIPE} if precision == "int8" else {})}
 
 
 class OnnxEmbeddingModel(EmbeddingModel):
@@ -42,13 +54,16 @@ class OnnxEmbeddingModel(EmbeddingModel):
     the graph); ``input_size`` defaults to the graph's fixed side, else 112. The output is the embedding
     ``(N, D)``. Defaults fit InsightFace ArcFace models (RGB, mean = std = 127.5, ArcFace template).
     ``detector``: the detector the model's crops come from (e.g. ``yunet``), else each route's own.
+    ``provider``, ``precision``, ``threads``: the engine (:mod:`xfv.models.engines`); ``batch_size``: images per
+    call (default: measured fastest for the engine on this machine).
     """
 
     def __init__(
         self, path: str | Path, name: str = "onnx", input_size: int | None = None, alignment: str = "arcface",
         channel_order: str = "RGB", mean: float | list[float] = 127.5, std: float | list[float] = 127.5,
         layout: str | None = None, dequantize: bool = True, detector: str | None = None, threads: int | None = None,
-        batch_size: int = 32, flip: bool = False, cache_dir: str | Path | None = None,
+        batch_size: int | None = None, flip: bool = False, cache_dir: str | Path | None = None,
+        provider: str = "auto", precision: str = "fp32",
     ):
         path = Path(path)
         if not path.is_file():
@@ -63,8 +78,9 @@ class OnnxEmbeddingModel(EmbeddingModel):
             raise ValueError(f"input_size must be an integer >= 8, got {input_size!r}.")
         if detector is not None and detector not in DETECTORS:
             raise XfvError(f"detector must be one of {list(DETECTORS)} or None, got {detector!r}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise XfvError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        options = engine_options(provider, precision)
         mean3 = tuple(float(v) for v in np.broadcast_to(np.asarray(mean, dtype=np.float64), (3,)))
         std3 = tuple(float(v) for v in np.broadcast_to(np.asarray(std, dtype=np.float64), (3,)))
         if any(s == 0 for s in std3):
@@ -87,8 +103,13 @@ class OnnxEmbeddingModel(EmbeddingModel):
         self.config = ModelConfig(
             name=name, input_size=input_size, alignment=alignment, embedding_dim=embedding_dim,
             channel_order=channel_order, mean=mean3, std=std3, detector=detector,
-            options={"layout": self.layout, "flip": bool(flip), "dequantize": bool(dequantize)},
+            options={"layout": self.layout, "flip": bool(flip), "dequantize": bool(dequantize), **options},
         )
+        self.graph_engine = GraphEngine(
+            self.prepared_path, provider=provider, precision=precision, threads=threads, feed=self._graph_input,
+            faces=partial(sample_faces, alignment, input_size, detector), model_key=self.fingerprint,
+            cache_dir=self.prepared_path.parent, reference=self.session)
+        del self.session  # the engine's session, or a different one: this one only checked the graph
         self._probe_batch()
 
     def _check_input(self, layout: str | None, input_size: int | None) -> tuple[str, str, int]:
@@ -141,14 +162,25 @@ class OnnxEmbeddingModel(EmbeddingModel):
     def fingerprint(self) -> str:
         return self.config.fingerprint(extra=self._weights_sha256)
 
-    def _forward(self, faces: np.ndarray) -> np.ndarray:
+    @property
+    def engine(self) -> str:
+        return self.graph_engine.description
+
+    def batch_for(self, images: int) -> int:
+        return self.batch_size or self.graph_engine.batch_size(images)
+
+    def _graph_input(self, faces: np.ndarray) -> np.ndarray:
+        """Aligned ``uint8`` faces at the input size as the graph's input tensor (channels, mean/std, layout)."""
         x = faces.astype(np.float32)
         if self.config.channel_order == "BGR":
             x = x[..., ::-1]
         x = (x - np.float32(self.config.mean)) / np.float32(self.config.std)
         if self.layout == "NCHW":
             x = x.transpose(0, 3, 1, 2)
-        output = self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(x)})[0]
+        return np.ascontiguousarray(x)
+
+    def _forward(self, faces: np.ndarray) -> np.ndarray:
+        output = self.graph_engine.run(self._graph_input(faces))
         if output.ndim != 2 or output.shape[0] != len(faces):
             raise OnnxGraphError(f"{self.path}: output {self.output_name!r} has shape {output.shape} for "
                                  f"{len(faces)} faces; expected ({len(faces)}, D).")

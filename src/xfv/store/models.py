@@ -126,6 +126,8 @@ class Result(Base):
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     # where threshold and confidence come from: out of fold, or the shipped calibration (small datasets)
     calibration: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # what computed the embeddings (runtime, provider, precision, threads): EmbeddingModel.engine
+    engine: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class CalibrationRecord(Base):
@@ -207,6 +209,7 @@ class UploadRecord(Base):
     prediction: Mapped[str] = mapped_column(String(10))
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     calibration: Mapped[str] = mapped_column(String(200))
+    engine: Mapped[str | None] = mapped_column(String(300), nullable=True)
     task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # what detection found: {"found": [faces in photo 1, in photo 2], "notes": ["image1: 3 faces found, ..."]}
     faces: Mapped[dict | None] = mapped_column(JSON, nullable=True)

@@ -55,6 +55,7 @@ class ResultOut(BaseModel):
     confidence: float | None
     calibration: str | None = Field(description="where the threshold and C-Score come from: out of fold, or the "
                                                 "shipped calibration (datasets too small for their own)")
+    engine: str | None = Field(None, description="what computed the embeddings: runtime, provider, precision")
 
 
 class ImageOut(BaseModel):
@@ -173,6 +174,7 @@ class VerifyOut(BaseModel):
     faces_found: list[int] | None = Field(None, description="faces the detector found in each photo; the largest "
                                                             "of each was compared (None: not recorded)")
     notes: list[str] = Field(default_factory=list, description="what was chosen, in words (several faces)")
+    engine: str = Field("", description="what computed the embeddings: runtime, provider, precision, threads")
 
 
 class ExplainOut(VerifyOut):

@@ -41,6 +41,7 @@ from xfv.jobs import (
     verify_faces,
 )
 from xfv.models import EmbeddingModel, create_model, list_models
+from xfv.models.engines import ENGINE_MODELS, check_engine
 from xfv.store.db import TRANSIENT_ERRORS, scrub, transaction, write_with_retry
 from xfv.store.models import Pair, UploadRecord, utcnow
 from xfv.store.queries import (
@@ -72,11 +73,12 @@ WRITE_DEADLINE = 4.0  # seconds a task's final writes are retried while the data
 
 
 @lru_cache(maxsize=8)
-def embedding_model(name: str) -> EmbeddingModel:
-    """One shared instance per registered model name."""
+def embedding_model(name: str, provider: str = "auto", precision: str = "fp32") -> EmbeddingModel:
+    """One shared instance per registered model name and engine (``provider`` and ``precision`` apply to the ONNX
+    models only; the others take none)."""
     if name not in list_models():
         raise NotFoundError(f"Unknown model {name!r}; expected one of {sorted(list_models())}.")
-    return create_model(name)
+    return create_model(name, **({"provider": provider, "precision": precision} if name in ENGINE_MODELS else {}))
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -178,6 +180,7 @@ class Services:
     """
 
     def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
+        check_engine(settings.provider, settings.precision)  # a bad XFV_PROVIDER stops the start, with its reason
         self.settings, self.factory = settings, factory
         self.uploads = BoundedPool("upload", settings.upload_workers, settings.upload_queue, settings.retry_after)
         self.tasks = TaskRunner(factory, BoundedPool("task", settings.task_workers, settings.task_queue,
@@ -207,6 +210,10 @@ class Services:
                 log.warning("deleting expired uploads failed (tried again in %g s): %s", self.settings.sweep_seconds,
                             str(error).splitlines()[0])
 
+    def model(self, name: str) -> EmbeddingModel:
+        """The shared instance of a registered model on the server's engine (``XFV_PROVIDER``, ``XFV_PRECISION``)."""
+        return embedding_model(name, self.settings.provider, self.settings.precision)
+
     # -- calibration and verification ---------------------------------------------------------------------
     def calibration(self, session: Session, model: EmbeddingModel) -> tuple[Calibration, str]:
         """The model's newest all-pairs calibration in the database if fitted on enough pairs, else the shipped
@@ -225,7 +232,7 @@ class Services:
 
     def prepare(self, data1: bytes, data2: bytes, model_name: str | None) -> PreparedPair:
         """Decode, detect, align and compare two uploaded photos (run it in :attr:`uploads`)."""
-        model = embedding_model(model_name or self.settings.upload_model)
+        model = self.model(model_name or self.settings.upload_model)
         faces = [align_upload(check_upload(data, name, self.settings), name, model)
                  for name, data in (("image1", data1), ("image2", data2))]
         found = {"found": [face.found for face in faces], "notes": [face.note for face in faces if face.note]}
@@ -328,7 +335,7 @@ class Services:
         with self.factory() as session:
             upload = self.upload(session, upload_id)
             model_name, face1, face2 = upload.model, png_face(upload.face1), png_face(upload.face2)
-        explainer = make_explainer(embedding_model(model_name), disk_cache=False)
+        explainer = make_explainer(self.model(model_name), disk_cache=False)
         explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
         maps = {(m, i): explanation.map(m, i) for m in METHODS for i in (1, 2)}
 
@@ -346,7 +353,7 @@ class Services:
                 raise NotFoundError(f"No pair with id {pair_id}.")
             for image in (pair.image1, pair.image2):
                 served_path(pair.dataset.root, image.path)
-        explain_pair(self.factory, pair_id, embedding_model(model_name), progress=progress)
+        explain_pair(self.factory, pair_id, self.model(model_name), progress=progress)
         return {"pair": pair_id, "model": model_name}
 
     def calibration_view(self, session: Session, dataset_name: str, model_name: str) -> CalibrationView:

@@ -117,7 +117,8 @@ class XMapExplainer:
 
     ``occlusion``: Algorithm 1's parameters; ``coalitions``: method 4's masks (default: 1,058 on 14-px cells, as
     many as the occlusions of methods 1-3 with the paper's defaults); ``batch_size``: images per ``model.embed`` call (memory is bounded by it,
-    never by the 1,058 images per face); ``cache``: an :class:`OcclusionCache` or None.
+    never by the 1,058 images per face; default: the model's own choice for large calls, e.g. the batch size its
+    engine measured fastest on this machine, else 64); ``cache``: an :class:`OcclusionCache` or None.
     """
 
     def __init__(
@@ -126,18 +127,26 @@ class XMapExplainer:
         *,
         occlusion: OcclusionConfig | None = None,
         coalitions: CoalitionDesign | None = None,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         cache: OcclusionCache | None = None,
     ) -> None:
         if not callable(getattr(model, "embed", None)):
             raise TypeError(f"model must have an embed(faces) method, got {type(model).__name__}.")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.model = model
         self.occlusion = occlusion or OcclusionConfig()
         self.coalitions = coalitions or CoalitionDesign()
-        self.batch_size = int(batch_size)
+        self._batch_size = None if batch_size is None else int(batch_size)
         self.cache = cache
+
+    @property
+    def batch_size(self) -> int:
+        """Images per ``model.embed`` call: as given, else the model's choice for a face's images (measured once)."""
+        if self._batch_size is None:
+            choose = getattr(self.model, "batch_for", None)
+            self._batch_size = int(choose(self.occlusion.count())) if choose is not None else 64
+        return self._batch_size
 
     def explain(
         self,

@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload, per image")
     max_upload_pixels: int = Field(40_000_000, gt=0, description="largest accepted image, width x height")
     upload_model: str = Field("dlib", description="model for uploaded pairs unless the request names one")
+    provider: str = Field("auto", description="engine of the ONNX models (dlib, sface, onnx): auto, cpu, openvino, "
+                                              "cuda or tensorrt (docs/models.md, 'Engines')")
+    precision: str = Field("fp32", description="fp32, or int8 / bf16 (reduced precision: another model "
+                                               "configuration, which needs its own precomputed results)")
     thumbnail_size: int = Field(96, ge=16, le=512)
     upload_ttl_hours: float = Field(24.0, gt=0, description="uploaded pairs are deleted after this many hours")
     uploads_kept: int = Field(500, ge=1, description="at most this many uploaded pairs are kept (the newest)")

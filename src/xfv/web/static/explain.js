@@ -15,7 +15,7 @@ function showVerdict(answer) {
   const rows = [["model", answer.model], ["faces found", faces], ["distance", answer.distance.toFixed(4)],
     ["threshold", answer.threshold.toFixed(4)], ["prediction", answer.prediction],
     ["confidence", answer.confidence === null ? "–" : confidenceView(answer.confidence)],
-    ["calibration", answer.calibration]];
+    ["calibration", answer.calibration], ["engine", answer.engine || "–"]];
   document.querySelector("#verdict tbody").replaceChildren(
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
   const notes = document.getElementById("notes");

@@ -41,7 +41,8 @@ def pair_out(row: PairRow, dataset: str, thumbnail_size: int) -> PairOut:
         thumbnail1=image_url(dataset, row.image1.path, thumbnail_size),
         thumbnail2=image_url(dataset, row.image2.path, thumbnail_size),
         results={name: ResultOut(distance=r.distance, threshold=r.threshold, prediction=LABELS[int(r.prediction)],
-                                 correct=r.correct, confidence=r.confidence, calibration=r.calibration)
+                                 correct=r.correct, confidence=r.confidence, calibration=r.calibration,
+                                 engine=r.engine)
                  for name, r in row.results.items()},
     )
 

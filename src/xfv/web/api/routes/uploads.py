@@ -53,7 +53,7 @@ def _explain_out(upload: UploadRecord, services: Services) -> ExplainOut:
     return ExplainOut(
         id=upload.id, model=upload.model, distance=upload.distance, threshold=upload.threshold,
         prediction=upload.prediction, confidence=upload.confidence, calibration=upload.calibration,
-        faces_found=faces.get("found"), notes=faces.get("notes", []),
+        engine=upload.engine or "", faces_found=faces.get("found"), notes=faces.get("notes", []),
         faces=[f"/api/uploads/{upload.id}/faces/{i}.png" for i in (1, 2)], task=TaskOut.of(task),
         xmaps={f"{m}-{i}": f"/api/uploads/{upload.id}/xmaps/{m}/{i}.png" for m in METHODS for i in (1, 2)},
         expires_at=created + timedelta(hours=services.settings.upload_ttl_hours),
