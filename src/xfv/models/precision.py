@@ -16,7 +16,6 @@ bf16 needs no file of its own: OpenVINO's CPU plugin runs the fp32 graph with it
 from __future__ import annotations
 
 import tempfile
-import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -46,11 +45,9 @@ def sample_faces(alignment: str, size: int, detector: str | None, limit: int | N
 
     detector_ = model_detector(FaceDetector("hog+cnn", fallback="centre", select="centre", max_offset=0.2), detector)
     faces = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # several faces: the centred one is taken
-        for path in sorted(sample_root().glob("*/*.jpg"))[:limit]:
-            faces.append(detect_and_align(load_image(path), alignment=alignment, size=max(size, 16),
-                                          detector=detector_, name=path.name).crop)
+    for path in sorted(sample_root().glob("*/*.jpg"))[:limit]:  # several faces: the centred one is taken
+        faces.append(detect_and_align(load_image(path), alignment=alignment, size=max(size, 16),
+                                      detector=detector_, name=path.name).crop)
     return resize_faces(np.stack(faces), size)  # crops are made at 16 px at least
 
 
