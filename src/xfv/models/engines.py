@@ -43,6 +43,10 @@ from xfv.files import atomic_write, default_cache_dir
 if TYPE_CHECKING:
     import onnxruntime as ort
 
+# A provider that is not installed: onnxruntime warns, then falls back; the EngineError below says it in one line.
+# Filtered once, here: warnings.catch_warnings changes process-wide state and is not safe in worker threads.
+warnings.filterwarnings("ignore", message="Specified provider", category=UserWarning)
+
 PROVIDERS = ("cpu", "openvino", "cuda", "tensorrt")
 PROVIDER_CHOICES = ("auto", *PROVIDERS)
 PRECISIONS = ("fp32", "int8", "bf16")
@@ -199,9 +203,7 @@ class OrtRunner(Runner):
                 "trt_fp16_enable": "False", "trt_int8_enable": "False", "trt_engine_cache_enable": "True",
                 "trt_engine_cache_path": str(cache_dir / "tensorrt")}), cuda, "CPUExecutionProvider"],
         }[provider]
-        with warnings.catch_warnings():  # a provider that is not there: the error below says it, in one line
-            warnings.simplefilter("ignore")
-            self.session = ort.InferenceSession(data, sess_options=options, providers=providers)
+        self.session = ort.InferenceSession(data, sess_options=options, providers=providers)
         started = self.session.get_providers()
         if started[0] != _ORT_NAMES[provider]:  # onnxruntime falls back to the next provider with a log line only
             raise EngineError(f"Provider {provider!r} could not start here (onnxruntime runs {', '.join(started)} "
