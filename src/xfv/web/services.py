@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from xfv.confidence import Calibration
@@ -31,16 +33,20 @@ from xfv.jobs import (
     explain_pair,
     fold_fits,
     is_shipped,
+    job_rate,
     make_explainer,
+    measure_rate,
     out_of_fold_name,
+    passes_per_face,
     photo_face,
+    record_rate,
     shipped_calibration,
     usable_calibration,
     verify_faces,
 )
-from xfv.models import EmbeddingModel, create_model, list_models
+from xfv.models import EmbeddingModel, create_model, list_models, runnable_models
 from xfv.store.db import transaction
-from xfv.store.models import UploadRecord, utcnow
+from xfv.store.models import ModelRecord, UploadRecord, utcnow
 from xfv.store.queries import (
     dataset_summaries,
     fold_calibrations,
@@ -53,16 +59,19 @@ from xfv.store.queries import (
 )
 from xfv.store.uploads import expire_uploads, get_upload, save_upload_maps, upload_task_key
 from xfv.web.core.config import Settings
-from xfv.web.schemas import TaskOut, XMapStatus
+from xfv.web.schemas import CostEstimate, TaskOut, XMapStatus
 from xfv.web.tasks import BoundedPool, Task, TaskRunner, Work
 from xfv.xmaps import METHODS, Progress, blend, colorize
 
 
 @lru_cache(maxsize=8)
 def embedding_model(name: str) -> EmbeddingModel:
-    """One shared instance per registered model name."""
+    """One shared instance per registered model name (only those that run by their name alone)."""
     if name not in list_models():
-        raise NotFoundError(f"Unknown model {name!r}; expected one of {sorted(list_models())}.")
+        raise NotFoundError(f"Unknown model {name!r}; expected one of {sorted(runnable_models())}.")
+    if name not in runnable_models():
+        raise XfvError(f"Model {name!r} needs options the web app cannot give (see 'xfv models'); expected one of "
+                       f"{sorted(runnable_models())}.")
     return create_model(name)
 
 
@@ -155,6 +164,7 @@ class Services:
                                                      settings.retry_after), self._work_for)
         self._views: dict[tuple, CalibrationView] = {}
         self._compute_lock = threading.Lock()
+        self._rate_lock = threading.Lock()
 
     def start(self) -> None:
         """At start-up: drop expired uploads, queue again the tasks a previous run left unfinished."""
@@ -167,14 +177,15 @@ class Services:
 
     # -- calibration and verification ---------------------------------------------------------------------
     def calibration(self, session: Session, model: EmbeddingModel) -> tuple[Calibration, str]:
-        """The model's newest all-pairs calibration in the database if fitted on enough pairs, else the shipped
-        one, with its name (:func:`xfv.jobs.usable_calibration` says why)."""
+        """The model's newest all-pairs calibration in the database if fitted on enough pairs (at least
+        :data:`~xfv.jobs.MIN_CALIBRATION_PAIRS`, with this configuration), else the shipped one, with its name:
+        a user's photos are judged by a benchmark calibration, whatever small dataset the database holds."""
         try:
             record = latest_calibration(session, get_model(session, model.name))
         except NotFoundError:
             record = None
         stored = Calibration.from_dict(record.parameters) if record is not None else None
-        return usable_calibration(stored, model.name, model.fingerprint)
+        return usable_calibration(stored, model.name, model.fingerprint, say_why=False)
 
     def verify(self, model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace) -> Verdict:
         with self.factory() as session:
@@ -229,11 +240,18 @@ class Services:
         with self.factory() as session:
             upload = get_upload(session, upload_id)
             model_name, face1, face2 = upload.model, png_face(upload.face1), png_face(upload.face2)
+        started = time.perf_counter()
         explanation = make_explainer(embedding_model(model_name)).explain(face1, face2, methods=METHODS,
                                                                           progress=progress)
+        maps = {(m, i, 0): explanation.map(m, i) for m in METHODS for i in (1, 2)}
+        maps |= {(m, i, p): explanation.scale_map(m, i, p) for m in METHODS for i in (1, 2)
+                 for p in explanation.scale_maps[m]}
         with transaction(self.factory) as session:
             get_upload(session, upload_id)
-            save_upload_maps(session, upload_id, {(m, i): explanation.map(m, i) for m in METHODS for i in (1, 2)})
+            save_upload_maps(session, upload_id, maps)
+            record = session.scalar(select(ModelRecord).where(ModelRecord.name == model_name))
+            if record is not None and record.fingerprint == embedding_model(model_name).fingerprint:
+                record_rate(session, record.id, job_rate(explanation.forward_passes, time.perf_counter() - started))
         return {"upload": upload_id}
 
     def _explain_stored_pair(self, pair_id: int, model_name: str, progress: Progress) -> dict:
@@ -286,12 +304,34 @@ class Services:
         return self.tasks.submit(xmap_task_key(pair_id, model_name))
 
     def xmap_status(self, session: Session, pair_id: int, model_name: str) -> XMapStatus:
-        """Which of the pair's X-Maps are stored for the model, and the task computing them, if any."""
-        maps = stored_xmaps(session, pair_id, get_model(session, model_name))
+        """Which of the pair's X-Maps are stored for the model, the task computing them, if any, and while they
+        are not stored, what computing them will cost."""
+        record = get_model(session, model_name)
+        maps = stored_xmaps(session, pair_id, record)
         task = self.tasks.running(xmap_task_key(pair_id, model_name))
         urls = {f"{m}-{i}": f"/api/pairs/{pair_id}/xmaps/{model_name}/{m}/{i}.png" for (m, i) in sorted(maps)}
-        return XMapStatus(model=model_name, ready=len(maps) == 2 * len(METHODS),
-                          methods=sorted({m for m, _ in maps}), task=TaskOut.of(task) if task else None, urls=urls)
+        ready = len(maps) == 2 * len(METHODS)
+        return XMapStatus(model=model_name, ready=ready, methods=sorted({m for m, _ in maps}),
+                          task=TaskOut.of(task) if task else None, urls=urls,
+                          estimate=None if ready else self.estimate(session, record))
+
+    def estimate(self, session: Session, record: ModelRecord) -> CostEstimate:
+        """The cost of a pair's X-Maps with the model: both faces' passes at the speed last measured here (by an
+        X-Map job, or measured now on a few batches if none ran yet)."""
+        passes = 2 * passes_per_face()  # the platform's explainer (make_explainer) for any model
+        if (record.passes_per_second is None and record.name in runnable_models()
+                and record.fingerprint == embedding_model(record.name).fingerprint):
+            with self._rate_lock:  # one measurement at a time: they would slow each other down
+                session.refresh(record)
+                if record.passes_per_second is None:
+                    rate = measure_rate(embedding_model(record.name))
+                    with transaction(self.factory) as writer:
+                        record_rate(writer, record.id, rate)
+                    session.refresh(record)
+        rate = record.passes_per_second
+        measured = record.rate_measured_at.isoformat() if record.rate_measured_at else None
+        return CostEstimate(passes=passes, passes_per_second=rate, seconds=passes / rate if rate else None,
+                            measured_at=measured)
 
 
 def xmap_task_key(pair_id: int, model_name: str) -> str:
