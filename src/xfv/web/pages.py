@@ -19,7 +19,7 @@ from xfv.confidence import ECE_BINS
 from xfv.confidence.plots import plot_cscore_fit, plot_reliability
 from xfv.errors import NotFoundError, XfvError
 from xfv.jobs import POOR_ECE, passes_per_face
-from xfv.models import list_models, runnable_models
+from xfv.models import runnable_models
 from xfv.store.models import ModelRecord, XMapRecord
 from xfv.store.queries import dataset_summaries, get_pair
 from xfv.web.api.deps import PairId, ServicesDep, SessionDep, SettingsDep
@@ -58,10 +58,13 @@ def landing(request: Request, session: SessionDep, services: ServicesDep) -> HTM
         select(XMapRecord.pair_id, ModelRecord.name).join(ModelRecord)
         .order_by(ModelRecord.name != "dlib", XMapRecord.pair_id).limit(1)  # the default model's first pair
     ).first()
+    compare = [] if preview is None else list(session.scalars(  # other models with the preview pair's maps
+        select(ModelRecord.name).distinct().join(XMapRecord)
+        .where(XMapRecord.pair_id == preview[0], ModelRecord.name != preview[1]).order_by(ModelRecord.name)))
     datasets = dataset_summaries(session)
     views = {(d.name, m.name): services.calibration_view(session, d.name, m.name) for d in datasets for m in d.models}
     return templates.TemplateResponse(request, "index.html", {
-        "datasets": datasets, "views": views, "preview": preview, "models": list_models(),
+        "datasets": datasets, "views": views, "preview": preview, "compare": compare,
         "methods": methods(), "default_method": DEFAULT_METHOD, "poor_ece": POOR_ECE, "ece_bins": ECE_BINS,
     })
 

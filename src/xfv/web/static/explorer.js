@@ -196,6 +196,7 @@ function buildColumnMenu() {
   document.getElementById("model-choice").replaceChildren(el("legend", {}, "models"),
     ...state.models.map((m) => box(`model:${m}`, m, state.shown.includes(m), (checked) => {
       state.shown = state.models.filter((name) => (name === m ? checked : state.shown.includes(name)));
+      if (!checked) for (const key of [...state.where.keys()]) if (key.startsWith(`${m}:`)) state.where.delete(key);
       if (!state.shown.includes(state.model)) state.model = state.shown[0] || "";
       state.page = 1;
       load();
