@@ -211,18 +211,24 @@ def test_stored_xmaps_as_png_and_npy(client):
     assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/1/3.png").status_code == 422
 
 
-def test_each_patch_size_map_is_served_by_scale(client):
-    pair_id = next(item["id"] for item in client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
-                   if client.get(f"/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])
-    url = f"/api/pairs/{pair_id}/xmaps/lbp/1/2"
+def check_patch_size_maps(client, url: str) -> np.ndarray:
+    """Each patch size's map at ``url`` (``.npy`` and ``.png``): normalised, other than the final map (returned)."""
     final = np.load(io.BytesIO(client.get(f"{url}.npy").content))
-    assert np.array_equal(final, np.load(io.BytesIO(client.get(f"{url}.npy", params={"scale": 0}).content)))
     for patch_size in (7, 14, 28):
         array = np.load(io.BytesIO(client.get(f"{url}.npy", params={"scale": patch_size}).content))
         assert array.shape == (112, 112) and np.abs(array).max() == pytest.approx(1.0)
         assert not np.array_equal(array, final)
         png = client.get(f"{url}.png", params={"scale": patch_size, "kind": "map"})
         assert png.status_code == 200 and Image.open(io.BytesIO(png.content)).size == (112, 112)
+    return final
+
+
+def test_each_patch_size_map_is_served_by_scale(client):
+    pair_id = next(item["id"] for item in client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
+                   if client.get(f"/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])
+    url = f"/api/pairs/{pair_id}/xmaps/lbp/1/2"
+    final = check_patch_size_maps(client, url)
+    assert np.array_equal(final, np.load(io.BytesIO(client.get(f"{url}.npy", params={"scale": 0}).content)))
     missing = client.get(f"{url}.png", params={"scale": 9})
     assert missing.status_code == 404 and "stored scales: 0, 7, 14, 28" in missing.json()["detail"]
     assert client.get(f"{url}.png", params={"scale": -1}).status_code == 422
@@ -489,14 +495,7 @@ def test_the_cost_of_xmaps_is_estimated_before_they_start_and_measured_when_they
 def test_uploads_keep_every_patch_size_map(client):
     body = upload(client, "/api/explain", photo(SAME[0]), photo(SAME[1])).json()
     assert wait_for(client, body["task"]["id"])["state"] == "done"
-    url = f"/api/uploads/{body['id']}/xmaps/1/2"
-    final = np.load(io.BytesIO(client.get(f"{url}.npy").content))
-    for patch_size in (7, 14, 28):
-        array = np.load(io.BytesIO(client.get(f"{url}.npy", params={"scale": patch_size}).content))
-        assert array.shape == (112, 112) and np.abs(array).max() == pytest.approx(1.0)
-        assert not np.array_equal(array, final)
-        png = client.get(f"{url}.png", params={"scale": patch_size, "kind": "map"})
-        assert png.status_code == 200 and Image.open(io.BytesIO(png.content)).size == (112, 112)
+    check_patch_size_maps(client, f"/api/uploads/{body['id']}/xmaps/1/2")
     method4 = client.get(f"/api/uploads/{body['id']}/xmaps/4/1.png", params={"scale": 14})
     assert method4.status_code == 404 and "method 4 has only its final map" in method4.json()["detail"]
 
