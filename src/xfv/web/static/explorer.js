@@ -7,7 +7,6 @@ const form = document.getElementById("filters");
 const state = { sort: "id", model: "", page: 1, models: [], shown: [], hidden: new Set(), where: new Map() };
 const DEFAULT_HIDDEN = ["fold", "threshold"]; // the threshold is shown once, in the model's header; the fold in the viewer
 const FORM_KEYS = ["dataset", "compare", "page_size"];
-const SEARCH_KEYS = ["id", "label", "fold", "identity", "path", "face_found"];
 
 const PAIR_COLUMNS = [
   { key: "id", title: "id", sort: "id", search: { name: "id", type: "number", placeholder: "id", label: "pair id" } },
@@ -69,7 +68,7 @@ function sortHeader(title, sortKey, model, help) {
   const th = el("th", { class: "sortable", "data-sort": sortKey }, title);
   if (help) th.title = help;
   if (model) th.dataset.model = model;
-  if (active) th.append(state.sort.startsWith("-") ? " ▼" : " ▲");
+  if (active) th.append(el("span", { class: "sort-arrow" }, state.sort.startsWith("-") ? "▼" : "▲"));
   th.addEventListener("click", () => {
     if (model) state.model = model;
     state.sort = active && !state.sort.startsWith("-") ? `-${sortKey}` : sortKey;
@@ -419,7 +418,7 @@ function clearFilters() {
   load();
 }
 
-for (const key of ["dataset", "compare", "page_size"]) form.elements[key].addEventListener("change", filterChanged);
+for (const key of FORM_KEYS) form.elements[key].addEventListener("change", filterChanged);
 form.addEventListener("submit", (event) => event.preventDefault());
 document.getElementById("clear").addEventListener("click", clearFilters);
 document.getElementById("prev").addEventListener("click", () => { state.page -= 1; load(); });
