@@ -20,7 +20,7 @@ const PAIR_COLUMNS = [
     search: { name: "path", type: "search", placeholder: "file name", label: "file path (either image)" } },
   { key: "quality", title: "quality", sort: "quality1",
     help: "image quality 0-100 (sharpness × exposure × contrast of the aligned crop)" },
-  { key: "found", title: "face", help: "face found: whether every model's pipeline found a face in both images",
+  { key: "found", title: "face", menu: "face found", help: "face found: whether every model's pipeline found a face in both images",
     search: { name: "face_found", label: "face found (✓ in both images, ⚠ not found in one)",
       options: [["", "any"], ["true", "✓"], ["false", "⚠"]] } },
 ];
@@ -189,7 +189,7 @@ function buildColumnMenu() {
     load();
   };
   document.getElementById("pair-columns").replaceChildren(el("legend", {}, "pair"),
-    ...PAIR_COLUMNS.map((c) => box(c.key, c.title, visible(c.key), toggle(c.key))));
+    ...PAIR_COLUMNS.map((c) => box(c.key, c.menu || c.title, visible(c.key), toggle(c.key))));
   document.getElementById("model-columns").replaceChildren(el("legend", {}, "per model"),
     ...MODEL_COLUMNS.map((c) => box(c.key, c.key === "threshold" ? "t (threshold)" : c.title, visible(c.key), toggle(c.key))));
   document.getElementById("model-choice").replaceChildren(el("legend", {}, "models"),

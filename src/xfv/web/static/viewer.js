@@ -241,8 +241,15 @@ async function showComparison(token) {
   }));
 }
 
+// The model shown first cannot be compared with itself.
+function syncCompare() {
+  for (const option of controls.compare.options) option.disabled = option.value === controls.model.value;
+  if (controls.compare.value === controls.model.value) controls.compare.value = "";
+}
+
 async function update() {
   syncScale();
+  syncCompare();
   writeUrl();
   const token = ++generation;
   root.dataset.shown = "";
