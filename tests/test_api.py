@@ -467,9 +467,11 @@ def test_compare_returns_both_verdicts_and_the_same_methods_maps(compare_client)
     assert missing.status_code == 404 and "no results for ['sface']" in missing.json()["detail"]
 
 
-def test_the_cost_of_xmaps_is_estimated_before_they_start_and_measured_when_they_run(fresh_sample, tmp_path):
+def test_the_cost_of_xmaps_is_estimated_before_they_start_and_measured_when_they_run(fresh_sample, tmp_path,
+                                                                                      monkeypatch):
     from xfv.store.models import ModelRecord
 
+    monkeypatch.setenv("XFV_CACHE_DIR", str(tmp_path / "cache"))  # the job's passes run (no cached occlusions)
     factory = fresh_sample
     precompute(factory, SAMPLE, second_model(), xmaps=0)  # results only: its speed was never measured
     with make_client(factory, tmp_path) as client:
