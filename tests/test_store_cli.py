@@ -91,9 +91,13 @@ def test_serve_on_a_busy_port_is_one_clear_error(tmp_path, capsys):
         busy.listen(1)
         port = busy.getsockname()[1]
         assert main(["serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'x.db'}"]) == 2
-    captured = capsys.readouterr()
-    assert "serving on" not in captured.out
-    assert f"cannot listen on 127.0.0.1:{port}" in captured.err and captured.err.count("\n") == 1
+        captured = capsys.readouterr()
+        assert "serving on" not in captured.out
+        assert f"cannot listen on 127.0.0.1:{port}" in captured.err and captured.err.count("\n") == 1
+        # the demo finds out at once, before its minutes of work
+        assert main(["demo", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'demo.db'}"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and f"cannot listen on 127.0.0.1:{port}" in captured.err
 
 
 def test_json_into_a_closed_pipe_ends_quietly(tmp_path):

@@ -145,6 +145,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from xfv.store.db import open_database, resolve_db_url
 
     started = time.perf_counter()
+    listener = None if args.no_serve else _listen(args.host, args.port)  # a taken port fails now, not after the work
 
     def step(text: str) -> None:
         print(f"[{time.perf_counter() - started:5.1f} s] {text}", flush=True)
@@ -165,18 +166,18 @@ def run_demo(args: argparse.Namespace) -> int:
         step(f"{name}: accuracy {result.accuracy:.4f} ({result.calibration}); X-Maps for "
              f"{result.xmaps_computed + result.xmaps_skipped} pairs, {result.xmaps_computed} computed now{rate}")
     step("ready. More models by name, e.g. xfv precompute --dataset lfw-sample --model lbp")
-    if args.no_serve:
+    if listener is None:
         return 0
-    return run_serve(args)
+    return run_serve(args, listener)
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def run_serve(args: argparse.Namespace, listener: socket.socket | None = None) -> int:
     import uvicorn
 
     from xfv.web.core.config import Settings
     from xfv.web.main import create_app
 
-    listener = _listen(args.host, args.port)
+    listener = listener or _listen(args.host, args.port)
     app = create_app(Settings(db_url=args.db) if args.db else Settings())
     print(f"xfv: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
