@@ -2,7 +2,8 @@
 
 ``platform_url``: a fresh database URL per test, on SQLite and, when ``XFV_TEST_PG_URL`` is set, on PostgreSQL
 (each use gets a new schema there). ``sample_factory``: the bundled LFW sample ingested and
-precomputed with ``lbp`` (X-Maps for 2 pairs), once per backend and session.
+precomputed with ``lbp`` (X-Maps for 2 pairs), once per backend and session. ``faceless_root``: a copy of the
+sample in which one photo shows no face (:data:`FACELESS_IMAGE`, in two pairs).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import shutil
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -28,6 +31,8 @@ PG_URL = os.environ.get("XFV_TEST_PG_URL")
 BACKENDS = ["sqlite"] + ([pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else [])
 SAMPLE = "lfw-sample"
 SECOND_MODEL = "lbp-grid4"
+FACELESS = "sample-noface"  # the sample with FACELESS_IMAGE replaced by a photo without a face
+FACELESS_IMAGE = "Abdoulaye_Wade/Abdoulaye_Wade_0003.jpg"  # image 2 of the pairs at places 19 and 20
 
 
 def fresh_url(backend: str, tmp_path) -> str:
@@ -94,3 +99,26 @@ def fresh_sample(request, tmp_path, tmp_path_factory, isolated_cache):
     if request.param != "sqlite":
         return build_sample(fresh_url(request.param, tmp_path))
     return sample_copy(tmp_path_factory, tmp_path / "sample.db")
+
+
+def faceless_photo() -> Image.Image:
+    """A 250 x 250 photo without a face: a smooth grey-blue gradient (no detector finds one)."""
+    ramp = np.linspace(60, 200, 250, dtype=np.float32)
+    pixels = np.stack([ramp[None, :].repeat(250, 0), ramp[:, None].repeat(250, 1), np.full((250, 250), 150.0)], -1)
+    return Image.fromarray(pixels.astype(np.uint8))
+
+
+@pytest.fixture(scope="session")
+def faceless_root(tmp_path_factory) -> Path:
+    """The sample's folder with :data:`FACELESS_IMAGE` replaced by a photo in which no face can be found."""
+    root = tmp_path_factory.mktemp("faceless") / "sample"
+    shutil.copytree(sample_root(), root)
+    faceless_photo().save(root / FACELESS_IMAGE, format="JPEG", quality=95)
+    return root
+
+
+def add_faceless(factory, root: Path, *models) -> None:
+    """Ingest the faceless sample as :data:`FACELESS` and precompute ``models`` on it (results only)."""
+    ingest_dataset(factory, "lfw", root, name=FACELESS, workers=1)
+    for model in models:
+        precompute(factory, FACELESS, model, xmaps=0)

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import datetime
 
 import numpy as np
 import pytest
-from conftest_web import SAMPLE
+from conftest_web import BACKENDS, SAMPLE, SECOND_MODEL, add_faceless, build_sample, fresh_url, second_model
 from fastapi.testclient import TestClient
 from PIL import Image
 from reference import eq3_reference
+from sqlalchemy import select
 
 from xfv.cli.platform import sample_root
 from xfv.confidence import default_calibration
+from xfv.jobs.precompute import precompute
+from xfv.models import create_model
 from xfv.web.core.config import Settings
 from xfv.web.main import create_app
 
@@ -70,8 +74,9 @@ def test_pairs_contract(client):
         assert item["label"] == "same"
         result = item["results"]["lbp"]
         assert set(result) == {"distance", "threshold", "prediction", "correct", "confidence", "calibration",
-                               "engine"}
+                               "engine", "faces", "face_found"}
         assert result["engine"] == "python (in-process)"  # LBP runs no ONNX graph
+        assert result["faces"] in (["hog", "hog"], ["hog", "cnn"], ["cnn", "hog"]) and result["face_found"] is True
         assert result["correct"] is False and result["prediction"] == "different"
         # 60 pairs are too few for their own calibration: the shipped one judges them, and is named
         assert result["calibration"].startswith("shipped: lbp on lfw, 6000 pairs")
@@ -207,18 +212,24 @@ def test_stored_xmaps_as_png_and_npy(client):
     assert client.get(f"/api/pairs/{pair_id}/xmaps/lbp/1/3.png").status_code == 422
 
 
-def test_each_patch_size_map_is_served_by_scale(client):
-    pair_id = next(item["id"] for item in client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
-                   if client.get(f"/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])
-    url = f"/api/pairs/{pair_id}/xmaps/lbp/1/2"
+def check_patch_size_maps(client, url: str) -> np.ndarray:
+    """Each patch size's map at ``url`` (``.npy`` and ``.png``): normalised, other than the final map (returned)."""
     final = np.load(io.BytesIO(client.get(f"{url}.npy").content))
-    assert np.array_equal(final, np.load(io.BytesIO(client.get(f"{url}.npy", params={"scale": 0}).content)))
     for patch_size in (7, 14, 28):
         array = np.load(io.BytesIO(client.get(f"{url}.npy", params={"scale": patch_size}).content))
         assert array.shape == (112, 112) and np.abs(array).max() == pytest.approx(1.0)
         assert not np.array_equal(array, final)
         png = client.get(f"{url}.png", params={"scale": patch_size, "kind": "map"})
         assert png.status_code == 200 and Image.open(io.BytesIO(png.content)).size == (112, 112)
+    return final
+
+
+def test_each_patch_size_map_is_served_by_scale(client):
+    pair_id = next(item["id"] for item in client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
+                   if client.get(f"/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])
+    url = f"/api/pairs/{pair_id}/xmaps/lbp/1/2"
+    final = check_patch_size_maps(client, url)
+    assert np.array_equal(final, np.load(io.BytesIO(client.get(f"{url}.npy", params={"scale": 0}).content)))
     missing = client.get(f"{url}.png", params={"scale": 9})
     assert missing.status_code == 404 and "stored scales: 0, 7, 14, 28" in missing.json()["detail"]
     assert client.get(f"{url}.png", params={"scale": -1}).status_code == 422
@@ -249,8 +260,9 @@ def test_verify_contract(client, pair):
     assert response.status_code == 200, response.text
     body = response.json()
     assert {"distance", "threshold", "prediction", "confidence"} <= set(body)
-    # the sample's 60 pairs are too few for a calibration: the shipped one is used, and the reason named
-    assert body["calibration"].startswith("shipped: lbp on lfw, 6000 pairs") and SAMPLE in body["calibration"]
+    # the sample's 60 pairs are too few for a calibration: the shipped one judges a user's photos, and is named
+    # without a word about the sample (which has nothing to do with the photos)
+    assert body["calibration"] == "shipped: lbp on lfw, 6000 pairs"
     shipped = default_calibration("lbp")  # applied by hand (Eq. 3)
     assert body["threshold"] == pytest.approx(shipped.threshold)
     assert body["prediction"] == ("same" if body["distance"] <= shipped.threshold else "different")
@@ -360,3 +372,154 @@ def test_api_docs_are_served_from_local_assets(client):
         page = client.get(route).text
         assert asset in page and "cdn" not in page.lower(), route
         assert client.get(asset).status_code == 200
+
+
+# -- comparing models, faces not found, the cost of X-Maps ------------------------------------------------------
+@pytest.fixture(scope="module", params=BACKENDS)
+def compared(request, tmp_path_factory, faceless_root, isolated_cache):
+    """The sample with two models (lbp with X-Maps for 2 pairs, lbp-grid4 without), and the faceless sample."""
+    factory = build_sample(fresh_url(request.param, tmp_path_factory.mktemp("compared")), second=True)
+    add_faceless(factory, faceless_root, create_model("lbp"), second_model())
+    return factory
+
+
+@pytest.fixture()
+def compare_client(compared, tmp_path):
+    with make_client(compared, tmp_path) as test_client:
+        yield test_client
+
+
+def everything(client, **params) -> list[dict]:
+    return client.get("/api/pairs", params={"dataset": SAMPLE, "page_size": 100, **params}).json()["items"]
+
+
+def test_models_disagree_returns_exactly_the_pairs_whose_predictions_differ(compare_client):
+    items = everything(compare_client)
+    expected = [i["id"] for i in items if i["results"]["lbp"]["prediction"] != i["results"][SECOND_MODEL]["prediction"]]
+    assert 0 < len(expected) < 60  # the two models do disagree, on some pairs only
+    for models in (f"lbp,{SECOND_MODEL}", f"{SECOND_MODEL},lbp"):
+        page = compare_client.get("/api/pairs", params={"dataset": SAMPLE, "disagree": models, "page_size": 100}).json()
+        assert [i["id"] for i in page["items"]] == expected and page["total"] == len(expected)
+    wrong = [i["id"] for i in items if not i["results"]["lbp"]["correct"] and not i["results"][SECOND_MODEL]["correct"]]
+    assert 0 < len(wrong) < 60
+    both = everything(compare_client, all_wrong=f"lbp,{SECOND_MODEL}")
+    assert [i["id"] for i in both] == wrong
+    # with another filter: all must hold
+    same = everything(compare_client, disagree=f"lbp,{SECOND_MODEL}", where="lbp:prediction:same")
+    assert [i["id"] for i in same] == [i for i in expected if next(
+        x for x in items if x["id"] == i)["results"]["lbp"]["prediction"] == "same"]
+
+
+@pytest.mark.parametrize("params, status, message", [
+    ({"disagree": "lbp"}, 422, "disagree"),
+    ({"all_wrong": "lbp,"}, 422, "all_wrong"),
+    ({"disagree": "lbp,nope"}, 404, "No model named 'nope'"),
+])
+def test_comparing_needs_two_known_models(compare_client, params, status, message):
+    response = compare_client.get("/api/pairs", params={"dataset": SAMPLE, **params})
+    assert response.status_code == status and message in response.json()["detail"]
+
+
+def test_a_model_compared_with_itself_agrees(compare_client):
+    assert everything(compare_client, disagree="lbp,lbp") == []
+    wrong = [i["id"] for i in everything(compare_client, where="lbp:correct:false")]
+    assert [i["id"] for i in everything(compare_client, all_wrong="lbp,lbp")] == wrong
+
+
+def test_a_face_that_was_not_found_is_flagged_in_the_api(compare_client):
+    from conftest_web import FACELESS, FACELESS_IMAGE
+
+    items = compare_client.get("/api/pairs", params={"dataset": FACELESS, "page_size": 100}).json()["items"]
+    lost = [i["id"] for i in items if FACELESS_IMAGE in (i["image1"], i["image2"])]
+    assert len(lost) == 2
+    for item in items:
+        for result in item["results"].values():
+            assert result["face_found"] is (item["id"] not in lost)
+            if item["id"] in lost:  # the faceless photo is image 2 of both pairs; the other face was found
+                assert result["faces"][1] == "centre" and result["faces"][0] in ("hog", "cnn")
+    for value, expected in (("false", lost), ("true", [i["id"] for i in items if i["id"] not in lost])):
+        page = compare_client.get("/api/pairs", params={"dataset": FACELESS, "face_found": value, "page_size": 100})
+        assert [i["id"] for i in page.json()["items"]] == expected
+    detail = compare_client.get(f"/api/pairs/{lost[0]}").json()
+    assert detail["pair"]["results"]["lbp"]["face_found"] is False
+    summary = next(d for d in compare_client.get("/api/datasets").json() if d["name"] == FACELESS)
+    assert {m["name"]: m["faces_not_found"] for m in summary["models"]} == {"lbp": 2, SECOND_MODEL: 2}
+    assert next(d for d in compare_client.get("/api/datasets").json() if d["name"] == SAMPLE)["models"][0][
+        "faces_not_found"] == 0
+
+
+def test_compare_returns_both_verdicts_and_the_same_methods_maps(compare_client):
+    items = everything(compare_client)
+    item = next(i for i in items if i["results"]["lbp"]["prediction"] != i["results"][SECOND_MODEL]["prediction"])
+    body = compare_client.get(f"/api/pairs/{item['id']}/compare",
+                              params={"models": f"lbp,{SECOND_MODEL}", "method": 2, "scale": 14}).json()
+    assert body["pair"] == item["id"] and body["label"] == item["label"] and body["agree"] is False
+    assert [v["model"] for v in body["models"]] == ["lbp", SECOND_MODEL]
+    for view in body["models"]:
+        assert view["result"] == item["results"][view["model"]]  # the explorer's numbers, one computation
+        assert view["maps"] == {str(i): f"/api/pairs/{item['id']}/xmaps/{view['model']}/2/{i}.png?scale=14"
+                                for i in (1, 2)}
+        assert view["faces"]["1"] == f"/api/pairs/{item['id']}/faces/1.png?model={view['model']}"
+    agreeing = next(i for i in items if i["results"]["lbp"]["prediction"] == i["results"][SECOND_MODEL]["prediction"])
+    assert compare_client.get(f"/api/pairs/{agreeing['id']}/compare",
+                              params={"models": f"{SECOND_MODEL},lbp"}).json()["agree"] is True
+    assert compare_client.get(f"/api/pairs/{item['id']}/compare", params={"models": "lbp"}).status_code == 422
+    missing = compare_client.get(f"/api/pairs/{item['id']}/compare", params={"models": "lbp,sface"})
+    assert missing.status_code == 404 and "no results for ['sface']" in missing.json()["detail"]
+
+
+def test_the_cost_of_xmaps_is_estimated_before_they_start_and_measured_when_they_run(fresh_sample, tmp_path,
+                                                                                      monkeypatch):
+    from xfv.store.models import ModelRecord
+
+    monkeypatch.setenv("XFV_CACHE_DIR", str(tmp_path / "cache"))  # the job's passes run (no cached occlusions)
+    factory = fresh_sample
+    precompute(factory, SAMPLE, second_model(), xmaps=0)  # results only: its speed was never measured
+    with make_client(factory, tmp_path) as client:
+        pair_id = everything(client)[5]["id"]
+        lbp = client.get(f"/api/pairs/{pair_id}/xmaps/lbp").json()
+        assert not lbp["ready"] and lbp["estimate"]["passes"] == 2 * (1 + 1058 + 1058)  # docs/platform.md
+        with factory() as session:  # measured by the sample's precompute (2 pairs in this process)
+            measured = session.scalar(select(ModelRecord.passes_per_second).where(ModelRecord.name == "lbp"))
+        assert lbp["estimate"]["passes_per_second"] == pytest.approx(measured)
+        assert lbp["estimate"]["seconds"] == pytest.approx(lbp["estimate"]["passes"] / measured)
+        other = client.get(f"/api/pairs/{pair_id}/xmaps/{SECOND_MODEL}").json()["estimate"]
+        assert other["passes_per_second"] > 0 and other["measured_at"]  # measured now, on a few batches
+        started = client.post(f"/api/pairs/{pair_id}/xmaps/{SECOND_MODEL}").json()
+        assert wait_for(client, started["task"]["id"])["state"] == "done"
+        done = client.get(f"/api/pairs/{pair_id}/xmaps/{SECOND_MODEL}").json()
+        assert done["ready"] and done["estimate"] is None
+        with factory() as session:  # the job ran 4,234 passes: its speed replaces the probe's
+            record = session.scalar(select(ModelRecord).where(ModelRecord.name == SECOND_MODEL))
+            probed = datetime.fromisoformat(other["measured_at"]).replace(tzinfo=None)
+            assert record.rate_measured_at.replace(tzinfo=None) > probed
+
+
+def test_uploads_keep_every_patch_size_map(client):
+    body = upload(client, "/api/explain", photo(SAME[0]), photo(SAME[1])).json()
+    assert wait_for(client, body["task"]["id"])["state"] == "done"
+    check_patch_size_maps(client, f"/api/uploads/{body['id']}/xmaps/1/2")
+    method4 = client.get(f"/api/uploads/{body['id']}/xmaps/4/1.png", params={"scale": 14})
+    assert method4.status_code == 404 and "method 4 has only its final map" in method4.json()["detail"]
+
+
+def test_models_that_need_options_are_refused_by_name(client):
+    response = upload(client, "/api/verify", photo(SAME[0]), photo(SAME[1]), model="callable")
+    assert response.status_code == 422 and "needs options" in response.json()["detail"]
+    page = client.get("/explain").text
+    assert 'value="lbp"' in page and 'value="callable"' not in page and 'value="onnx"' not in page
+
+
+def test_viewer_page_validates_the_models_side_by_side(compare_client):
+    pair_id = everything(compare_client)[0]["id"]
+    assert compare_client.get(f"/viewer/{pair_id}", params={"models": f"lbp,{SECOND_MODEL}"}).status_code == 200
+    assert compare_client.get(f"/viewer/{pair_id}", params={"models": "lbp"}).status_code == 422
+    assert compare_client.get(f"/viewer/{pair_id}", params={"models": "lbp,lbp"}).status_code == 422
+    assert compare_client.get(f"/viewer/{pair_id}", params={"models": "lbp,sface"}).status_code == 404
+
+
+def test_the_api_docs_lead_back_to_the_site(client):
+    for route in ("/docs", "/redoc"):
+        page = client.get(route).text
+        assert '<nav class="xfv-docs-nav">' in page and 'href="/">‹ back to the site</a>' in page
+    assert client.get("/static/docs.css").status_code == 200

@@ -16,7 +16,15 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest_web import SAMPLE, SECOND_MODEL, sample_copy, second_model
+from conftest_web import (
+    FACELESS,
+    SAMPLE,
+    SECOND_MODEL,
+    add_faceless,
+    lbp_variant,
+    sample_copy,
+    second_model,
+)
 from PIL import Image
 
 from xfv.cli.platform import sample_root
@@ -31,6 +39,7 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1366,900"]
 TWO_MODELS = "lfw-two"  # the sample again, with results of two models only
+FOURTH_MODEL = "lbp-grid2"
 
 pytestmark = [
     pytest.mark.browser,
@@ -40,18 +49,20 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, isolated_cache):
-    """Uvicorn on a free loopback port over a copy of the sample with results of three models (lbp, lbp-grid4,
-    sface; no X-Maps stored for the last two), and the sample once more as a dataset with two (lbp, lbp-grid4)."""
+def server(tmp_path_factory, isolated_cache, faceless_root):
+    """Uvicorn on a free loopback port over a copy of the sample with results of four models (lbp, lbp-grid2,
+    lbp-grid4, sface; X-Maps stored for 2 pairs of lbp only), the sample once more as a dataset with two (lbp,
+    lbp-grid4), and the sample with a photo without a face (lbp, lbp-grid4)."""
     import uvicorn
 
     path = tmp_path_factory.mktemp("browser-db") / "sample.db"
     factory = sample_copy(tmp_path_factory, path)
-    precompute(factory, SAMPLE, second_model(), xmaps=0)
-    precompute(factory, SAMPLE, create_model("sface"), xmaps=0)
+    for model in (second_model(), lbp_variant(FOURTH_MODEL, 2), create_model("sface")):
+        precompute(factory, SAMPLE, model, xmaps=0)
     ingest_dataset(factory, "lfw", sample_root(), name=TWO_MODELS, workers=1)
     for model in (create_model("lbp"), second_model()):
         precompute(factory, TWO_MODELS, model, xmaps=0)
+    add_faceless(factory, faceless_root, create_model("lbp"), second_model())
     app = create_app(Settings(db_url=f"sqlite:///{path}", upload_model="lbp"))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -163,22 +174,29 @@ def test_explorer_with_two_models_fits_1366_px(browser, server, screenshots):
 
     browser.get(f"{server}/explorer?dataset={TWO_MODELS}")
     wait(browser, lambda d: len(rows(d)) == 20)
-    groups = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#groups th.model-group")]
+    groups = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#groups th.model-group .model-name")]
     assert groups == ["lbp", SECOND_MODEL]
     scroll_width, client_width = page_width(browser)
     assert scroll_width <= client_width  # no horizontal scrollbar on the page
     assert browser.execute_script("const s = document.getElementById('table-scroll'); return s.scrollWidth <= s.clientWidth")
-    for col in ("prediction", "distance", "threshold", "confidence"):
+    for col in ("prediction", "distance", "confidence"):
         assert browser.find_elements(By.CSS_SELECTOR, f"#pairs tbody td[data-col='{col}'][data-model='{SECOND_MODEL}']")
+    for col in ("id", "faces", "label", "identities", "files", "quality", "found"):  # the pair columns, files too
+        assert browser.find_elements(By.CSS_SELECTOR, f"#pairs tbody td[data-col='{col}']"), col
     assert browser.find_element(By.ID, "total").text == "60 of 60 pairs"
     browser.save_screenshot(str(screenshots / "explorer-two-models.png"))
 
 
-def test_explorer_with_three_models_scrolls_only_the_model_groups(browser, server, screenshots):
+def test_explorer_with_four_models_scrolls_only_the_model_groups(browser, server, screenshots):
+    from selenium.webdriver.common.by import By
+
     browser.get(f"{server}/explorer?dataset={SAMPLE}")
     wait(browser, lambda d: len(rows(d)) == 20)
+    groups = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#groups th.model-group .model-name")]
+    assert groups == ["lbp", FOURTH_MODEL, SECOND_MODEL, "sface"]
     scroll_width, client_width = page_width(browser)
     assert scroll_width <= client_width
+    assert browser.execute_script("const s = document.getElementById('table-scroll'); return s.scrollWidth > s.clientWidth")
     before = browser.execute_script(
         "const s = document.getElementById('table-scroll'); const id = document.querySelector('#pairs tbody td[data-col=id]');"
         "const x = id.getBoundingClientRect().left; s.scrollLeft = s.scrollWidth;"
@@ -189,7 +207,7 @@ def test_explorer_with_three_models_scrolls_only_the_model_groups(browser, serve
         wait(browser, lambda d: abs(d.execute_script(
             "return document.querySelector('#pairs tbody td[data-col=id]').getBoundingClientRect().left") - x) < 1)
         browser.execute_script("document.getElementById('table-scroll').scrollLeft = 0")
-    browser.save_screenshot(str(screenshots / "explorer-three-models.png"))
+    browser.save_screenshot(str(screenshots / "explorer-four-models.png"))
 
 
 def cells(driver, col: str, model: str | None = None) -> list[str]:
@@ -220,7 +238,7 @@ def test_explorer_sorts_pages_and_filters_per_model(browser, server):
     assert ascending == sorted(ascending)
 
     # a per-model filter filters that model, whatever the sort model
-    filter_select = "#model-filters select[data-model='lbp'][data-field='correct']"
+    filter_select = "#column-filters select[data-model='lbp'][data-field='correct']"
     from selenium.webdriver.support.ui import Select
 
     Select(browser.find_element(By.CSS_SELECTOR, filter_select)).select_by_value("false")
@@ -228,7 +246,7 @@ def test_explorer_sorts_pages_and_filters_per_model(browser, server):
     wait(browser, lambda d: d.find_element(By.ID, "total").text == f"{expected['total']} of 60 pairs")
     assert 0 < expected["total"] < 60
     assert all(c.endswith("✗") for c in cells(browser, "prediction", "lbp"))
-    Select(browser.find_element(By.CSS_SELECTOR, f"#model-filters select[data-model='{SECOND_MODEL}'][data-field='prediction']")
+    Select(browser.find_element(By.CSS_SELECTOR, f"#column-filters select[data-model='{SECOND_MODEL}'][data-field='prediction']")
            ).select_by_value("same")
     both = httpx.get(f"{server}/api/pairs", params={
         "dataset": TWO_MODELS, "where": ["lbp:correct:false", f"{SECOND_MODEL}:prediction:same"]}).json()["total"]
@@ -236,8 +254,8 @@ def test_explorer_sorts_pages_and_filters_per_model(browser, server):
     assert all(c.startswith("same") for c in cells(browser, "prediction", SECOND_MODEL))
     assert "where=lbp%3Acorrect%3Afalse" in browser.current_url
 
-    browser.find_element(By.ID, "id").send_keys("7")
-    wait(browser, lambda d: cells(d, "id") in (["7"], []))
+    browser.find_element(By.CSS_SELECTOR, "#column-filters input[name=id]").send_keys("7")
+    wait(browser, lambda d: cells(d, "id") in (["7"], []) and "id=7" in d.current_url)
 
 
 def test_row_click_opens_viewer_and_previous_next_stay_in_the_filter(browser, server, screenshots):
@@ -309,9 +327,15 @@ def test_viewer_switches_model_method_and_map(browser, server, screenshots):
     assert browser.find_element(By.CSS_SELECTOR, "#face1 .overlay").value_of_css_property("opacity") == "0.25"
     assert browser.find_element(By.ID, "opacity-value").text == "25 %"
 
-    select(browser, "model", SECOND_MODEL)  # no X-Maps stored for it: computed on demand, with progress
+    select(browser, "model", SECOND_MODEL)  # no X-Maps stored for it: their cost first, computed on request
+    pending = browser.find_element(By.ID, "pending")
+    wait(browser, lambda d: pending.is_displayed())
+    assert "4,234 forward passes" in pending.text and "passes/s" in pending.text
+    assert httpx.get(f"{server}/api/pairs/{pair_id}/xmaps/{SECOND_MODEL}").json()["task"] is None  # nothing started
+    pending.find_element(By.CSS_SELECTOR, "button.compute").click()
     wait(browser, lambda d: d.find_element(By.ID, "progress").is_displayed() or viewer.get_attribute("data-shown"), 30)
     wait(browser, lambda d: viewer.get_attribute("data-shown") == f"{SECOND_MODEL}/1/final", 180)
+    assert not pending.is_displayed()
     wait(browser, lambda d: image_loaded(d, "#face2 .overlay"))
     assert f"/{SECOND_MODEL}/1/2.png" in browser.find_element(By.CSS_SELECTOR, "#face2 .overlay").get_attribute("src")
     assert SECOND_MODEL in browser.find_element(By.ID, "verdict").text
@@ -330,7 +354,9 @@ def test_viewer_switches_to_sface(browser, server, screenshots):
     options = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#model option")]
     assert {"lbp", SECOND_MODEL, "sface"} <= set(options)
     select(browser, "model", "sface")
-    wait(browser, lambda d: viewer.get_attribute("data-shown") == "sface/1/final", 300)
+    wait(browser, lambda d: d.find_element(By.ID, "pending").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, "#pending button.compute").click()
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "sface/1/final", 600)
     wait(browser, lambda d: all(image_loaded(d, f"#face{i} .overlay") for i in (1, 2)))
     assert "/sface/1/1.png" in browser.find_element(By.CSS_SELECTOR, "#face1 .overlay").get_attribute("src")
     verdict = browser.find_element(By.ID, "verdict").text
@@ -359,8 +385,10 @@ def test_upload_flow_from_files_to_xmaps_and_downloads(browser, server, screensh
     wait(browser, lambda d: result.is_displayed() and image_loaded(d, "#face1 .base") and image_loaded(d, "#face2 .base"))
     assert browser.find_element(By.ID, "error").text == ""
     verdict = browser.find_element(By.ID, "verdict").text
-    assert "prediction" in verdict and "confidence" in verdict and "lbp" in verdict and "shipped: lbp on lfw" in verdict
-    wait(browser, lambda d: result.get_attribute("data-shown") == "4", 180)  # the default method
+    assert "prediction" in verdict and "confidence" in verdict and "lbp" in verdict
+    # a user's photos are judged by the shipped benchmark calibration: named, without a word about the sample
+    assert browser.find_element(By.CSS_SELECTOR, "#verdict tr[data-key=calibration] td").text == "shipped: lbp on lfw, 6000 pairs"
+    wait(browser, lambda d: result.get_attribute("data-shown") == "4/final", 180)  # the default method
     wait(browser, lambda d: image_loaded(d, "#face1 .overlay") and image_loaded(d, "#face2 .overlay"))
     select(browser, "method", "2")
     wait(browser, lambda d: "/xmaps/2/1.png" in d.find_element(By.CSS_SELECTOR, "#face1 .overlay").get_attribute("src"))
@@ -482,3 +510,213 @@ def test_a_failed_x_map_task_is_shown_with_a_retry(browser, server, screenshots,
     result = browser.find_element(By.ID, "result")
     wait(browser, lambda d: result.get_attribute("data-shown") == "4", 180)
     assert not failed.is_displayed()
+# -- issue 22: what a researcher opens first -------------------------------------------------------------------
+def api_ids(server: str, **params) -> list[int]:
+    import httpx
+
+    body = httpx.get(f"{server}/api/pairs", params={"page_size": 100, **params}).json()
+    assert body["total"] <= 100
+    return [item["id"] for item in body["items"]]
+
+
+def test_models_disagree_shows_exactly_the_pairs_whose_predictions_differ(browser, server, screenshots):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/explorer?dataset={TWO_MODELS}&page_size=100")
+    wait(browser, lambda d: len(rows(d)) == 60)
+    expected = api_ids(server, dataset=TWO_MODELS, disagree=f"lbp,{SECOND_MODEL}")
+    everything = [(int(i), p1, p2) for i, p1, p2 in zip(cells(browser, "id"), cells(browser, "prediction", "lbp"),
+                                                         cells(browser, "prediction", SECOND_MODEL))]
+    by_hand = [i for i, p1, p2 in everything if p1.split()[0] != p2.split()[0]]  # "same ✓" / "different ✗"
+    assert expected == by_hand and 0 < len(expected) < 60
+    select(browser, "compare", "disagree")
+    wait(browser, lambda d: d.find_element(By.ID, "total").text == f"{len(expected)} of 60 pairs")
+    assert [int(i) for i in cells(browser, "id")] == expected
+    assert "compare=disagree" in browser.current_url
+    assert f"predictions differ among lbp, {SECOND_MODEL}" in browser.find_element(By.ID, "compare-note").text
+    browser.save_screenshot(str(screenshots / "explorer-disagree.png"))
+    # a row opens both models side by side
+    browser.find_element(By.CSS_SELECTOR, "#pairs tbody tr:first-child td[data-col='label']").click()
+    wait(browser, lambda d: f"/viewer/{expected[0]}?" in d.current_url and "models=" in d.current_url)
+    select_back = f"{server}/explorer?dataset={TWO_MODELS}&page_size=100&compare=all_wrong"
+    browser.get(select_back)
+    wrong = api_ids(server, dataset=TWO_MODELS, all_wrong=f"lbp,{SECOND_MODEL}")
+    wait(browser, lambda d: d.find_element(By.ID, "total").text == f"{len(wrong)} of 60 pairs")
+    assert [int(i) for i in cells(browser, "id")] == wrong
+    assert all(c.endswith("✗") for c in cells(browser, "prediction", "lbp") + cells(browser, "prediction", SECOND_MODEL))
+
+
+def test_a_face_that_was_not_found_is_flagged_in_explorer_and_viewer(browser, server, screenshots):
+    from selenium.webdriver.common.by import By
+
+    lost = api_ids(server, dataset=FACELESS, face_found="false")
+    assert len(lost) == 2
+    browser.get(f"{server}/explorer?dataset={FACELESS}&page_size=100")
+    wait(browser, lambda d: len(rows(d)) == 60)
+    flagged = browser.execute_script(
+        "return [...document.querySelectorAll('#pairs tbody tr')].filter(r => r.querySelector('td[data-col=found] .face-lost'))"
+        ".map(r => Number(r.dataset.id))")
+    assert flagged == lost
+    for pair_id in lost:  # every model's confidence on those pairs says it does not hold
+        for model in ("lbp", SECOND_MODEL):
+            confidence = browser.find_element(By.CSS_SELECTOR, f"tr[data-id='{pair_id}'] td[data-col=confidence][data-model='{model}'] .confidence")
+            assert "unreliable" in confidence.get_attribute("class") and confidence.text.startswith("⚠")
+            assert "No face found in image 2" in confidence.get_attribute("title")
+    assert browser.find_element(By.CSS_SELECTOR, f"tr[data-id='{lost[0]}'] td[data-col=found]").text == "⚠ 2"
+    select_in_row = browser.find_element(By.CSS_SELECTOR, "#column-filters select[name=face_found]")
+    from selenium.webdriver.support.ui import Select
+
+    Select(select_in_row).select_by_value("false")
+    wait(browser, lambda d: d.find_element(By.ID, "total").text == "2 of 60 pairs")
+    assert [int(i) for i in cells(browser, "id")] == lost and "face_found=false" in browser.current_url
+    browser.save_screenshot(str(screenshots / "explorer-face-not-found.png"))
+
+    browser.get(f"{server}/viewer/{lost[0]}?model=lbp")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#flags .face-warning"))
+    warning = browser.find_element(By.CSS_SELECTOR, "#flags .face-warning").text
+    assert warning.startswith("⚠ lbp found no face in image 2") and "does not hold" in warning
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#face2 .meta dd[data-key=face]"))
+    assert browser.find_element(By.CSS_SELECTOR, "#face2 .meta dd[data-key=face]").text.startswith("NOT found")
+    assert "found" in browser.find_element(By.CSS_SELECTOR, "#face1 .meta dd[data-key=face]").text
+    assert browser.find_element(By.CSS_SELECTOR, "#verdict tr[data-key=confidence] .confidence.unreliable")
+    browser.get(f"{server}/viewer/{lost[0]}?models=lbp,{SECOND_MODEL}")  # side by side: both flagged
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#flags .face-warning")) == 2)
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#compare-grid td[data-image='2'] .face-lost")) == 2)
+
+
+def test_side_by_side_viewer_shows_both_verdicts_and_the_same_methods_maps(browser, server, screenshots):
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    items = httpx.get(f"{server}/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
+    pair = next(p for p in items if httpx.get(f"{server}/api/pairs/{p['id']}/xmaps/lbp").json()["ready"]
+                and not httpx.get(f"{server}/api/pairs/{p['id']}/xmaps/{FOURTH_MODEL}").json()["ready"])
+    browser.get(f"{server}/viewer/{pair['id']}?models=lbp,{FOURTH_MODEL}&method=2")
+    viewer = browser.find_element(By.ID, "viewer")
+    wait(browser, lambda d: d.find_element(By.ID, "comparison").is_displayed())
+    assert not browser.find_element(By.ID, "single").is_displayed()
+    for model in ("lbp", FOURTH_MODEL):  # each verdict as the explorer lists it
+        r = pair["results"][model]
+        text = browser.find_element(By.CSS_SELECTOR, f".compact-verdict[data-model='{model}']").text
+        assert r["prediction"] in text and f"d = {r['distance']:.4f}" in text and f"t = {r['threshold']:.4f}" in text
+    agree = pair["results"]["lbp"]["prediction"] == pair["results"][FOURTH_MODEL]["prediction"]
+    assert browser.find_element(By.ID, "agreement").text.startswith("Both models" if agree else "The models disagree")
+    # lbp's maps are stored; the other model's cost is said before anything starts
+    wait(browser, lambda d: image_loaded(d, "#compare-grid tr[data-model='lbp'] td[data-image='2'] .overlay"))
+    assert "/lbp/2/2.png" in browser.find_element(By.CSS_SELECTOR, "#compare-grid tr[data-model='lbp'] td[data-image='2'] .overlay").get_attribute("src")
+    pending = browser.find_element(By.CSS_SELECTOR, f"#compare-grid tr[data-model='{FOURTH_MODEL}'] .maps-pending")
+    wait(browser, lambda d: pending.is_displayed())
+    assert "4,234 forward passes" in pending.text and "passes/s measured here" in pending.text
+    pending.find_element(By.CSS_SELECTOR, "button").click()
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == f"lbp+{FOURTH_MODEL}/2/final", 180)
+    wait(browser, lambda d: all(image_loaded(d, f"#compare-grid tr[data-model='{m}'] td[data-image='{i}'] {part}")
+                                for m in ("lbp", FOURTH_MODEL) for i in (1, 2) for part in (".overlay", ".rawmap")))
+    assert f"/{FOURTH_MODEL}/2/1.png" in browser.find_element(
+        By.CSS_SELECTOR, f"#compare-grid tr[data-model='{FOURTH_MODEL}'] td[data-image='1'] .overlay").get_attribute("src")
+    browser.save_screenshot(str(screenshots / "viewer-side-by-side.png"))
+    select(browser, "compare", "")  # back to one model; the URL follows
+    wait(browser, lambda d: viewer.get_attribute("data-shown") == "lbp/2/final")
+    assert "models=" not in browser.current_url
+
+
+def test_columns_and_searches_are_kept_in_the_url(browser, server, screenshots):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/explorer?dataset={TWO_MODELS}")
+    wait(browser, lambda d: len(rows(d)) == 20)
+    # every search control says what it searches
+    controls = browser.find_elements(By.CSS_SELECTOR, "#column-filters select, #column-filters input")
+    assert len(controls) >= 10 and all(c.get_attribute("aria-label") for c in controls)
+    # the identity placeholder names one of this dataset's identities, so trying it finds pairs
+    search = browser.find_element(By.CSS_SELECTOR, "#column-filters input[name=identity]")
+    example = search.get_attribute("placeholder").removeprefix("e.g. ")
+    search.send_keys(example)
+    wait(browser, lambda d: f"identity={example}" in d.current_url and d.find_element(By.ID, "total").text.split()[0] not in ("60", "0"))
+    assert all(example in c for c in cells(browser, "identities"))
+    browser.find_element(By.CSS_SELECTOR, "#columns summary").click()
+    browser.find_element(By.CSS_SELECTOR, "#columns input[data-column='quality']").click()
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#pairs th[data-col='quality']"))
+    assert "hide=" in browser.current_url and "quality" in parse_qs(urlsplit(browser.current_url).query)["hide"][0]
+    browser.find_element(By.CSS_SELECTOR, "#columns summary").click()  # closed again
+    browser.save_screenshot(str(screenshots / "explorer-column-hidden.png"))
+    browser.get(browser.current_url)  # the same URL, a new page: the same table
+    wait(browser, lambda d: len(rows(d)) > 0)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#pairs th[data-col='quality']")
+    assert browser.find_element(By.CSS_SELECTOR, "#column-filters input[name=identity]").get_attribute("value") == example
+    # hiding a model's group
+    browser.find_element(By.CSS_SELECTOR, "#columns summary").click()
+    browser.find_element(By.CSS_SELECTOR, f"#columns input[data-column='model:{SECOND_MODEL}']").click()
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, f"#pairs td[data-model='{SECOND_MODEL}']"))
+    assert "shown=lbp" in browser.current_url
+    # an empty result says so
+    browser.get(f"{server}/explorer?dataset={TWO_MODELS}&identity=nobody-is-called-this")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#pairs tr.empty-result"))
+    assert browser.find_element(By.CSS_SELECTOR, "#pairs tr.empty-result").text.startswith("No pair matches these filters")
+    browser.find_element(By.CSS_SELECTOR, "#pairs tr.empty-result button").click()
+    wait(browser, lambda d: len(rows(d)) == 20)
+
+
+def test_the_threshold_is_shown_once_and_no_confidence_reads_as_certain(browser, server):
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/explorer?dataset={SAMPLE}&page_size=100")
+    wait(browser, lambda d: len(rows(d)) == 60)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#pairs td[data-col='threshold']")  # not on every row
+    items = httpx.get(f"{server}/api/pairs", params={"dataset": SAMPLE, "page_size": 100}).json()["items"]
+    for model in ("lbp", "sface"):
+        thresholds = {item["results"][model]["threshold"] for item in items}
+        assert len(thresholds) == 1  # the shipped calibration judges the sample
+        note = browser.find_element(By.CSS_SELECTOR, f"#groups th[data-model='{model}'] .threshold-note").text
+        assert note == f"t = {thresholds.pop():.4f}"
+    confidences = browser.execute_script(
+        "return [...document.querySelectorAll('#pairs td[data-col=confidence] .confidence')].map(c => [c.parentNode.dataset.value, c.textContent, c.title])")
+    assert len(confidences) == 4 * 60
+    high = [(value, text, title) for value, text, title in confidences if float(value) >= 0.9995]
+    assert high  # sface gives many pairs a C-Score that rounds to 1
+    for value, text, title in confidences:
+        assert "1.000" not in text and "certain" not in title.replace("not certainty", "")
+    assert all(text.endswith("> 0.999") and "not certainty" in title for _, text, title in high)
+
+
+def test_explain_page_offers_only_models_that_run_and_previews_and_patch_sizes(browser, server, screenshots):
+    from selenium.webdriver.common.by import By
+
+    from xfv.models import runnable_models
+
+    browser.get(f"{server}/explain")
+    options = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#model option")]
+    assert options == list(runnable_models()) and "callable" not in options and "onnx" not in options
+    assert {"dlib", "lbp", "sface"} <= set(options)
+    select(browser, "model", "lbp")
+    cost = browser.find_element(By.ID, "model-cost").text
+    assert "4,234 forward passes" in cost and "passes/s" in cost  # lbp's X-Maps ran here: a measured speed
+    for i, name in ((1, "Aitor_Gonzalez_0001.jpg"), (2, "Aitor_Gonzalez_0002.jpg")):
+        browser.find_element(By.ID, f"image{i}").send_keys(str(sample_root() / "Aitor_Gonzalez" / name))
+        wait(browser, lambda d, i=i: image_loaded(d, f"#preview{i}"))
+        assert browser.find_element(By.ID, f"preview{i}").get_attribute("src").startswith("blob:")
+    browser.save_screenshot(str(screenshots / "explain-before.png"))
+    browser.find_element(By.ID, "submit").click()
+    result = browser.find_element(By.ID, "result")
+    wait(browser, lambda d: result.is_displayed(), 60)
+    if browser.find_element(By.ID, "progress").is_displayed():  # lbp is quick: the progress may be gone already
+        browser.save_screenshot(str(screenshots / "explain-during.png"))
+    wait(browser, lambda d: result.get_attribute("data-shown") == "4/final", 180)
+    wait(browser, lambda d: image_loaded(d, "#face1 .overlay") and image_loaded(d, "#face2 .rawmap"))
+    assert not browser.find_element(By.ID, "scale").is_enabled()  # method 4: one map
+    select(browser, "method", "1")
+    select(browser, "scale", "14")
+    wait(browser, lambda d: result.get_attribute("data-shown") == "1/14")
+    wait(browser, lambda d: image_loaded(d, "#face2 .overlay") and image_loaded(d, "#face1 .rawmap"))
+    assert "scale=14" in browser.find_element(By.CSS_SELECTOR, "#face2 .overlay").get_attribute("src")
+    assert "kind=map" in browser.find_element(By.CSS_SELECTOR, "#face1 .rawmap").get_attribute("src")
+    browser.save_screenshot(str(screenshots / "explain-after.png"))
+
+
+def test_the_api_docs_lead_back_to_the_site(browser, server):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/docs")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"), 60)
+    browser.find_element(By.LINK_TEXT, "‹ back to the site").click()
+    wait(browser, lambda d: urlsplit(d.current_url).path == "/" and d.find_elements(By.ID, "datasets"))

@@ -56,6 +56,49 @@ def test_embed_paths_uses_the_cache_per_image(crops):
     assert model.seen == 10
 
 
+def test_embed_paths_says_which_detector_found_each_face_and_caches_it(crops, tmp_path):
+    model = CountingModel()
+    found: dict[str, str] = {}
+    embed_paths(crops[:2], model, aligned=True, detectors=found)
+    assert found == {str(crops[0]): "aligned", str(crops[1]): "aligned"} and model.seen == 2
+    again: dict[str, str] = {}
+    embed_paths(crops[:2], model, aligned=True, detectors=again)
+    assert again == found and model.seen == 2  # both from the cache, detector included
+    # an embedding cached without its detector (by an older version) is computed again when the detector is asked
+    from xfv.faces import FaceDetector
+    from xfv.jobs.embeddings import cache_namespace
+    from xfv.store.cache import content_hash
+
+    cache = EmbeddingCache(cache_namespace(model, True, FaceDetector()), dim=3)
+    cache.put(content_hash(crops[2].read_bytes()), np.ones(3))
+    embed_paths(crops[2:3], model, aligned=True)
+    assert model.seen == 2  # not asked: the cached embedding serves
+    embed_paths(crops[2:3], model, aligned=True, detectors=again)
+    assert model.seen == 3 and again[str(crops[2])] == "aligned"
+
+
+def test_a_face_no_detector_finds_is_named_centre(tmp_path):
+    from conftest_web import faceless_photo
+
+    from xfv.faces import FaceDetector
+    from xfv.models import create_model
+
+    path = tmp_path / "noface.jpg"
+    faceless_photo().save(path)
+    found: dict[str, str] = {}
+    embed_paths([path], create_model("lbp"), detector=FaceDetector("hog", fallback="centre"), detectors=found)
+    assert found == {str(path): "centre"}
+
+
+def test_detector_names_are_short_ascii(tmp_path):
+    cache = EmbeddingCache("model-x", root=tmp_path, dim=3)
+    cache.put_detector("ab" * 32, "yunet")
+    assert cache.get_detector("ab" * 32) == "yunet" and cache.get_detector("cd" * 32) is None
+    for bad in ("", "a-much-too-long-name", "naïve"):
+        with pytest.raises(ValueError, match="detector name"):
+            cache.put_detector("ab" * 32, bad)
+
+
 def test_cache_is_keyed_by_content_not_path(crops, tmp_path):
     model = CountingModel()
     embed_paths(crops[:1], model, aligned=True)

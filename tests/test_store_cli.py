@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
 from xfv.cli import main
 from xfv.cli.platform import sample_root
+from xfv.models import list_models
+from xfv.store.db import open_database
+from xfv.store.models import ModelRecord, Pair, Result, XMapRecord
 
 
 def test_ingest_and_precompute_commands(tmp_path, capsys):
@@ -47,18 +51,36 @@ def test_web_settings_come_from_the_environment(monkeypatch):
     assert Settings(max_upload_bytes=99).max_upload_bytes == 99
 
 
-def test_demo_counts_stored_xmaps_on_a_second_run(tmp_path, capsys, monkeypatch):
+def test_demo_prints_its_progress_and_counts_stored_xmaps_on_a_second_run(tmp_path, capsys, monkeypatch):
     from xfv.cli import platform
 
-    monkeypatch.setattr(platform, "DEMO_MODELS", {"lbp": 4})
+    monkeypatch.setattr(platform, "DEMO_MODELS", ("lbp",))
+    monkeypatch.setattr(platform, "DEMO_XMAP_PAIRS", (18, 19, 20))
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     assert main(["demo", "--no-serve", "--db", db]) == 0
-    first = capsys.readouterr().out
+    first = capsys.readouterr()
     assert main(["demo", "--no-serve", "--db", db]) == 0
     second = capsys.readouterr().out
-    count = 4
-    assert f"X-Maps for {count} pairs ({count} computed now)" in first
-    assert f"X-Maps for {count} pairs (0 computed now)" in second
+    steps = [line for line in first.out.splitlines() if line.startswith("[")]  # "[  1.2 s] what it does"
+    assert len(steps) >= 6 and all(float(line[1:6]) >= 0 for line in steps)
+    assert "X-Maps (lbp, 3 pairs, 3 images)" in first.err  # the progress bar counts forward passes
+    assert "X-Maps for 3 pairs, 3 computed now in" in first.out and "passes/s" in first.out
+    assert "X-Maps for 3 pairs, 0 computed now" in second
+    with open_database(db)() as session:
+        names = dict(session.execute(select(Pair.position, Pair.id)).all())
+        stored = set(session.scalars(select(XMapRecord.pair_id).distinct()))
+        assert stored == {names[p] for p in (18, 19, 20)}  # the pairs named, which share 3 images
+        assert session.scalar(select(ModelRecord.passes_per_second)) > 0  # measured for the viewer's estimates
+
+
+def test_the_demo_shows_the_strong_models_side_by_side():
+    from xfv.cli.platform import DEMO_MODELS, DEMO_XMAP_PAIRS, sample_root
+    from xfv.datasets import read_pairs
+
+    assert DEMO_MODELS == ("dlib", "sface") and "lbp" in list_models()  # lbp stays available by name
+    pairs = read_pairs("lfw", sample_root()).pairs
+    images = {image for p in DEMO_XMAP_PAIRS for image in (pairs[p].image1, pairs[p].image2)}
+    assert len(DEMO_XMAP_PAIRS) == 3 and len(images) == 3  # X-Maps cost per image: 3 pairs for the price of 3 images
 
 
 def test_serve_on_a_busy_port_is_one_clear_error(tmp_path, capsys):
@@ -69,9 +91,13 @@ def test_serve_on_a_busy_port_is_one_clear_error(tmp_path, capsys):
         busy.listen(1)
         port = busy.getsockname()[1]
         assert main(["serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'x.db'}"]) == 2
-    captured = capsys.readouterr()
-    assert "serving on" not in captured.out
-    assert f"cannot listen on 127.0.0.1:{port}" in captured.err and captured.err.count("\n") == 1
+        captured = capsys.readouterr()
+        assert "serving on" not in captured.out
+        assert f"cannot listen on 127.0.0.1:{port}" in captured.err and captured.err.count("\n") == 1
+        # the demo finds out at once, before its minutes of work
+        assert main(["demo", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'demo.db'}"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and f"cannot listen on 127.0.0.1:{port}" in captured.err
 
 
 def test_json_into_a_closed_pipe_ends_quietly(tmp_path):
@@ -169,3 +195,20 @@ def test_a_damaged_database_is_one_line_and_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
         assert f"Cannot open the database sqlite:///{damaged}: file is not a database." in err
+@pytest.mark.slow
+def test_the_real_demo_computes_both_models_maps_for_the_same_pairs(tmp_path, capsys):
+    """``xfv demo`` as a user runs it (without serving): dlib and SFace, results for the 60 pairs and X-Maps of the
+    same three pairs for both, computed here by the code (nothing shipped), each model's speed measured."""
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert main(["demo", "--no-serve", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "dlib: accuracy" in out and "sface: accuracy" in out and out.rstrip().endswith("--model lbp")
+    with open_database(db)() as session:
+        models = dict(session.execute(select(ModelRecord.name, ModelRecord.id)).all())
+        assert set(models) == {"dlib", "sface"}
+        for model_id in models.values():
+            assert session.scalar(select(func.count(Result.id)).where(Result.model_id == model_id)) == 60
+        mapped = {name: set(session.scalars(select(XMapRecord.pair_id).distinct().where(XMapRecord.model_id == i)))
+                  for name, i in models.items()}
+        assert mapped["dlib"] == mapped["sface"] and len(mapped["dlib"]) == 3
+        assert all(rate > 0 for rate in session.scalars(select(ModelRecord.passes_per_second)))

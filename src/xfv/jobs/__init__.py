@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 
 _PUBLIC = {"aligned_face": "xfv.jobs.explain", "explain_pair": "xfv.jobs.explain",
-           "make_explainer": "xfv.jobs.explain",
+           "make_explainer": "xfv.jobs.explain", "measure_rate": "xfv.jobs.explain", "job_rate": "xfv.jobs.explain",
+           "passes_per_face": "xfv.jobs.explain", "record_rate": "xfv.jobs.explain",
            "calibration_quality": "xfv.jobs.quality", "fold_fits": "xfv.jobs.quality", "FoldFit": "xfv.jobs.quality",
            "CalibrationQuality": "xfv.jobs.quality", "POOR_ECE": "xfv.jobs.quality",
            **{name: "xfv.jobs.verify" for name in (
@@ -27,10 +28,14 @@ __all__ = [
     "explain_pair",
     "fold_fits",
     "is_shipped",
+    "job_rate",
     "make_explainer",
+    "measure_rate",
     "out_of_fold_name",
+    "passes_per_face",
     "photo_detector",
     "photo_face",
+    "record_rate",
     "shipped_calibration",
     "usable_calibration",
     "verify_faces",

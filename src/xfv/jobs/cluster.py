@@ -35,7 +35,7 @@ from xfv.errors import XfvError
 from xfv.jobs.explain import MapRow, aligned_face, explanation_rows, make_explainer, map_options, replace_maps
 from xfv.models import EmbeddingModel, create_model
 from xfv.store.db import transaction
-from xfv.xmaps import XMapExplainer
+from xfv.xmaps import Progress, XMapExplainer
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -105,9 +105,9 @@ def align_unit(source: Source, relative: str, data: bytes) -> np.ndarray:
     return aligned_face("", relative, _explainer(source).model, data=data)
 
 
-def occlusion_unit(source: Source, face: np.ndarray) -> dict[str, np.ndarray]:
+def occlusion_unit(source: Source, face: np.ndarray, progress: Progress | None = None) -> dict[str, np.ndarray]:
     """Unit 2: a crop's original and occluded embeddings (:meth:`XMapExplainer.embed_face`)."""
-    return _explainer(source).embed_face(face)
+    return _explainer(source).embed_face(face, progress=progress)
 
 
 def pair_unit(source: Source, pair_id: int, face1: np.ndarray, face2: np.ndarray,
@@ -124,8 +124,10 @@ def distinct_images(pairs: Sequence[PairWork]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(image for pair in pairs for image in (pair.image1, pair.image2)))
 
 
-def run_in_process(explainer: XMapExplainer, pairs: Sequence[PairWork]) -> Iterator[PairMaps]:
-    """The units one after the other in this process, each image's units once; results in pair order."""
+def run_in_process(explainer: XMapExplainer, pairs: Sequence[PairWork],
+                   on_passes: Callable[[int], None] | None = None) -> Iterator[PairMaps]:
+    """The units one after the other in this process, each image's units once; results in pair order.
+    ``on_passes(n)``: after every batch of ``n`` forward passes the model ran (cached embeddings run none)."""
     faces: dict[tuple[str, str], np.ndarray] = {}
     embeddings: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     remaining = {image: 0 for image in distinct_images(pairs)}
@@ -136,13 +138,26 @@ def run_in_process(explainer: XMapExplainer, pairs: Sequence[PairWork]) -> Itera
         for image in (pair.image1, pair.image2):
             if image not in faces:
                 faces[image] = align_unit(explainer, image[1], _read(image))
-                embeddings[image] = occlusion_unit(explainer, faces[image])
+                embeddings[image] = occlusion_unit(explainer, faces[image], _passes_counter(on_passes))
         yield pair_unit(explainer, pair.pair_id, faces[pair.image1], faces[pair.image2],
                         embeddings[pair.image1], embeddings[pair.image2])
         for image in (pair.image1, pair.image2):  # keep an image's results only while a later pair needs them
             remaining[image] -= 1
             if remaining[image] == 0:
                 del faces[image], embeddings[image]
+
+
+def _passes_counter(on_passes: Callable[[int], None] | None) -> Progress | None:
+    """A ``progress(done, total)`` that reports each batch's new passes to ``on_passes``."""
+    if on_passes is None:
+        return None
+    last = [0]
+
+    def progress(done: int, _total: int) -> None:
+        on_passes(done - last[0])
+        last[0] = done
+
+    return progress
 
 
 def run_on_cluster(client: Client, spec: ModelSpec, pairs: Sequence[PairWork], *,

@@ -50,7 +50,7 @@ def cache_namespace(model: EmbeddingModel, aligned: bool, detector: FaceDetector
 def embed_paths(
     paths: Sequence[str | Path], model: EmbeddingModel, *, aligned: bool = False, use_cache: bool = True,
     progress: bool = False, detector: FaceDetector | None = None, stats: Counter | None = None,
-    workers: int | None = None, warn: bool = False,
+    workers: int | None = None, warn: bool = False, detectors: dict[str, str] | None = None,
 ) -> np.ndarray:
     """Embeddings ``(len(paths), D)`` in the order of ``paths``; each distinct image is embedded once.
 
@@ -61,6 +61,8 @@ def embed_paths(
     Images are read, hashed and looked up in the cache first; the misses are aligned by ``workers`` processes
     (default: one per core) and embedded chunk by chunk, so memory stays bounded. ``warn``: pass on the detector's
     warnings (several faces in a photo) for the images aligned now: for photos a user names, not for datasets.
+    ``detectors`` (optional): filled with each path's detector that found its face (``centre``: none did), cached
+    with the embedding; an embedding cached without it is computed again when it is asked for.
     """
     detector = model_detector(detector, model.config.detector)
     cache = (EmbeddingCache(cache_namespace(model, aligned, detector), dim=model.config.embedding_dim)
@@ -73,10 +75,13 @@ def embed_paths(
     missing = []
     for path in unique:
         cached = cache.get(keys[path]) if cache else None
-        if cached is None:
+        found_by = cache.get_detector(keys[path]) if cache and detectors is not None and cached is not None else None
+        if cached is None or (detectors is not None and found_by is None):
             missing.append(path)
         else:
             embeddings[path] = cached
+            if detectors is not None:
+                detectors[path] = found_by
     workers = min(workers or os.cpu_count() or 1, max(1, len(missing) // PARALLEL_MIN))
     align = partial(_align, alignment=model.config.alignment, size=model.config.input_size, aligned=aligned,
                     detector=detector)
@@ -96,6 +101,9 @@ def embed_paths(
                     warnings.warn(message, stacklevel=2)
                 if cache:
                     cache.put(keys[path], embedding)
+                    cache.put_detector(keys[path], source)
+                if detectors is not None:
+                    detectors[path] = source
                 if stats is not None:
                     stats[source] += 1
             bar.update(len(chunk))
@@ -113,11 +121,12 @@ def dataset_detector() -> FaceDetector:
 def pair_distances(
     pair_list: PairList, model: EmbeddingModel, *, aligned: bool = False, use_cache: bool = True,
     progress: bool = False, detector: FaceDetector | None = None, stats: Counter | None = None,
+    detectors: dict[str, str] | None = None,
 ) -> np.ndarray:
     """Cosine distance (Eq. 1) of every pair, one per pair, in pair order (default detector:
-    :func:`dataset_detector`)."""
+    :func:`dataset_detector`); ``detectors``: see :func:`embed_paths`."""
     detector = detector or dataset_detector()
     paths = [pair_list.path(p) for pair in pair_list.pairs for p in (pair.image1, pair.image2)]
     embeddings = embed_paths(paths, model, aligned=aligned, use_cache=use_cache, progress=progress,
-                             detector=detector, stats=stats)
+                             detector=detector, stats=stats, detectors=detectors)
     return cosine_distance(embeddings[0::2], embeddings[1::2])

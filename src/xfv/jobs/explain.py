@@ -5,6 +5,7 @@ Used by ``xfv precompute`` and by the web app's on-demand X-Maps alike, so both 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,11 @@ from xfv.jobs.embeddings import dataset_detector
 from xfv.models import EmbeddingModel
 from xfv.store.db import transaction
 from xfv.store.maps import encode_map
-from xfv.store.models import ModelRecord, Pair, XMapRecord
+from xfv.store.models import ModelRecord, Pair, XMapRecord, utcnow
 from xfv.xmaps import (
     METHODS,
     PATCH_METHODS,
+    CoalitionDesign,
     Explanation,
     OcclusionCache,
     OcclusionConfig,
@@ -32,10 +34,46 @@ from xfv.xmaps.occlusion import IMAGE_SIZE
 FINAL_SCALE = 0
 
 
+MIN_RATE_PASSES = 256  # fewer passes than this measure start-up more than speed: no rate is recorded
+
+
 def make_explainer(model: EmbeddingModel, *, disk_cache: bool = True) -> XMapExplainer:
     """The explainer the platform uses: paper defaults, occlusion embeddings cached on disk (``disk_cache=False``:
     kept in memory only, for faces that must leave no file behind, e.g. uploaded photos)."""
     return XMapExplainer(model, cache=OcclusionCache() if disk_cache else None)
+
+
+def passes_per_face(explainer: XMapExplainer | None = None) -> int:
+    """Forward passes the X-Maps of every method need for one face: the original, the occlusions (methods 1-3)
+    and the masked faces (method 4); a pair needs twice that unless a face's embeddings are cached. Without an
+    explainer: those of :func:`make_explainer`'s (the explainer's defaults), for any model."""
+    occlusion = explainer.occlusion if explainer else OcclusionConfig()
+    masks = explainer.coalitions.masks if explainer else CoalitionDesign().masks
+    return 1 + occlusion.count() + masks
+
+
+def measure_rate(model: EmbeddingModel, batch: int = 64, batches: int = 2) -> float:
+    """Forward passes per second of ``model`` on batches of ``batch`` 112 x 112 faces (a warm-up batch first): the
+    speed X-Maps run at, measured when no X-Map job has measured it yet."""
+    faces = np.random.default_rng(0).integers(0, 256, (batch, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    model.embed(faces)
+    started = time.perf_counter()
+    for _ in range(batches):
+        model.embed(faces)
+    return batch * batches / (time.perf_counter() - started)
+
+
+def job_rate(passes: int, seconds: float) -> float | None:
+    """The passes per second of an X-Map job that ran ``passes`` forward passes in ``seconds``; None below
+    :data:`MIN_RATE_PASSES` (mostly cached: such a job measures its overhead, not the model)."""
+    return passes / seconds if passes >= MIN_RATE_PASSES and seconds > 0 else None
+
+
+def record_rate(session: Session, model_id: int, rate: float | None) -> None:
+    """Store the model's measured X-Map speed (passes per second here, its newest measurement); None: keep it."""
+    record = session.get(ModelRecord, model_id)
+    if record is not None and rate is not None:
+        record.passes_per_second, record.rate_measured_at = float(rate), utcnow()
 
 
 def aligned_face(root: str | Path, relative: str, model: EmbeddingModel, *, data: bytes | None = None) -> np.ndarray:
@@ -57,6 +95,7 @@ def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingM
         if pair is None:
             raise NotFoundError(f"No pair with id {pair_id}.")
         root, path1, path2 = pair.dataset.root, pair.image1.path, pair.image2.path
+    started = time.perf_counter()
     face1, face2 = aligned_face(root, path1, model), aligned_face(root, path2, model)
     explainer = explainer or make_explainer(model)
     explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
@@ -67,6 +106,7 @@ def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingM
                                 "run 'xfv precompute' with it first.")
         replace_maps(session, pair_id, record.id, explanation_rows(explanation),
                      map_options(explanation, model.engine))
+        record_rate(session, record.id, job_rate(explanation.forward_passes, time.perf_counter() - started))
 
 
 MapRow = tuple[int, int, int, bytes]

@@ -10,6 +10,7 @@ an interrupted unit cheap to redo.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ from xfv.datasets import PairList
 from xfv.jobs.cluster import ModelSpec, PairWork, distinct_images, run_in_process, run_on_cluster, store_maps
 from xfv.jobs.embeddings import pair_distances
 from xfv.jobs.evaluate import evaluate_scores
-from xfv.jobs.explain import expected_rows, make_explainer
+from xfv.jobs.explain import expected_rows, job_rate, make_explainer, passes_per_face, record_rate
 from xfv.jobs.verify import dataset_calibration
 from xfv.models import EmbeddingModel
 from xfv.store.db import transaction
@@ -50,6 +51,7 @@ class PrecomputeReport:
     xmap_passes: int = 0
     xmap_seconds: float = 0.0
     calibration: str = ""  # the name of the calibration behind the stored thresholds and C-Scores
+    passes_run: int = 0  # forward passes run in this process (not counting cached embeddings nor a cluster's)
 
 
 def register_model(session: Session, model: EmbeddingModel) -> ModelRecord:
@@ -82,8 +84,14 @@ def dataset_pair_list(session: Session, dataset: Dataset) -> tuple[PairList, lis
     return PairList(dataset.name, Path(dataset.root), pairs), [row[0] for row in rows]
 
 
-def xmap_selection(pair_ids: list[int], count: int | None) -> list[int]:
-    """``count`` pairs spread evenly over the list (so over folds and both labels); None: all pairs."""
+def xmap_selection(pair_ids: list[int], count: int | None, positions: Sequence[int] | None = None) -> list[int]:
+    """``count`` pairs spread evenly over the list (so over folds and both labels); None: all pairs.
+    ``positions``: these pairs instead (0-based places in the pair list), e.g. pairs that share images."""
+    if positions is not None:
+        outside = [p for p in positions if not 0 <= p < len(pair_ids)]
+        if outside:
+            raise ValueError(f"Pair positions {outside} are outside the dataset's {len(pair_ids)} pairs.")
+        return [pair_ids[p] for p in dict.fromkeys(positions)]
     if count is None or count >= len(pair_ids):
         return list(pair_ids)
     if count <= 0:
@@ -94,19 +102,24 @@ def xmap_selection(pair_ids: list[int], count: int | None) -> list[int]:
 def precompute(
     factory: sessionmaker[Session], dataset_name: str, model: EmbeddingModel, *, xmaps: int | None = 0,
     progress: bool = False, client: Client | None = None, spec: ModelSpec | None = None,
+    xmap_positions: Sequence[int] | None = None,
 ) -> PrecomputeReport:
-    """Results and calibrations of ``model`` on the dataset, then X-Maps for ``xmaps`` pairs (None: all).
+    """Results and calibrations of ``model`` on the dataset, then X-Maps for ``xmaps`` pairs (None: all), or for
+    the pairs at ``xmap_positions`` in the list.
 
     X-Maps run in work units (:mod:`xfv.jobs.cluster`): in this process, or on the Dask ``client``'s cluster,
     whose workers build the model from ``spec`` (default: ``model``'s name with default options). Pairs whose
-    maps are all stored are skipped, so an interrupted run resumes where it stopped.
+    maps are all stored are skipped, so an interrupted run resumes where it stopped. In this process, the
+    progress bar counts forward passes, and the passes per second measured are stored with the model (the
+    viewer's estimate of what a map job costs).
     """
     with transaction(factory) as session:
         dataset = get_dataset(session, dataset_name)
         record = register_model(session, model)
         pair_list, pair_ids = dataset_pair_list(session, dataset)
         done = session.scalar(select(func.count(Result.id)).join(Pair).where(
-            Pair.dataset_id == dataset.id, Result.model_id == record.id, Result.calibration.is_not(None))) or 0
+            Pair.dataset_id == dataset.id, Result.model_id == record.id, Result.calibration.is_not(None),
+            Result.face1.is_not(None), Result.face2.is_not(None))) or 0
     if not pair_ids:
         raise ValueError(f"Dataset {dataset_name!r} has no pairs; run 'xfv ingest' first.")
     computed = done != len(pair_ids)
@@ -116,7 +129,7 @@ def precompute(
         accuracy = session.scalar(select(func.avg(cast(Result.correct, Integer))).join(Pair).where(
             Pair.dataset_id == dataset.id, Result.model_id == record.id))
         calibration = results_calibration(session, dataset, record) or ""
-    selected = xmap_selection(pair_ids, xmaps)
+    selected = xmap_selection(pair_ids, xmaps, xmap_positions)
     explainer = make_explainer(model)
     with factory() as session:
         complete = set(session.scalars(
@@ -127,17 +140,31 @@ def precompute(
     todo = [PairWork(pair_id, (root, by_id[pair_id].image1), (root, by_id[pair_id].image2))
             for pair_id in selected if pair_id not in complete]
     images = len(distinct_images(todo))
-    passes = 1 + explainer.occlusion.count() + explainer.coalitions.masks
+    passes = passes_per_face(explainer)
     started = time.perf_counter()
+    ran = [0]  # forward passes the model ran in this process (cached embeddings run none)
     if client is None:
-        results = run_in_process(explainer, todo)
+        bar = tqdm(total=images * passes, desc=f"X-Maps ({model.name}, {len(todo)} pairs, {images} images)",
+                   unit="pass", unit_scale=True, disable=not progress or not todo)
+
+        def on_passes(count: int) -> None:
+            ran[0] += count
+            bar.update(count)
+
+        results = run_in_process(explainer, todo, on_passes)
+        with bar:
+            store_maps(factory, model, record.id, results)
     else:
         results = run_on_cluster(client, spec or ModelSpec(model.name), todo)
-    with tqdm(total=len(todo), desc=f"X-Maps ({model.name})", unit="pair", disable=not progress) as bar:
-        store_maps(factory, model, record.id, results, on_stored=bar.update)
+        with tqdm(total=len(todo), desc=f"X-Maps ({model.name})", unit="pair", disable=not progress) as bar:
+            store_maps(factory, model, record.id, results, on_stored=bar.update)
+    seconds = time.perf_counter() - started
+    if job_rate(ran[0], seconds):
+        with transaction(factory) as session:
+            record_rate(session, record.id, job_rate(ran[0], seconds))
     return PrecomputeReport(dataset.name, model.name, len(pair_ids), computed, float(accuracy or 0.0),
-                            len(todo), len(selected) - len(todo), images, images * passes,
-                            time.perf_counter() - started, calibration)
+                            len(todo), len(selected) - len(todo), images, images * passes, seconds, calibration,
+                            ran[0])
 
 
 def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: ModelRecord, model: EmbeddingModel,
@@ -145,7 +172,8 @@ def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: M
     """Distances (Eq. 1), the fold-wise fits, and each pair's threshold and C-Score (Eq. 3) out of fold; on a
     dataset too small for a calibration, from the model's shipped one (:func:`dataset_calibration`), named per
     result either way."""
-    distances = pair_distances(pair_list, model, progress=progress)
+    detectors: dict[str, str] = {}
+    distances = pair_distances(pair_list, model, progress=progress, detectors=detectors)
     labels = np.array([p.label for p in pair_list.pairs])
     folds = np.array([p.fold for p in pair_list.pairs])
     evaluation = evaluate_scores(distances, labels, folds)
@@ -170,8 +198,9 @@ def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: M
             pair_id=pair_id, model_id=record.id, distance=float(distances[i]), threshold=float(threshold[i]),
             prediction=bool(prediction[i]), correct=bool(correct[i]),
             confidence=None if confidence is None or not np.isfinite(confidence[i]) else float(confidence[i]),
-            calibration=calibration_name, engine=model.engine,
-        ) for i, pair_id in enumerate(pair_ids))
+            calibration=calibration_name, engine=model.engine, face1=detectors[str(pair_list.path(pair.image1))],
+            face2=detectors[str(pair_list.path(pair.image2))],
+        ) for i, (pair_id, pair) in enumerate(zip(pair_ids, pair_list.pairs)))
         for fold in evaluation.summary["folds"]:
             session.add(CalibrationRecord(model_id=record.id, dataset_id=dataset.id, fold=int(fold["fold"]),
                                           threshold=float(fold["threshold"]), accuracy=fold.get("accuracy"),

@@ -140,11 +140,13 @@ def describe(calibration: Calibration) -> str:
     return f"{calibration.model} on {calibration.dataset}, {calibration.pairs} pairs"
 
 
-def usable_calibration(calibration: Calibration | None, model_name: str, fingerprint: str) -> tuple[Calibration, str]:
+def usable_calibration(calibration: Calibration | None, model_name: str, fingerprint: str, *,
+                       say_why: bool = True) -> tuple[Calibration, str]:
     """``calibration`` with its name if it was fitted on at least :data:`MIN_CALIBRATION_PAIRS` pairs with this
     configuration of the model (``fingerprint``), else the shipped one, named with the reason (a curve of four
     parameters over 400 bins needs that many pairs: the demo's 60-pair sample fills a few bins and gives 1.000 to
-    most pairs)."""
+    most pairs). ``say_why=False``: the shipped one's name alone (for a user's photos, which the set-aside
+    calibration was never about)."""
     if calibration is None:
         return shipped_calibration(model_name, fingerprint)
     if not calibration.holds_for(fingerprint):
@@ -155,7 +157,7 @@ def usable_calibration(calibration: Calibration | None, model_name: str, fingerp
     else:
         return calibration, f"fitted: {describe(calibration)}"
     shipped, name = shipped_calibration(model_name, fingerprint)
-    return shipped, f"{name} ({reason})"
+    return shipped, f"{name} ({reason})" if say_why else name
 
 
 def dataset_calibration(own: Calibration, fingerprint: str) -> tuple[Calibration | None, str]:

@@ -33,7 +33,7 @@ class CallableModel(EmbeddingModel):
         return output
 
 
-@register_model("callable", "any Python callable images -> embeddings (fn=...)", source="your Python function",
+@register_model("callable", "any Python callable images -> embeddings (fn=...)", needs="fn", source="your Python function",
                 input="input_size (default 112) RGB uint8", template="alignment (default none)")
 def create_callable(**options) -> CallableModel:
     if "fn" not in options:

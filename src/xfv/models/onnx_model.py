@@ -188,7 +188,7 @@ class OnnxEmbeddingModel(EmbeddingModel):
 
 
 @register_model("onnx", "any ONNX embedding model file (path=...; input size, channels, mean/std, template configurable)",
-                source="your .onnx file (--model-path)", licence="that of your file",
+                needs="path", source="your .onnx file (--model-path)", licence="that of your file",
                 input="from the graph or --model-config (default 112 RGB, mean = std = 127.5)",
                 template="--model-config alignment (default arcface)")
 def create_onnx(**options) -> OnnxEmbeddingModel:

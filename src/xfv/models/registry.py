@@ -17,6 +17,7 @@ class ModelCard:
     the input and face template, and the LFW view 2 accuracy measured with xfv (docs/models.md)."""
 
     description: str
+    needs: str = ""  # an option the model cannot be built without (e.g. "path"); "": runs by its name alone
     source: str = ""
     licence: str = ""
     input: str = ""
@@ -42,6 +43,12 @@ def register_model(name: str, description: str, **facts: str) -> Callable:
 def list_models() -> dict[str, str]:
     """The registered model names with a one-line description each."""
     return {name: card.description for name, card in model_cards().items()}
+
+
+def runnable_models() -> dict[str, str]:
+    """The registered models that run by their name alone (no ``path=`` or ``fn=`` to give), with descriptions:
+    the ones a web page can offer."""
+    return {name: card.description for name, card in model_cards().items() if not card.needs}
 
 
 def model_cards() -> dict[str, ModelCard]:

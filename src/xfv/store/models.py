@@ -104,6 +104,9 @@ class ModelRecord(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")
+    # X-Map forward passes per second of the model's last X-Map job here (the viewer's cost estimate)
+    passes_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_measured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Result(Base):
@@ -128,6 +131,9 @@ class Result(Base):
     calibration: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # what computed the embeddings (runtime, provider, precision, threads): EmbeddingModel.engine
     engine: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # the detector that found each face in the model's pipeline; "centre": none did, the photo's centre was compared
+    face1: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    face2: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
 
 class CalibrationRecord(Base):
@@ -220,10 +226,12 @@ class UploadXMapRecord(Base):
     """One X-Map of an uploaded pair (``.npy`` bytes as in :class:`XMapRecord`)."""
 
     __tablename__ = "upload_xmaps"
-    __table_args__ = (UniqueConstraint("upload_id", "method", "image", name="uq_upload_xmaps_upload_method_image"),)
+    __table_args__ = (UniqueConstraint("upload_id", "method", "image", "scale",
+                                       name="uq_upload_xmaps_upload_method_image_scale"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
     method: Mapped[int] = mapped_column(Integer)
     image: Mapped[int] = mapped_column(Integer)
+    scale: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # as XMapRecord.scale
     data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Integer, and_, cast, func, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, cast, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from xfv.errors import NotFoundError
@@ -38,6 +38,8 @@ RESULT_COLUMNS = {"distance", "threshold", "prediction", "correct", "confidence"
 
 
 MODEL_FILTERS = ("prediction", "correct", "confidence_min", "confidence_max")
+NO_FACE = "centre"
+"""The detector name of a face that was not found: the centre of the photo was compared instead."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ class ModelFilter:
 @dataclass(frozen=True)
 class PairQuery:
     """Filters, sort and page of the pair table. ``model`` picks whose results are sorted on and filtered by
-    ``prediction``, ``correct`` and the confidence range; ``where`` filters any model's results (all must hold)."""
+    ``prediction``, ``correct`` and the confidence range; ``where`` filters any model's results (all must hold).
+    Comparing models: ``disagree`` keeps the pairs whose predictions differ among these models, ``all_wrong`` those
+    every one of them gets wrong (both need each model's result). ``face_found``: False keeps the pairs where some
+    model's pipeline found no face in an image, True those where every model found both."""
 
     dataset: str
     model: str | None = None
@@ -70,11 +75,17 @@ class PairQuery:
     confidence_max: float | None = None
     identity: str | None = None
     path: str | None = None
+    disagree: tuple[str, ...] = ()
+    all_wrong: tuple[str, ...] = ()
+    face_found: bool | None = None
     sort: str = "id"
     page: int = 1
     page_size: int = 20
 
     def __post_init__(self) -> None:
+        for name, models in (("disagree", self.disagree), ("all_wrong", self.all_wrong)):
+            if len(set(models)) != len(models):
+                raise ValueError(f"{name} names a model twice: {list(models)}.")
         if self.sort.lstrip("-") not in SORT_COLUMNS:
             raise ValueError(f"Cannot sort by {self.sort!r}; expected one of {sorted(SORT_COLUMNS)} "
                              "with an optional leading '-'.")
@@ -134,14 +145,23 @@ def _filtered(session: Session, query: PairQuery):
         ids = ids.outerjoin(_Result, and_(_Result.pair_id == Pair.id, _Result.model_id == model.id))
     for condition in _conditions(query):
         ids = ids.where(condition)
-    for index, name in enumerate(dict.fromkeys(f.model for f in query.where)):  # one join per filtered model
-        if needs_result and name == model.name:
-            other = _Result  # already joined
-        else:
-            other = aliased(Result, name=f"where{index}")
-            ids = ids.join(other, and_(other.pair_id == Pair.id, other.model_id == get_model(session, name).id))
+    joined: dict[str, object] = {model.name: _Result} if needs_result else {}
+    compared = (*query.disagree, *query.all_wrong)
+    for name in dict.fromkeys((*(f.model for f in query.where), *compared)):  # one join per filtered model
+        if name not in joined:
+            joined[name] = aliased(Result, name=f"where{len(joined)}")
+            ids = ids.join(joined[name], and_(joined[name].pair_id == Pair.id,
+                                              joined[name].model_id == get_model(session, name).id))
         for f in (f for f in query.where if f.model == name):
-            ids = ids.where(_model_condition(other, f))
+            ids = ids.where(_model_condition(joined[name], f))
+    if query.disagree:  # one model never disagrees with itself
+        first, *others = (joined[name] for name in query.disagree)
+        ids = ids.where(or_(false(), *(other.prediction != first.prediction for other in others)))
+    for name in query.all_wrong:
+        ids = ids.where(joined[name].correct.is_(False))
+    if query.face_found is not None:
+        lost = select(Result.id).where(Result.pair_id == Pair.id, or_(Result.face1 == NO_FACE, Result.face2 == NO_FACE))
+        ids = ids.where(~lost.exists() if query.face_found else lost.exists())
     column = SORT_COLUMNS[key]
     order = column.desc() if query.sort.startswith("-") else column.asc()
     return ids, (order.nulls_last(), Pair.id)
@@ -287,6 +307,8 @@ class ModelSummary:
     accuracy: float
     mean_confidence: float | None
     xmap_pairs: int
+    thresholds: dict[int, float] = field(default_factory=dict)  # per fold: the t its pairs were judged with
+    faces_not_found: int = 0  # pairs with an image in which the model's pipeline found no face
 
 
 @dataclass(frozen=True)
@@ -297,6 +319,7 @@ class DatasetSummary:
     images: int
     folds: int
     models: list[ModelSummary]
+    example_identity: str | None = None  # an identity with the most images (a search that finds something)
 
 
 def dataset_summaries(session: Session) -> list[DatasetSummary]:
@@ -323,9 +346,27 @@ def dataset_summaries(session: Session) -> list[DatasetSummary]:
             .where(Pair.dataset_id == dataset.id)
             .group_by(ModelRecord.name)
         ).all())
+        thresholds: dict[str, dict[int, float]] = {}
+        for name, fold, threshold in session.execute(
+            select(ModelRecord.name, Pair.fold, func.max(Result.threshold))
+            .join(Result, Result.model_id == ModelRecord.id).join(Pair, Pair.id == Result.pair_id)
+            .where(Pair.dataset_id == dataset.id).group_by(ModelRecord.name, Pair.fold).order_by(Pair.fold)
+        ).all():
+            thresholds.setdefault(name, {})[int(fold)] = float(threshold)
+        lost = dict(session.execute(
+            select(ModelRecord.name, func.count(Result.id))
+            .join(Result, Result.model_id == ModelRecord.id).join(Pair, Pair.id == Result.pair_id)
+            .where(Pair.dataset_id == dataset.id, or_(Result.face1 == NO_FACE, Result.face2 == NO_FACE))
+            .group_by(ModelRecord.name)
+        ).all())
+        example = session.scalar(
+            select(Image.identity).where(Image.dataset_id == dataset.id).group_by(Image.identity)
+            .order_by(func.count(Image.id).desc(), Image.identity).limit(1))
         models = [ModelSummary(name, int(count), float(acc or 0.0), None if conf is None else float(conf),
-                               int(xmap_counts.get(name, 0))) for name, count, acc, conf in model_rows]
-        summaries.append(DatasetSummary(dataset.name, dataset.format, int(pairs), int(images), int(folds), models))
+                               int(xmap_counts.get(name, 0)), thresholds.get(name, {}), int(lost.get(name, 0)))
+                  for name, count, acc, conf in model_rows]
+        summaries.append(DatasetSummary(dataset.name, dataset.format, int(pairs), int(images), int(folds), models,
+                                        example))
     return summaries
 
 

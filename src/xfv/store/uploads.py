@@ -37,17 +37,19 @@ def get_upload(session: Session, upload_id: str, created_after: datetime | None 
     return record
 
 
-def save_upload_maps(session: Session, upload_id: str, maps: dict[tuple[int, int], object]) -> None:
-    """Store the X-Maps ``{(method, image): map}`` of an upload, replacing any stored before."""
+def save_upload_maps(session: Session, upload_id: str, maps: dict[tuple[int, int, int], object]) -> None:
+    """Store the X-Maps ``{(method, image, scale): map}`` of an upload (scale 0: the final map, else that patch
+    size's), replacing any stored before."""
     session.execute(delete(UploadXMapRecord).where(UploadXMapRecord.upload_id == upload_id))
-    session.add_all(UploadXMapRecord(upload_id=upload_id, method=method, image=image, data=encode_map(xmap))
-                    for (method, image), xmap in maps.items())
+    session.add_all(UploadXMapRecord(upload_id=upload_id, method=method, image=image, scale=scale,
+                                     data=encode_map(xmap)) for (method, image, scale), xmap in maps.items())
 
 
-def upload_map(session: Session, upload_id: str, method: int, image: int):
-    """One stored X-Map of an upload, or None while its task has not finished."""
+def upload_map(session: Session, upload_id: str, method: int, image: int, scale: int = 0):
+    """One stored X-Map of an upload, or None while its task has not finished (or for a scale not stored)."""
     data = session.scalar(select(UploadXMapRecord.data).where(
-        UploadXMapRecord.upload_id == upload_id, UploadXMapRecord.method == method, UploadXMapRecord.image == image))
+        UploadXMapRecord.upload_id == upload_id, UploadXMapRecord.method == method, UploadXMapRecord.image == image,
+        UploadXMapRecord.scale == scale))
     return None if data is None else decode_map(data)
 
 

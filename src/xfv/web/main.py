@@ -135,16 +135,29 @@ def _add_api_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
-                                   swagger_js_url=f"{assets}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{assets}/swagger-ui.css",
-                                   swagger_favicon_url=f"{assets}/favicon.png")
+        return _with_site_links(get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                                                    swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+                                                    swagger_css_url=f"{assets}/swagger-ui.css",
+                                                    swagger_favicon_url=f"{assets}/favicon.png"))
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} API",
-                              redoc_js_url=f"{assets}/redoc.standalone.js", redoc_favicon_url=f"{assets}/favicon.png",
-                              with_google_fonts=False)
+        return _with_site_links(get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                                               redoc_js_url=f"{assets}/redoc.standalone.js",
+                                               redoc_favicon_url=f"{assets}/favicon.png", with_google_fonts=False))
+
+
+SITE_LINKS = ('<nav class="xfv-docs-nav"><a class="brand" href="/">xfv</a><a href="/">‹ back to the site</a>'
+              '<a href="/explorer">Explorer</a><a href="/explain">Explain your pair</a><a href="/redoc">ReDoc</a>'
+              '<a href="/docs">Swagger UI</a></nav>')
+
+
+def _with_site_links(page: HTMLResponse) -> HTMLResponse:
+    """An API docs page with the site's bar on top (the way back), styled by the site's stylesheet."""
+    html = page.body.decode()
+    html = html.replace("</head>", '<link rel="stylesheet" href="/static/docs.css"></head>', 1)
+    html = html.replace("<body>", f"<body>{SITE_LINKS}", 1)
+    return HTMLResponse(html, status_code=page.status_code)
 
 
 def _plain(errors: list[dict]) -> list[dict]:

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from xfv.confidence import ECE_BINS
 from xfv.confidence.plots import plot_cscore_fit, plot_reliability
 from xfv.errors import NotFoundError, XfvError
-from xfv.jobs import POOR_ECE
-from xfv.models import list_models
+from xfv.jobs import POOR_ECE, passes_per_face
+from xfv.models import runnable_models
 from xfv.store.models import ModelRecord, XMapRecord
 from xfv.store.queries import dataset_summaries, get_pair
 from xfv.web.api.deps import PairId, ServicesDep, SessionDep, SettingsDep
@@ -29,6 +29,17 @@ from xfv.xmaps import DEFAULT_METHOD, DESCRIPTIONS, METHODS, OcclusionConfig, co
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 PNG_CACHE = {"Cache-Control": "max-age=60"}
+CSCORE_CEILING = 0.9995  # a C-Score that would round to 1.000 reads "> 0.999" (as the pages' script shows it)
+
+
+def format_cscore(value: float | None) -> str:
+    """A C-Score as the pages show it: three decimals, never a rounded "1.000" (no decision is certain)."""
+    if value is None:
+        return "–"
+    return "> 0.999" if value >= CSCORE_CEILING else f"{value:.3f}"
+
+
+templates.env.filters["cscore"] = format_cscore
 
 
 def methods() -> dict[int, str]:
@@ -47,17 +58,22 @@ def landing(request: Request, session: SessionDep, services: ServicesDep) -> HTM
         select(XMapRecord.pair_id, ModelRecord.name).join(ModelRecord)
         .order_by(ModelRecord.name != "dlib", XMapRecord.pair_id).limit(1)  # the default model's first pair
     ).first()
+    compare = [] if preview is None else list(session.scalars(  # other models with the preview pair's maps
+        select(ModelRecord.name).distinct().join(XMapRecord)
+        .where(XMapRecord.pair_id == preview[0], ModelRecord.name != preview[1]).order_by(ModelRecord.name)))
     datasets = dataset_summaries(session)
     views = {(d.name, m.name): services.calibration_view(session, d.name, m.name) for d in datasets for m in d.models}
     return templates.TemplateResponse(request, "index.html", {
-        "datasets": datasets, "views": views, "preview": preview, "models": list_models(),
+        "datasets": datasets, "views": views, "preview": preview, "compare": compare,
         "methods": methods(), "default_method": DEFAULT_METHOD, "poor_ece": POOR_ECE, "ece_bins": ECE_BINS,
     })
 
 
 @router.get("/explorer", response_class=HTMLResponse)
 def explorer(request: Request, session: SessionDep) -> HTMLResponse:
-    return templates.TemplateResponse(request, "explorer.html", {"datasets": dataset_summaries(session)})
+    datasets = dataset_summaries(session)
+    thresholds = {d.name: {m.name: m.thresholds for m in d.models} for d in datasets}
+    return templates.TemplateResponse(request, "explorer.html", {"datasets": datasets, "thresholds": thresholds})
 
 
 @router.get("/viewer/{pair_id}", response_class=HTMLResponse)
@@ -65,14 +81,20 @@ def viewer(request: Request, pair_id: PairId, session: SessionDep,
            model: str | None = Query(None, max_length=100, description="the model shown first"),
            method: int | None = Query(None, ge=min(METHODS), le=max(METHODS), description="the method shown"),
            scale: str = Query("", max_length=3, description="empty: multi-scale; else a patch size"),
+           models: str | None = Query(None, max_length=300, description="M1,M2: two models side by side"),
            ) -> HTMLResponse:
-    """One pair; the query string carries the model, method and map shown and the explorer's filter.
+    """One pair; the query string carries the model (or two, side by side), method and map shown and the
+    explorer's filter.
 
     The page's script reads them; they are validated here too, so a bad value is a 422, not a blank viewer.
     """
     row = get_pair(session, pair_id)
-    if model is not None and model not in row.results:
-        raise NotFoundError(f"Pair {pair_id} has no results for model {model!r}; models: {sorted(row.results)}.")
+    compared = models.split(",") if models else []
+    if models is not None and (len(compared) != 2 or compared[0] == compared[1]):
+        raise XfvError(f"models must name two different models, e.g. models=dlib,sface; got {models!r}.")
+    for name in (model, *compared):
+        if name is not None and name not in row.results:
+            raise NotFoundError(f"Pair {pair_id} has no results for model {name!r}; models: {sorted(row.results)}.")
     patch_sizes = scales()
     if scale not in ("", *map(str, patch_sizes)):
         raise XfvError(f"scale must be empty (multi-scale) or one of {patch_sizes}, got {scale!r}.")
@@ -83,11 +105,16 @@ def viewer(request: Request, pair_id: PairId, session: SessionDep,
 
 
 @router.get("/explain", response_class=HTMLResponse)
-def explain(request: Request, settings: SettingsDep) -> HTMLResponse:
+def explain(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """Upload two photos; only the models that run by their name alone are offered (not ``onnx`` or
+    ``callable``, which need a file or a function), each with the X-Map speed measured here, if any."""
+    models = runnable_models()
+    rates = dict(session.execute(select(ModelRecord.name, ModelRecord.passes_per_second)
+                                 .where(ModelRecord.name.in_(list(models)))).all())
     return templates.TemplateResponse(request, "explain.html", {
-        "models": list_models(), "default_model": settings.upload_model, "methods": methods(),
-        "default_method": DEFAULT_METHOD, "max_mb": settings.max_upload_bytes / 2**20,
-        "retention": retention(settings.upload_ttl_hours),
+        "models": models, "rates": rates, "passes": 2 * passes_per_face(), "default_model": settings.upload_model,
+        "methods": methods(), "default_method": DEFAULT_METHOD, "max_mb": settings.max_upload_bytes / 2**20,
+        "scales": scales(), "retention": retention(settings.upload_ttl_hours),
     })
 
 

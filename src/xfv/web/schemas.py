@@ -15,6 +15,7 @@ WHERE_VALUES = {"prediction": "same|different", "correct": "true|false",
                 "confidence_min": r"0(\.[0-9]+)?|1(\.0+)?", "confidence_max": r"0(\.[0-9]+)?|1(\.0+)?"}
 WHERE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*:(" + "|".join(
     f"{field}:({WHERE_VALUES[field]})" for field in MODEL_FILTERS) + r")$"
+MODEL_LIST = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*(,[A-Za-z0-9][A-Za-z0-9_.+-]*)+$"  # two or more model names
 Label = Literal["same", "different"]
 TEXT = r"^[^\x00]*$"  # any text but NUL, which PostgreSQL cannot store
 DB_INT_MAX = 2**31 - 1  # the largest value of an INTEGER column (PostgreSQL); ids, folds and pages stay below
@@ -41,6 +42,12 @@ class PairFilters(BaseModel):
     confidence_max: float | None = Field(None, ge=0.0, le=1.0)
     identity: str | None = Field(None, pattern=TEXT, max_length=100, description="substring of either identity")
     path: str | None = Field(None, pattern=TEXT, max_length=200, description="substring of either image path")
+    disagree: str | None = Field(None, pattern=MODEL_LIST, max_length=300,
+                                 description="M1,M2[,...]: only pairs whose predictions differ among these models")
+    all_wrong: str | None = Field(None, pattern=MODEL_LIST, max_length=300,
+                                  description="M1,M2[,...]: only pairs every one of these models gets wrong")
+    face_found: bool | None = Field(None, description="false: only pairs where some model's pipeline found no face "
+                                                      "in an image; true: only pairs where every model found both")
     sort: str = Field("id", pattern=SORT_PATTERN, description=f"one of {sorted(SORT_COLUMNS)}, '-' for descending")
     page: int = Field(1, ge=1, le=DB_INT_MAX)
     page_size: int = Field(20, ge=1, le=500)
@@ -56,6 +63,10 @@ class ResultOut(BaseModel):
     calibration: str | None = Field(description="where the threshold and C-Score come from: out of fold, or the "
                                                 "shipped calibration (datasets too small for their own)")
     engine: str | None = Field(None, description="what computed the embeddings: runtime, provider, precision")
+    faces: list[str | None] = Field(description="per image, the detector that found the face in this model's "
+                                                "pipeline; 'centre': none did, the centre of the photo was compared")
+    face_found: bool | None = Field(description="whether both faces were found (None: not recorded); when false, "
+                                                "the C-Score does not hold: it is calibrated on found faces")
 
 
 class ImageOut(BaseModel):
@@ -105,12 +116,23 @@ class NeighboursOut(BaseModel):
     next: int | None
 
 
+class CostEstimate(BaseModel):
+    """What computing a pair's X-Maps will cost, before it starts."""
+
+    passes: int = Field(description="forward passes for both faces, every method (fewer when a face is cached)")
+    passes_per_second: float | None = Field(description="the model's X-Map speed measured on this server (its last "
+                                                        "X-Map job); None: not measured yet")
+    seconds: float | None = Field(description="passes / passes_per_second, if measured")
+    measured_at: str | None = Field(None, description="when the speed was measured (ISO 8601, UTC)")
+
+
 class XMapStatus(BaseModel):
     model: str
     ready: bool
     methods: list[int]
     task: TaskOut | None = None
     urls: dict[str, str] = Field(default_factory=dict, description="'<method>-<image>' -> blended PNG")
+    estimate: CostEstimate | None = Field(None, description="the cost of computing them, while they are not stored")
 
 
 class PairDetail(BaseModel):
@@ -119,12 +141,36 @@ class PairDetail(BaseModel):
     xmaps: dict[str, XMapStatus]
 
 
+class ModelView(BaseModel):
+    """One model's side of a comparison: its verdict on the pair and the pair's X-Maps of the chosen method."""
+
+    model: str
+    result: ResultOut
+    xmaps: XMapStatus
+    maps: dict[int, str] = Field(description="image (1, 2) -> the blended PNG of the chosen method and scale "
+                                             "(served once the X-Maps are stored)")
+    faces: dict[int, str] = Field(description="image -> the aligned crop in this model's template")
+
+
+class Comparison(BaseModel):
+    """Two or more models on one pair, side by side: verdicts, confidences and the same method's maps."""
+
+    pair: int
+    label: Label
+    method: int
+    scale: int
+    agree: bool = Field(description="whether the models' predictions agree")
+    models: list[ModelView]
+
+
 class ModelResultOut(BaseModel):
     name: str
     pairs: int
     accuracy: float
     mean_confidence: float | None
     xmap_pairs: int
+    thresholds: dict[int, float] = Field(description="fold -> the threshold t its pairs were judged with")
+    faces_not_found: int = Field(description="pairs with an image in which the model's pipeline found no face")
 
 
 class DatasetOut(BaseModel):
@@ -134,6 +180,7 @@ class DatasetOut(BaseModel):
     images: int
     folds: int
     models: list[ModelResultOut]
+    example_identity: str | None = Field(description="an identity with the most images in the dataset")
 
 
 class ModelOut(BaseModel):

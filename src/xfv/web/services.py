@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from xfv.confidence import Calibration
@@ -33,17 +35,21 @@ from xfv.jobs import (
     explain_pair,
     fold_fits,
     is_shipped,
+    job_rate,
     make_explainer,
+    measure_rate,
     out_of_fold_name,
+    passes_per_face,
     photo_face,
+    record_rate,
     shipped_calibration,
     usable_calibration,
     verify_faces,
 )
-from xfv.models import EmbeddingModel, create_model, list_models
+from xfv.models import EmbeddingModel, create_model, list_models, runnable_models
 from xfv.models.engines import ENGINE_MODELS, check_engine
 from xfv.store.db import TRANSIENT_ERRORS, scrub, transaction, write_with_retry
-from xfv.store.models import Pair, UploadRecord, utcnow
+from xfv.store.models import ModelRecord, Pair, UploadRecord, utcnow
 from xfv.store.queries import (
     dataset_summaries,
     fold_calibrations,
@@ -64,7 +70,7 @@ from xfv.store.uploads import (
     upload_task_key,
 )
 from xfv.web.core.config import Settings
-from xfv.web.schemas import TaskOut, XMapStatus
+from xfv.web.schemas import CostEstimate, TaskOut, XMapStatus
 from xfv.web.tasks import BoundedPool, Task, TaskRunner, Work
 from xfv.xmaps import METHODS, Progress, blend, colorize
 
@@ -74,10 +80,13 @@ WRITE_DEADLINE = 4.0  # seconds a task's final writes are retried while the data
 
 @lru_cache(maxsize=8)
 def embedding_model(name: str, provider: str = "auto", precision: str = "fp32") -> EmbeddingModel:
-    """One shared instance per registered model name and engine (``provider`` and ``precision`` apply to the ONNX
-    models only; the others take none)."""
+    """One shared instance per registered model name and engine, for the models that run by their name alone
+    (``provider`` and ``precision`` apply to the ONNX models only; the others take none)."""
     if name not in list_models():
-        raise NotFoundError(f"Unknown model {name!r}; expected one of {sorted(list_models())}.")
+        raise NotFoundError(f"Unknown model {name!r}; expected one of {sorted(runnable_models())}.")
+    if name not in runnable_models():
+        raise XfvError(f"Model {name!r} needs options the web app cannot give (see 'xfv models'); expected one of "
+                       f"{sorted(runnable_models())}.")
     return create_model(name, **({"provider": provider, "precision": precision} if name in ENGINE_MODELS else {}))
 
 
@@ -189,6 +198,7 @@ class Services:
         self._views: dict[tuple, CalibrationView] = {}
         self._compute_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._rate_lock = threading.Lock()
 
     def start(self) -> None:
         """At start-up: drop expired uploads, queue again the tasks a previous run left unfinished, start the
@@ -216,14 +226,15 @@ class Services:
 
     # -- calibration and verification ---------------------------------------------------------------------
     def calibration(self, session: Session, model: EmbeddingModel) -> tuple[Calibration, str]:
-        """The model's newest all-pairs calibration in the database if fitted on enough pairs, else the shipped
-        one, with its name (:func:`xfv.jobs.usable_calibration` says why)."""
+        """The model's newest all-pairs calibration in the database if fitted on enough pairs (at least
+        :data:`~xfv.jobs.MIN_CALIBRATION_PAIRS`, with this configuration), else the shipped one, with its name:
+        a user's photos are judged by a benchmark calibration, whatever small dataset the database holds."""
         try:
             record = latest_calibration(session, get_model(session, model.name))
         except NotFoundError:
             record = None
         stored = Calibration.from_dict(record.parameters) if record is not None else None
-        return usable_calibration(stored, model.name, model.fingerprint)
+        return usable_calibration(stored, model.name, model.fingerprint, say_why=False)
 
     def verify(self, model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace) -> Verdict:
         with self.factory() as session:
@@ -335,13 +346,21 @@ class Services:
         with self.factory() as session:
             upload = self.upload(session, upload_id)
             model_name, face1, face2 = upload.model, png_face(upload.face1), png_face(upload.face2)
-        explainer = make_explainer(self.model(model_name), disk_cache=False)
-        explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
-        maps = {(m, i): explanation.map(m, i) for m in METHODS for i in (1, 2)}
+        started = time.perf_counter()
+        model = self.model(model_name)
+        explanation = make_explainer(model, disk_cache=False).explain(face1, face2, methods=METHODS,
+                                                                      progress=progress)
+        maps = {(m, i, 0): explanation.map(m, i) for m in METHODS for i in (1, 2)}
+        maps |= {(m, i, p): explanation.scale_map(m, i, p) for m in METHODS for i in (1, 2)
+                 for p in explanation.scale_maps[m]}
+        rate = job_rate(explanation.forward_passes, time.perf_counter() - started)
 
         def write(session: Session) -> None:
             self.upload(session, upload_id)
             save_upload_maps(session, upload_id, maps)
+            record = session.scalar(select(ModelRecord).where(ModelRecord.name == model_name))
+            if record is not None and record.fingerprint == model.fingerprint:
+                record_rate(session, record.id, rate)
 
         write_with_retry(self.factory, write, deadline=WRITE_DEADLINE)
         return {"upload": upload_id}
@@ -402,12 +421,34 @@ class Services:
         return self.tasks.submit(xmap_task_key(pair_id, model_name))
 
     def xmap_status(self, session: Session, pair_id: int, model_name: str) -> XMapStatus:
-        """Which of the pair's X-Maps are stored for the model, and the task computing them, if any."""
-        maps = stored_xmaps(session, pair_id, get_model(session, model_name))
+        """Which of the pair's X-Maps are stored for the model, the task computing them, if any, and while they
+        are not stored, what computing them will cost."""
+        record = get_model(session, model_name)
+        maps = stored_xmaps(session, pair_id, record)
         task = self.tasks.running(xmap_task_key(pair_id, model_name))
         urls = {f"{m}-{i}": f"/api/pairs/{pair_id}/xmaps/{model_name}/{m}/{i}.png" for (m, i) in sorted(maps)}
-        return XMapStatus(model=model_name, ready=len(maps) == 2 * len(METHODS),
-                          methods=sorted({m for m, _ in maps}), task=TaskOut.of(task) if task else None, urls=urls)
+        ready = len(maps) == 2 * len(METHODS)
+        return XMapStatus(model=model_name, ready=ready, methods=sorted({m for m, _ in maps}),
+                          task=TaskOut.of(task) if task else None, urls=urls,
+                          estimate=None if ready else self.estimate(session, record))
+
+    def estimate(self, session: Session, record: ModelRecord) -> CostEstimate:
+        """The cost of a pair's X-Maps with the model: both faces' passes at the speed last measured here (by an
+        X-Map job, or measured now on a few batches if none ran yet)."""
+        passes = 2 * passes_per_face()  # the platform's explainer (make_explainer) for any model
+        if (record.passes_per_second is None and record.name in runnable_models()
+                and record.fingerprint == self.model(record.name).fingerprint):
+            with self._rate_lock:  # one measurement at a time: they would slow each other down
+                session.refresh(record)
+                if record.passes_per_second is None:
+                    rate = measure_rate(self.model(record.name))
+                    with transaction(self.factory) as writer:
+                        record_rate(writer, record.id, rate)
+                    session.refresh(record)
+        rate = record.passes_per_second
+        measured = record.rate_measured_at.isoformat() if record.rate_measured_at else None
+        return CostEstimate(passes=passes, passes_per_second=rate, seconds=passes / rate if rate else None,
+                            measured_at=measured)
 
 
 def xmap_task_key(pair_id: int, model_name: str) -> str:

@@ -171,17 +171,18 @@ class XMapExplainer:
             timings={"embed": embedded - started, "maps": finished - embedded, "total": finished - started},
         )
 
-    def embed_face(self, face: np.ndarray, methods: Iterable[int] = METHODS) -> dict[str, np.ndarray]:
+    def embed_face(self, face: np.ndarray, methods: Iterable[int] = METHODS,
+                   progress: Progress | None = None) -> dict[str, np.ndarray]:
         """One face's embeddings for ``methods``: original, every patch size's occlusions (methods 1-3) and the
         masked faces (method 4), from the cache or the model.
 
         The costly half of :meth:`explain`, done once per face whatever the number of pairs it is in; the keys
         are ``"original"``, :meth:`OcclusionConfig.cache_key` of each patch size and
-        :meth:`CoalitionDesign.cache_key`.
+        :meth:`CoalitionDesign.cache_key`. ``progress(done, total)`` after every batch (total: the passes not cached).
         """
         face = check_face(face, "face")
         digest = face_hash(face)
-        return self._embed({digest: face}, check_methods(methods), None)[0][digest]
+        return self._embed({digest: face}, check_methods(methods), progress)[0][digest]
 
     def assemble(
         self,

@@ -7,19 +7,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from xfv.web.core.config import Settings
 from xfv.web.schemas import DB_INT_MAX, TEXT, ErrorOut
 from xfv.web.services import Services
-from xfv.xmaps import METHODS
+from xfv.xmaps import IMAGE_SIZE, METHODS
 
 PairId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="pair id")]
 ModelName = Annotated[str, Path(min_length=1, max_length=100, pattern=TEXT, description="model name")]
 ImageIndex = Annotated[int, Path(ge=1, le=2, description="1 or 2")]
 Method = Annotated[int, Path(ge=1, le=max(METHODS), description="X-Map method 1-4")]
 HexId = Annotated[str, Path(min_length=1, max_length=64, pattern=TEXT, description="id given when it was created")]
+Scale = Annotated[int, Query(ge=0, le=IMAGE_SIZE - 1,  # the largest patch OcclusionConfig accepts
+                             description="0: the multi-scale map; a patch size (7, 14, 28): its map")]
 
 
 def _error(description: str) -> dict:

@@ -12,16 +12,54 @@ async function fetchJSON(url, options) {
   return body;
 }
 
-// A C-Score in [0.5, 1] read like a probability: the number, and five stars filled in proportion
-// (none at 0.5, a coin flip that carries no information; all five at 1, certain).
-function confidenceView(confidence) {
+// A C-Score in [0.5, 1] read like a probability: the number, and five stars filled in proportion (none at 0.5,
+// a coin flip that carries no information). It is an estimate from a finite calibration set, never certainty:
+// a value that would round to 1.000 reads "> 0.999" (the fitted curve may even be clipped at 1 there).
+const CSCORE_CEILING = 0.9995;
+
+function formatConfidence(confidence) {
+  return confidence >= CSCORE_CEILING ? "> 0.999" : confidence.toFixed(3);
+}
+
+function confidenceTitle(confidence) {
+  const exact = confidence >= CSCORE_CEILING
+    ? `C-Score ${confidence === 1 ? "1 (the fitted curve is clipped at 1 here)" : confidence.toPrecision(6)}: above 0.999, ` +
+      "beyond what the calibration's pairs can resolve; an estimate, not certainty"
+    : `C-Score ${confidence.toFixed(4)}: the estimated probability that the decision is right`;
+  return `${exact} (0.5 = no information, a coin flip)`;
+}
+
+// ``faceFound`` false: a face was not found, so the number does not hold (it is calibrated on found faces).
+function confidenceView(confidence, faceFound = true, lostImages = []) {
   if (confidence === null || confidence === undefined) return document.createTextNode("–");
   const share = Math.max(0, Math.min(1, (confidence - 0.5) / 0.5));
   const fill = el("span", { class: "fill" }, "★★★★★");
   fill.style.width = `${(100 * share).toFixed(1)}%`;
-  return el("span", { class: "confidence", title: `C-Score ${confidence.toFixed(3)}: probability that the decision is right ` +
-      "(0.5 = no information, 1 = certain)" },
-    el("span", { class: "stars", "aria-hidden": "true" }, "☆☆☆☆☆", fill), ` ${confidence.toFixed(3)}`);
+  let title = confidenceTitle(confidence);
+  if (faceFound === false) {
+    title = `No face found in image ${lostImages.join(" and ")}: the model compared the centre of the photo. ` +
+      "This C-Score is calibrated on found faces and does not hold here. " + title;
+  }
+  const view = el("span", { class: faceFound === false ? "confidence unreliable" : "confidence", title },
+    el("span", { class: "stars", "aria-hidden": "true" }, "☆☆☆☆☆", fill), ` ${formatConfidence(confidence)}`);
+  if (faceFound === false) view.prepend(el("span", { class: "face-flag" }, "⚠ "));
+  return view;
+}
+
+// The images (1, 2) in which a model's pipeline found no face: the detector name "centre".
+function lostFaces(result) {
+  return (result.faces || []).flatMap((detector, i) => (detector === "centre" ? [i + 1] : []));
+}
+
+// What a detector name means, for a reader.
+const DETECTORS = {
+  hog: "found (dlib's HOG detector)", cnn: "found by dlib's CNN detector (HOG missed it)",
+  yunet: "found (OpenCV's YuNet detector)", aligned: "given as an aligned crop", none: "not searched (no alignment)",
+  centre: "NOT found: the centre of the photo was compared",
+};
+
+function detectorText(detector) {
+  return detector === null || detector === undefined ? "not recorded (run xfv precompute again)" : DETECTORS[detector] || `found (${detector})`;
 }
 
 // A name or path that may wrap after its slashes and underscores, never inside a word.
@@ -53,5 +91,21 @@ function showProgress(box, done, total) {
   box.hidden = false;
   const share = total ? done / total : 0;
   box.querySelector(".bar").style.width = `${(100 * share).toFixed(1)}%`;
-  box.querySelector(".text").textContent = total ? `computing X-Maps: ${done} / ${total} images embedded` : "starting…";
+  box.querySelector(".text").textContent = total
+    ? `computing X-Maps: ${done.toLocaleString("en")} / ${total.toLocaleString("en")} images embedded` : "starting…";
+}
+
+// "4,234 forward passes, about 45 s at 94 passes/s measured on this server": what a map job will cost.
+function estimateText(estimate, short = false) {
+  const passes = `${estimate.passes.toLocaleString("en")} forward passes${short ? "" : " (both faces, every method)"}`;
+  if (!estimate.seconds) return `${passes}; this server has not measured the model's speed yet`;
+  const rate = `${Math.round(estimate.passes_per_second).toLocaleString("en")} passes/s`;
+  return short ? `${passes}, about ${duration(estimate.seconds)} (${rate} measured here)`
+    : `${passes}, about ${duration(estimate.seconds)} at ${rate} (this model's last X-Map job here; a busy server is slower)`;
+}
+
+function duration(seconds) {
+  if (seconds < 1) return "under a second";
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  return `${Math.round(seconds / 60)} min`;
 }

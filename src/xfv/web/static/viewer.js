@@ -1,32 +1,51 @@
-// The viewer: both faces with the X-Map of the chosen model, method and map (computed on demand if needed),
-// previous / next within the explorer's filter and the way back to it; the state lives in the URL.
+// The viewer: both faces with the X-Map of the chosen model, method and map; or two models side by side
+// (?models=M1,M2: both verdicts, confidences and the same method's maps). X-Maps that are not stored are computed
+// on request, after the page has said what that costs. Previous / next follow the explorer's filter; the state
+// lives in the URL.
 "use strict";
 
 const root = document.getElementById("viewer");
 const pairId = root.dataset.pair;
-const controls = { model: document.getElementById("model"), method: document.getElementById("method"),
-  scale: document.getElementById("scale"), opacity: document.getElementById("opacity") };
-const VIEWER_KEYS = ["model", "method", "scale", "opacity", "sort_model"];
+const controls = { model: document.getElementById("model"), compare: document.getElementById("compare"),
+  method: document.getElementById("method"), scale: document.getElementById("scale"),
+  opacity: document.getElementById("opacity") };
+const VIEWER_KEYS = ["model", "models", "method", "scale", "opacity", "sort_model"];
+const progress = document.getElementById("progress");
 let detail = null;
+let generation = 0; // the newest update(); an older one that finishes late draws nothing
 
 function verdictRows(model) {
   const r = detail.pair.results[model];
   const p = detail.pair;
-  const rows = [["label", p.label], ["dataset", `${p.dataset}, fold ${p.fold}, #${p.position}`]];
+  const rows = [["label", p.label], ["dataset", `${p.dataset}, fold ${p.fold}, #${p.position + 1}`]];
   if (r) {
     rows.push(["model", model], ["distance", r.distance.toFixed(4)], ["threshold", r.threshold.toFixed(4)],
       ["prediction", el("span", { class: r.correct ? "ok" : "wrong" }, `${r.prediction} ${r.correct ? "✓ right" : "✗ wrong"}`)],
-      ["confidence", r.confidence === null ? "–" : confidenceView(r.confidence)],
+      ["confidence", r.confidence === null ? "–" : confidenceView(r.confidence, r.face_found, lostFaces(r))],
       ["calibration", r.calibration || `out of fold: fitted on the other folds of ${p.dataset}`]);
   }
   document.querySelector("#verdict tbody").replaceChildren(
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
 }
 
-function metadata(image) {
+function metadata(image, detector) {
   const items = [["identity", image.identity], ["file", image.path], ["size", `${image.width} × ${image.height} px`],
-    ["quality", `${image.quality.toFixed(0)} / 100`], ["face found", image.aligned ? "yes" : "no: centre of the photo"]];
-  return items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, ...(k === "file" ? breakable(v) : [v]))]);
+    ["quality", `${image.quality.toFixed(0)} / 100`], ["face", detectorText(detector)]];
+  return items.flatMap(([k, v]) => [el("dt", {}, k),
+    el("dd", { class: k === "face" && detector === "centre" ? "face-lost" : "", "data-key": k }, ...(k === "file" ? breakable(v) : [v]))]);
+}
+
+// A warning above the faces for every shown model whose pipeline found no face: its confidence does not hold.
+function showFlags(models) {
+  const flags = models.flatMap((model) => {
+    const r = detail.pair.results[model];
+    const lost = r ? lostFaces(r) : [];
+    if (!lost.length) return [];
+    const confidence = r.confidence === null ? "" : ` Its C-Score (${formatConfidence(r.confidence)}) is calibrated on found faces and does not hold here.`;
+    return [el("p", { class: "warning face-warning", "data-model": model },
+      `⚠ ${model} found no face in image ${lost.join(" and ")}: it compared the centre of the photo.${confidence}`)];
+  });
+  document.getElementById("flags").replaceChildren(...flags);
 }
 
 function setOpacity() {
@@ -42,14 +61,12 @@ function mapUrl(model, method, image, suffix, kind) {
   return `/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}/${method}/${image}.${suffix}${query ? `?${query}` : ""}`;
 }
 
-function showMaps(model, method) {
-  for (const i of [1, 2]) {
-    const face = document.getElementById(`face${i}`);
-    face.querySelector(".overlay").src = mapUrl(model, method, i, "png");
-    face.querySelector(".rawmap").src = mapUrl(model, method, i, "png", "map");
-    face.querySelector(".npy").href = mapUrl(model, method, i, "npy");
-  }
-  root.dataset.shown = `${model}/${method}/${controls.scale.value || "final"}`;
+function faceUrl(model, image) {
+  return `/api/pairs/${pairId}/faces/${image}.png?model=${encodeURIComponent(model)}`;
+}
+
+function scaleName() {
+  return controls.scale.value || "final";
 }
 
 // The explorer's parameters this page was opened with (its filter and sort), and this page's own.
@@ -61,9 +78,16 @@ function explorerParams() {
   return params;
 }
 
+function shownModels() {
+  const second = controls.compare.value;
+  return second && second !== controls.model.value ? [controls.model.value, second] : [controls.model.value];
+}
+
 function writeUrl() {
   const params = new URLSearchParams(location.search);
   for (const key of ["model", "method", "scale", "opacity"]) params.set(key, controls[key].value);
+  const models = shownModels();
+  if (models.length > 1) params.set("models", models.join(",")); else params.delete("models");
   history.replaceState(null, "", `?${params}`);
 }
 
@@ -72,11 +96,10 @@ async function neighbours() {
   params.delete("id");
   params.delete("page");
   const around = await fetchJSON(`/api/pairs/${pairId}/neighbours?${params}`);
-  const here = new URLSearchParams(location.search);
   for (const [key, target] of [["previous", around.previous], ["next", around.next]]) {
     const button = document.getElementById(key);
     button.disabled = target === null;
-    button.onclick = () => { location.href = `/viewer/${target}?${here}`; };
+    button.onclick = () => { location.href = `/viewer/${target}${location.search}`; };
   }
   document.getElementById("position").textContent = around.position
     ? `pair ${around.position} of ${around.total} in the explorer's filter`
@@ -95,35 +118,155 @@ function syncScale() {
   controls.scale.title = patchless ? "method 4 uses no patches: one map" : "";
 }
 
-async function update() {
-  syncScale();
+// Start computing a model's X-Maps (after the user asked) and wait for them, with progress.
+async function computeMaps(model) {
+  let status = await fetchJSON(`/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}`, { method: "POST" });
+  if (!status.ready && status.task) {
+    showProgress(progress, 0, 0);
+    progress.querySelector(".text").textContent = `${model}: starting…`;
+    await pollTask(status.task.id, (done, total) => {
+      showProgress(progress, done, total);
+      progress.querySelector(".text").textContent = `${model}: ${progress.querySelector(".text").textContent}`;
+    });
+    status = await fetchJSON(`/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}`);
+  }
+  progress.hidden = true;
+  return status;
+}
+
+// A stored pair's maps, or what computing them costs and a button that starts it; resolves once they are stored.
+function whenStored(model, status, box, short = false) {
+  if (status.ready) return Promise.resolve(status);
+  if (status.task) return computeMaps(model); // already running (another visitor, or an earlier click)
+  box.hidden = false;
+  box.querySelector(".estimate").textContent = short ? `Not stored yet: ${estimateText(status.estimate, true)}.`
+    : `The X-Maps of ${model} for this pair are not stored yet. Computing them: ${estimateText(status.estimate)}.`;
+  const button = box.querySelector(".compute");
+  button.disabled = false;
+  return new Promise((resolve, reject) => {
+    button.onclick = () => {
+      button.disabled = true;
+      computeMaps(model).then((done) => { box.hidden = true; resolve(done); }, reject);
+    };
+  });
+}
+
+async function showSingle(token) {
   const model = controls.model.value;
   const method = controls.method.value;
-  writeUrl();
-  root.dataset.shown = "";
   verdictRows(model);
   detail.images.forEach((image, index) => {
     const face = document.getElementById(`face${index + 1}`);
-    face.querySelector(".base").src = `/api/pairs/${pairId}/faces/${index + 1}.png?model=${encodeURIComponent(model)}`;
-    face.querySelector(".meta").replaceChildren(...metadata(image));
+    face.querySelector(".base").src = faceUrl(model, index + 1);
+    const r = detail.pair.results[model];
+    face.querySelector(".meta").replaceChildren(...metadata(image, r ? r.faces[index] : null));
+    for (const img of face.querySelectorAll(".overlay, .rawmap")) img.removeAttribute("src");
   });
+  const pending = document.getElementById("pending");
+  pending.hidden = true;
+  const status = await fetchJSON(`/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}`);
+  if (token !== generation) return;
+  await whenStored(model, status, pending);
+  if (token !== generation) return;
+  for (const i of [1, 2]) {
+    const face = document.getElementById(`face${i}`);
+    face.querySelector(".overlay").src = mapUrl(model, method, i, "png");
+    face.querySelector(".rawmap").src = mapUrl(model, method, i, "png", "map");
+    face.querySelector(".npy").href = mapUrl(model, method, i, "npy");
+  }
+  root.dataset.shown = `${model}/${method}/${scaleName()}`;
+}
+
+function compactVerdict(view) {
+  const r = view.result;
+  return el("div", { class: "compact-verdict", "data-model": view.model },
+    el("span", { class: r.correct ? "ok" : "wrong" }, `${r.prediction} ${r.correct ? "✓" : "✗"}`),
+    el("span", { class: "numbers" }, `d = ${r.distance.toFixed(4)}, t = ${r.threshold.toFixed(4)}`),
+    el("span", { class: "confidence-line" }, "C-Score ",
+      r.confidence === null ? "–" : confidenceView(r.confidence, r.face_found, lostFaces(r))),
+    el("span", { class: "calibration-line", title: r.calibration || "" }, (r.calibration || "").split(" (")[0]));
+}
+
+async function showComparison(token) {
+  const models = shownModels();
+  const method = controls.method.value;
+  const params = new URLSearchParams({ models: models.join(","), method });
+  if (controls.scale.value) params.set("scale", controls.scale.value);
+  const comparison = await fetchJSON(`/api/pairs/${pairId}/compare?${params}`);
+  if (token !== generation) return;
+  const agreement = document.getElementById("agreement");
+  const predictions = comparison.models.map((v) => `${v.model} “${v.result.prediction}”`).join(", ");
+  agreement.textContent = comparison.agree
+    ? `Both models predict “${comparison.models[0].result.prediction}”; the label is “${comparison.label}”.`
+    : `The models disagree: ${predictions}; the label is “${comparison.label}”.`;
+  agreement.className = comparison.agree ? "agreement agree" : "agreement disagree";
+  // One row per model, one column per image: the same face's maps sit one above the other.
+  const head = document.querySelector("#compare-grid thead tr");
+  head.replaceChildren(el("th", {}, "model"), ...[1, 2].map((i) => el("th", { "data-image": i }, `image ${i} `,
+    el("small", { title: detail.images[i - 1].path }, detail.images[i - 1].path.split("/").pop()))));
+  const cells = {};
+  const rows = comparison.models.map((view) => {
+    const box = el("div", { class: "maps-pending", hidden: "" }, el("p", { class: "estimate" }),
+      el("button", { type: "button", class: "compute", "data-model": view.model }, "Compute them"));
+    cells[view.model] = box;
+    const row = el("tr", { "data-model": view.model },
+      el("th", { class: "model-cell" }, el("div", { class: "model-title" }, view.model), compactVerdict(view), box));
+    for (const i of [1, 2]) {
+      const detector = view.result.faces[i - 1];
+      const stack = el("div", { class: "stack" }, el("img", { class: "base", src: view.faces[i], alt: `${view.model}: aligned face ${i}` }),
+        el("img", { class: "overlay", alt: `${view.model}: X-Map over face ${i}` }));
+      const raw = el("img", { class: "rawmap", alt: `${view.model}: X-Map ${i} alone` });
+      const found = el("small", { class: detector === "centre" ? "face-lost" : "face-note" }, `face ${detectorText(detector)}`);
+      cells[`${view.model}-${i}`] = { stack, raw };
+      row.append(el("td", { "data-image": i }, el("div", { class: "pair-maps" }, stack,
+        el("div", { class: "raw-column" }, raw, el("span", { class: "raw-caption" }, "the map alone"), found))));
+    }
+    return row;
+  });
+  document.querySelector("#compare-grid tbody").replaceChildren(...rows);
+  setOpacity();
+  const shown = [];
+  await Promise.all(comparison.models.map(async (view) => {
+    await whenStored(view.model, view.xmaps, cells[view.model], true);
+    if (token !== generation) return;
+    for (const i of [1, 2]) {
+      cells[`${view.model}-${i}`].stack.querySelector(".overlay").src = view.maps[i];
+      cells[`${view.model}-${i}`].raw.src = mapUrl(view.model, method, i, "png", "map");
+    }
+    shown.push(view.model);
+    if (shown.length === comparison.models.length) {
+      root.dataset.shown = `${models.join("+")}/${method}/${scaleName()}`;
+    }
+    setOpacity();
+  }));
+}
+
+// The model shown first cannot be compared with itself.
+function syncCompare() {
+  for (const option of controls.compare.options) option.disabled = option.value === controls.model.value;
+  if (controls.compare.value === controls.model.value) controls.compare.value = "";
+}
+
+async function update() {
+  syncScale();
+  syncCompare();
+  writeUrl();
+  const token = ++generation;
+  root.dataset.shown = "";
+  const models = shownModels();
+  const comparing = models.length > 1;
+  document.getElementById("single").hidden = comparing;
+  document.getElementById("comparison").hidden = !comparing;
+  const legend = document.getElementById("legend");
+  document.querySelector(comparing ? "#compare-side" : "#single .side").append(legend);
+  showFlags(models);
   const error = document.getElementById("error");
-  const progress = document.getElementById("progress");
   error.textContent = "";
   try {
-    let status = await fetchJSON(`/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}`);
-    if (!status.ready) {
-      status = await fetchJSON(`/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}`, { method: "POST" });
-      if (!status.ready) {
-        showProgress(progress, 0, 0);
-        await pollTask(status.task.id, (done, total) => showProgress(progress, done, total));
-      }
-    }
-    progress.hidden = true;
-    if (controls.model.value === model && controls.method.value === method) showMaps(model, method);
+    await (comparing ? showComparison(token) : showSingle(token));
   } catch (e) {
     progress.hidden = true;
-    error.textContent = e.message;
+    if (token === generation) error.textContent = e.message;
   }
 }
 
@@ -132,20 +275,24 @@ async function start() {
   if (!controls.model.options.length) {
     throw new Error("No model has results for this pair yet: run 'xfv precompute' on its dataset.");
   }
+  document.getElementById("pair-label").textContent = `${detail.pair.label} · ${detail.pair.identity1} vs ${detail.pair.identity2}`;
   const params = new URLSearchParams(location.search);
   for (const key of ["model", "method", "scale", "opacity"]) {
     const value = params.get(key);
     const known = controls[key].tagName !== "SELECT" || [...controls[key].options].some((o) => o.value === value);
     if (value !== null && known) controls[key].value = value;
   }
+  const pair = (params.get("models") || "").split(",").filter((m) => m in detail.pair.results);
+  if (pair.length >= 2) {
+    controls.model.value = pair[0];
+    controls.compare.value = pair[1];
+  }
   setOpacity();
   update();
   neighbours().catch((e) => { document.getElementById("position").textContent = e.message; });
 }
 
-controls.model.addEventListener("change", update);
-controls.method.addEventListener("change", update);
-controls.scale.addEventListener("change", update);
+for (const key of ["model", "compare", "method", "scale"]) controls[key].addEventListener("change", update);
 controls.opacity.addEventListener("input", () => { setOpacity(); writeUrl(); });
 document.addEventListener("keydown", (event) => {
   if (event.target.closest("input, select")) return;

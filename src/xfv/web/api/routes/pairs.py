@@ -8,9 +8,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from xfv.errors import XfvError
-from xfv.store.models import Dataset, Image
+from xfv.errors import NotFoundError, XfvError
+from xfv.store.models import Dataset, Image, Result
 from xfv.store.queries import (
+    NO_FACE,
     ModelFilter,
     PairQuery,
     PairRow,
@@ -22,7 +23,19 @@ from xfv.store.queries import (
     pair_neighbours,
 )
 from xfv.web.api.deps import PairId, ServicesDep, SessionDep
-from xfv.web.schemas import ImageOut, NeighboursOut, PairDetail, PairFilters, PairOut, PairPage, ResultOut
+from xfv.web.schemas import (
+    MODEL_LIST,
+    Comparison,
+    ImageOut,
+    ModelView,
+    NeighboursOut,
+    PairDetail,
+    PairFilters,
+    PairOut,
+    PairPage,
+    ResultOut,
+)
+from xfv.xmaps import DEFAULT_METHOD, IMAGE_SIZE, METHODS
 
 router = APIRouter(prefix="/pairs", tags=["pairs"])
 LABELS = {1: "same", 0: "different"}
@@ -40,11 +53,15 @@ def pair_out(row: PairRow, dataset: str, thumbnail_size: int) -> PairOut:
         quality1=row.image1.quality, quality2=row.image2.quality,
         thumbnail1=image_url(dataset, row.image1.path, thumbnail_size),
         thumbnail2=image_url(dataset, row.image2.path, thumbnail_size),
-        results={name: ResultOut(distance=r.distance, threshold=r.threshold, prediction=LABELS[int(r.prediction)],
-                                 correct=r.correct, confidence=r.confidence, calibration=r.calibration,
-                                 engine=r.engine)
-                 for name, r in row.results.items()},
+        results={name: result_out(r) for name, r in row.results.items()},
     )
+
+
+def result_out(r: Result) -> ResultOut:
+    faces = [r.face1, r.face2]
+    return ResultOut(distance=r.distance, threshold=r.threshold, prediction=LABELS[int(r.prediction)],
+                     correct=r.correct, confidence=r.confidence, calibration=r.calibration, engine=r.engine, faces=faces,
+                     face_found=None if None in faces else NO_FACE not in faces)
 
 
 def image_out(image: Image, dataset: str, thumbnail_size: int) -> ImageOut:
@@ -60,9 +77,15 @@ def pair_query(filters: PairFilters, dataset: str, model: str | None) -> PairQue
         fold=filters.fold, label=None if filters.label is None else int(filters.label == "same"),
         prediction=None if filters.prediction is None else filters.prediction == "same",
         correct=filters.correct, confidence_min=filters.confidence_min, confidence_max=filters.confidence_max,
-        identity=filters.identity, path=filters.path, sort=filters.sort, page=filters.page,
-        page_size=filters.page_size,
+        identity=filters.identity, path=filters.path, disagree=_models(filters.disagree),
+        all_wrong=_models(filters.all_wrong), face_found=filters.face_found, sort=filters.sort,
+        page=filters.page, page_size=filters.page_size,
     )
+
+
+def _models(names: str | None) -> tuple[str, ...]:
+    """``M1,M2,...`` as a tuple of names, each once (a model named twice is compared with itself: it agrees)."""
+    return tuple(dict.fromkeys(names.split(","))) if names else ()
 
 
 def _where(item: str) -> ModelFilter:
@@ -111,6 +134,32 @@ def neighbours(pair_id: PairId, filters: Annotated[PairFilters, Query()], sessio
     if dataset is None:
         return NeighboursOut(position=0, total=0, previous=None, next=None)
     return NeighboursOut(**vars(pair_neighbours(session, pair_query(filters, dataset, model), pair_id)))
+
+
+@router.get("/{pair_id}/compare", response_model=Comparison)
+def compare(pair_id: PairId, session: SessionDep, services: ServicesDep,
+            models: Annotated[str, Query(pattern=MODEL_LIST, max_length=300,
+                                         description="M1,M2[,...]: the models side by side")],
+            method: Annotated[int, Query(ge=min(METHODS), le=max(METHODS))] = DEFAULT_METHOD,
+            scale: Annotated[int, Query(ge=0, le=IMAGE_SIZE - 1, description="0: multi-scale; else a patch size")] = 0,
+            ) -> Comparison:
+    """Models side by side on one pair: each one's verdict and C-Score (with the faces it found), the state and
+    cost of its X-Maps, and the URLs of the same method's maps."""
+    row = get_pair(session, pair_id)
+    names = _models(models)
+    missing = [name for name in names if name not in row.results]
+    if missing:
+        raise NotFoundError(f"Pair {pair_id} has no results for {missing}; models with results: "
+                            f"{sorted(row.results)}.")
+    suffix = f"?scale={scale}" if scale else ""
+    views = [ModelView(
+        model=name, result=result_out(row.results[name]), xmaps=services.xmap_status(session, pair_id, name),
+        maps={i: f"/api/pairs/{pair_id}/xmaps/{quote(name)}/{method}/{i}.png{suffix}" for i in (1, 2)},
+        faces={i: f"/api/pairs/{pair_id}/faces/{i}.png?model={quote(name)}" for i in (1, 2)},
+    ) for name in names]
+    predictions = {row.results[name].prediction for name in names}
+    return Comparison(pair=pair_id, label=LABELS[row.pair.label], method=method, scale=scale,
+                      agree=len(predictions) == 1, models=views)
 
 
 @router.get("/{pair_id}", response_model=PairDetail)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from xfv.errors import NotFoundError, TooLargeError
 from xfv.store.models import UploadRecord
 from xfv.store.uploads import upload_map
-from xfv.web.api.deps import PNG, UPLOAD_ERRORS, HexId, ImageIndex, Method, ServicesDep, SessionDep
+from xfv.web.api.deps import PNG, UPLOAD_ERRORS, HexId, ImageIndex, Method, Scale, ServicesDep, SessionDep
 from xfv.web.schemas import TEXT, ExplainOut, ReportOut, TaskOut, VerifyOut
 from xfv.web.services import Services, png_face, render_map
 from xfv.xmaps import DESCRIPTIONS, METHODS
@@ -93,30 +93,39 @@ def upload_face(upload_id: HexId, image: ImageIndex, session: SessionDep, servic
 
 @router.get("/uploads/{upload_id}/xmaps/{method}/{image}.png", response_class=Response, responses=PNG)
 def upload_xmap(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep, services: ServicesDep,
-                kind: Literal["blend", "map"] = Query("blend")) -> Response:
+                kind: Literal["blend", "map"] = Query("blend", description="blend: over the face; map: colours only"),
+                scale: Scale = 0) -> Response:
     upload = services.upload(session, upload_id)
     face = png_face(upload.face1 if image == 1 else upload.face2)
-    return Response(render_map(face, _upload_map(session, upload_id, method, image), kind), media_type="image/png",
-                    headers=_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}.png"))
+    xmap = _upload_map(session, upload_id, method, image, scale)
+    return Response(render_map(face, xmap, kind), media_type="image/png",
+                    headers=_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}{_suffix(scale, kind)}.png"))
 
 
-def _upload_map(session, upload_id: str, method: int, image: int) -> np.ndarray:
-    xmap = upload_map(session, upload_id, method, image)
-    if xmap is None:
-        raise NotFoundError(f"The X-Maps of upload {upload_id!r} are not ready yet; poll its task.")
-    return xmap
+def _upload_map(session, upload_id: str, method: int, image: int, scale: int = 0) -> np.ndarray:
+    xmap = upload_map(session, upload_id, method, image, scale)
+    if xmap is not None:
+        return xmap
+    if scale and upload_map(session, upload_id, method, image) is not None:
+        raise NotFoundError(f"Upload {upload_id!r} has no map of scale {scale} for method {method} (method 4 has "
+                            "only its final map; the patch sizes are 7, 14 and 28).")
+    raise NotFoundError(f"The X-Maps of upload {upload_id!r} are not ready yet; poll its task.")
+
+
+def _suffix(scale: int, kind: str = "blend") -> str:
+    return (f"-s{scale}" if scale else "") + ("-map" if kind == "map" else "")
 
 
 @router.get("/uploads/{upload_id}/xmaps/{method}/{image}.npy", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
 def upload_xmap_array(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep,
-                      services: ServicesDep) -> Response:
+                      services: ServicesDep, scale: Scale = 0) -> Response:
     """The normalised map as a NumPy ``.npy`` file (float32 112 x 112 in [-1, 1])."""
     services.upload(session, upload_id)
     buffer = io.BytesIO()
-    np.save(buffer, _upload_map(session, upload_id, method, image).astype(np.float32), allow_pickle=False)
+    np.save(buffer, _upload_map(session, upload_id, method, image, scale).astype(np.float32), allow_pickle=False)
     return Response(buffer.getvalue(), media_type="application/octet-stream",
-                    headers=_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}.npy"))
+                    headers=_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}{_suffix(scale)}.npy"))
 
 
 @router.get("/uploads/{upload_id}/report.json", response_model=ReportOut)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Response, status
@@ -13,14 +13,11 @@ from xfv.errors import NotFoundError
 from xfv.store.maps import decode_map
 from xfv.store.models import Pair
 from xfv.store.queries import get_model, get_pair, stored_scales, stored_xmaps
-from xfv.web.api.deps import BUSY, PNG, ImageIndex, Method, ModelName, PairId, ServicesDep, SessionDep
+from xfv.web.api.deps import BUSY, PNG, ImageIndex, Method, ModelName, PairId, Scale, ServicesDep, SessionDep
 from xfv.web.schemas import TaskOut, XMapStatus
 from xfv.web.services import png_bytes, render_map, stored_face
-from xfv.xmaps import IMAGE_SIZE
 
 router = APIRouter(prefix="/pairs", tags=["xmaps"])
-Scale = Annotated[int, Query(ge=0, le=IMAGE_SIZE - 1,  # the largest patch OcclusionConfig accepts
-                              description="0: the multi-scale map; a patch size (7, 14, 28): its map")]
 
 
 @router.get("/{pair_id}/xmaps/{model}", response_model=XMapStatus)
