@@ -25,11 +25,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from test_api import SAME, encoded, make_client, photo, upload, wait_for
 
+from xfv.jobs.explain import expected_rows
 from xfv.store.db import transaction
 from xfv.store.models import TaskRecord, UploadRecord, UploadXMapRecord, utcnow
 from xfv.web import tasks as tasks_module
 from xfv.web.tasks import BoundedPool, TaskRunner
-from xfv.xmaps import METHODS
+from xfv.xmaps import METHODS, OcclusionConfig
 
 TWO_FACES = Path(__file__).resolve().parents[1] / "src" / "xfv" / "data" / "sample" / "Aaron_Peirsol" / \
     "Aaron_Peirsol_0001.jpg"
@@ -81,7 +82,7 @@ def test_delete_leaves_nothing_of_the_upload(fresh_sample, tmp_path, cache):
                 assert response.headers["cache-control"] == "no-store", url
                 faces += [response.content] if "/faces/" in url else []
         assert data_files(fresh_sample, cache) == before  # nothing written outside the database, not even caches
-        assert row_counts(fresh_sample, body["id"], body["task"]["id"]) == (1, 2 * len(METHODS), 1)
+        assert row_counts(fresh_sample, body["id"], body["task"]["id"]) == (1, expected_rows(OcclusionConfig()), 1)  # every scale
 
         deleted = client.delete(f"/api/uploads/{body['id']}")
         assert deleted.status_code == 204 and deleted.headers["cache-control"] == "no-store"
