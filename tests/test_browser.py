@@ -464,7 +464,7 @@ def test_explain_says_what_was_chosen_how_long_it_is_kept_and_deletes_on_request
     select(browser, "model", "lbp")
     browser.find_element(By.ID, "submit").click()
     result = browser.find_element(By.ID, "result")
-    wait(browser, lambda d: result.get_attribute("data-shown") == "4", 180)
+    wait(browser, lambda d: result.get_attribute("data-shown") == "4/final", 180)
     notes = browser.find_element(By.ID, "notes")
     assert notes.is_displayed() and notes.text == "Photo 1: 2 faces found; the largest was compared."
     faces = browser.find_element(By.CSS_SELECTOR, '#verdict tr[data-key="faces found"] td').text
@@ -508,7 +508,7 @@ def test_a_failed_x_map_task_is_shown_with_a_retry(browser, server, screenshots,
     monkeypatch.setattr(services, "make_explainer", make_explainer)
     browser.find_element(By.ID, "retry").click()
     result = browser.find_element(By.ID, "result")
-    wait(browser, lambda d: result.get_attribute("data-shown") == "4", 180)
+    wait(browser, lambda d: result.get_attribute("data-shown") == "4/final", 180)
     assert not failed.is_displayed()
 # -- issue 22: what a researcher opens first -------------------------------------------------------------------
 def api_ids(server: str, **params) -> list[int]:
