@@ -94,8 +94,8 @@ def cut_paste_figure(result: CutPasteResult, colormap: str = "red-green") -> Fig
         axis.set_ylim(0, 1)
         axis.set_title(title, fontsize=8)
         axis.set_ylabel("mean pixel ROC-AUC")
-        if panel == 0:
-            axis.legend(fontsize=6, ncol=2)
+        if panel == 1:
+            axis.legend(fontsize=6, ncol=2, loc="lower right")
     figure.suptitle(f"Cut-and-paste on {result.summary()['pairs']} imposter pairs", fontsize=9)
     return figure
 
