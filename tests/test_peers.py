@@ -145,7 +145,7 @@ def test_peer_masks_are_cached_per_face_at_the_matched_budget(rng, tmp_path):
         (lambda: RISE(keep=1.0), "keep must be a probability strictly between 0 and 1, got 1.0"),
         (lambda: RISE(grid=1), "grid must be an integer from 2 to 56, got 1"),
         (lambda: CorrRISE(size=112), "size must be an integer from 1 to 111, got 112"),
-        (lambda: CorrRISE(patches=0), "patches must be a positive integer, got 0"),
+        (lambda: CorrRISE(patches=0), "patches must be an integer >= 1, got 0"),
         (lambda: KernelSHAP(cell=10), "cell must be a positive integer that divides 112, got 10"),
         (lambda: LIME(kernel_width=0), "kernel_width must be a positive number, got 0"),
         (lambda: make_peers(["gradcam"], 100), "Unknown peer explainer 'gradcam'"),

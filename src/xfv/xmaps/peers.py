@@ -45,17 +45,22 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from xfv.xmaps.coalitions import MAX_MASKS
+from xfv.xmaps.coalitions import MAX_MASKS, _is_integer, _is_number
 from xfv.xmaps.occlusion import IMAGE_SIZE
 
 
+def _check_integer(name: str, value: object, least: int, most: float = np.inf) -> None:
+    if not _is_integer(value) or not least <= value <= most:
+        bound = f"from {least} to {most}" if most < np.inf else f">= {least}"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}.")
+
+
 def _check_masks(masks: object, least: int) -> None:
-    if isinstance(masks, bool) or not isinstance(masks, (int, np.integer)) or not least <= masks <= MAX_MASKS:
-        raise ValueError(f"masks must be an integer from {least} to {MAX_MASKS}, got {masks!r}.")
+    _check_integer("masks", masks, least, MAX_MASKS)
 
 
 def _check_cell(cell: object) -> None:
-    if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)) or cell < 1 or IMAGE_SIZE % cell:
+    if not _is_integer(cell) or cell < 1 or IMAGE_SIZE % cell:
         raise ValueError(f"cell must be a positive integer that divides {IMAGE_SIZE}, got {cell!r}.")
 
 
@@ -97,9 +102,8 @@ class RISE(_Peer):
 
     def __post_init__(self) -> None:
         _check_masks(self.masks, 2)
-        if isinstance(self.grid, bool) or not isinstance(self.grid, (int, np.integer)) or not 2 <= self.grid <= 56:
-            raise ValueError(f"grid must be an integer from 2 to 56, got {self.grid!r}.")
-        if isinstance(self.keep, bool) or not isinstance(self.keep, (int, float)) or not 0 < self.keep < 1:
+        _check_integer("grid", self.grid, 2, 56)
+        if not _is_number(self.keep) or not 0 < self.keep < 1:
             raise ValueError(f"keep must be a probability strictly between 0 and 1, got {self.keep!r}.")
 
     @cached_property
@@ -140,11 +144,8 @@ class CorrRISE(_Peer):
 
     def __post_init__(self) -> None:
         _check_masks(self.masks, 3)
-        if isinstance(self.patches, bool) or not isinstance(self.patches, (int, np.integer)) or self.patches < 1:
-            raise ValueError(f"patches must be a positive integer, got {self.patches!r}.")
-        if (isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer))
-                or not 1 <= self.size < IMAGE_SIZE):
-            raise ValueError(f"size must be an integer from 1 to {IMAGE_SIZE - 1}, got {self.size!r}.")
+        _check_integer("patches", self.patches, 1)
+        _check_integer("size", self.size, 1, IMAGE_SIZE - 1)
 
     @cached_property
     def kept(self) -> np.ndarray:
@@ -275,8 +276,7 @@ class LIME(_CellPeer):
     def __post_init__(self) -> None:
         _check_cell(self.cell)
         _check_masks(self.masks, 2)
-        if (isinstance(self.kernel_width, bool) or not isinstance(self.kernel_width, (int, float))
-                or not 0 < self.kernel_width < np.inf):
+        if not _is_number(self.kernel_width) or not 0 < self.kernel_width < np.inf:
             raise ValueError(f"kernel_width must be a positive number, got {self.kernel_width!r}.")
 
     @cached_property
