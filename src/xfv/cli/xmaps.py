@@ -22,7 +22,14 @@ from xfv.faces.detection import DETECTORS
 from xfv.jobs.embeddings import dataset_detector
 from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import EmbeddingModel
-from xfv.xmaps import PATCH_METHODS, CoalitionDesign, OcclusionCache, OcclusionConfig, XMapExplainer
+from xfv.xmaps import (
+    FULL_MASKS,
+    PATCH_METHODS,
+    CoalitionDesign,
+    OcclusionCache,
+    OcclusionConfig,
+    XMapExplainer,
+)
 from xfv.xmaps.blend import COLORMAPS
 from xfv.xmaps.experiments import REGIONS, RESPONSIVE, cut_paste_experiment, sensitivity_experiment
 from xfv.xmaps.faithfulness import FaithfulnessResult, faithfulness_experiment
@@ -205,7 +212,9 @@ def _add_occlusion_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"grids per axis, shifted by cell/shifts px: the map's resolution (default {defaults.shifts})",
     )
     coalitions.add_argument(
-        "--masks", type=int, default=defaults.masks, help=f"masks per face, even (default {defaults.masks})"
+        "--masks", type=int, default=defaults.masks,
+        help=f"masks per face, even (default {defaults.masks}; {FULL_MASKS}: as many as methods 1-3, ranks the "
+             "evidence better, docs/faithfulness.md)",
     )
     coalitions.add_argument(
         "--prior", type=_float_list, default=defaults.prior, metavar="COARSE,CELL,ATOM",

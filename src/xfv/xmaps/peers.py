@@ -45,7 +45,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from xfv.xmaps.coalitions import MAX_MASKS, _is_integer, _is_number
+from xfv.xmaps.coalitions import DEFAULT_MASKS, MAX_MASKS, _is_integer, _is_number
 from xfv.xmaps.occlusion import IMAGE_SIZE
 
 
@@ -95,7 +95,7 @@ class RISE(_Peer):
     """RISE's soft random masks (see the module docstring); defaults: the paper's 7 x 7 grid, p = 0.5."""
 
     name: ClassVar[str] = "RISE"
-    masks: int = 1058
+    masks: int = DEFAULT_MASKS
     grid: int = 7
     keep: float = 0.5
     seed: int = 0
@@ -137,7 +137,7 @@ class CorrRISE(_Peer):
     """CorrRISE's masks of a few random squares and its per-pixel correlation (see the module docstring)."""
 
     name: ClassVar[str] = "CorrRISE"
-    masks: int = 1058
+    masks: int = DEFAULT_MASKS
     patches: int = 4
     size: int = 24
     seed: int = 0
@@ -213,7 +213,7 @@ class KernelSHAP(_CellPeer):
     """``shap.KernelExplainer`` over the cells (see the module docstring)."""
 
     name: ClassVar[str] = "KernelSHAP"
-    masks: int = 1058
+    masks: int = DEFAULT_MASKS
     cell: int = 14
     seed: int = 0
 
@@ -268,7 +268,7 @@ class LIME(_CellPeer):
     """``lime.lime_base.LimeBase`` with ``lime_image``'s sampling and kernel over the cells (module docstring)."""
 
     name: ClassVar[str] = "LIME"
-    masks: int = 1058
+    masks: int = DEFAULT_MASKS
     cell: int = 14
     seed: int = 0
     kernel_width: float = 0.25
