@@ -68,7 +68,7 @@ def test_maps_from_a_local_cluster_equal_in_process_maps(tmp_path, tmp_path_fact
         assert ("needs bokeh" in note) == (importlib.util.find_spec("bokeh") is None) or note.endswith("off.")
         report = precompute(on_cluster, SAMPLE, create_model("lbp"), xmaps=4, client=client)
     assert (report.xmaps_computed, report.xmaps_skipped, report.xmap_images) == (2, 2, 4)
-    assert report.xmap_passes == 4 * (1 + 1058 + 256)  # original, occlusions, method 4's masks
+    assert report.xmap_passes == 4 * (1 + 1058 + 1058)  # original, occlusions, method 4's masks
     monkeypatch.setenv("XFV_CACHE_DIR", str(tmp_path / "local-cache"))
     assert precompute(in_process, SAMPLE, create_model("lbp"), xmaps=4).xmaps_computed == 2
     assert_complete_without_duplicates(on_cluster, 4)

@@ -257,7 +257,7 @@ def test_explain_writes_maps_pngs_and_json(run_cli, face_files, tmp_path):
     )
     assert code == 0
     summary = json.loads(stdout)
-    assert summary["forward_passes"] == 2 * (1 + 196 + 144 + 256) and summary["seconds"] > 0  # + method 4's masks
+    assert summary["forward_passes"] == 2 * (1 + 196 + 144 + 1058) and summary["seconds"] > 0  # + method 4's masks
     assert 0 <= summary["distance"] <= 2
     with np.load(out / "maps.npz") as maps:
         assert sorted(maps.files) == [f"method{m}_image{i}" for m in (1, 2, 3, 4) for i in (1, 2)]

@@ -23,7 +23,6 @@ from xfv.jobs.embeddings import dataset_detector
 from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import EmbeddingModel
 from xfv.xmaps import (
-    FULL_MASKS,
     PATCH_METHODS,
     CoalitionDesign,
     OcclusionCache,
@@ -213,8 +212,8 @@ def _add_occlusion_arguments(parser: argparse.ArgumentParser) -> None:
     )
     coalitions.add_argument(
         "--masks", type=int, default=defaults.masks,
-        help=f"masks per face, even (default {defaults.masks}; {FULL_MASKS}: as many as methods 1-3, ranks the "
-             "evidence better, docs/faithfulness.md)",
+        help=f"masks per face, even (default {defaults.masks}, as many as methods 1-3; fewer are cheaper and "
+             "coarser, docs/faithfulness.md, 'Mask budget')",
     )
     coalitions.add_argument(
         "--prior", type=_float_list, default=defaults.prior, metavar="COARSE,CELL,ATOM",

@@ -2,7 +2,7 @@
 
 from xfv.xmaps.blend import blend, colorize
 from xfv.xmaps.cache import OcclusionCache
-from xfv.xmaps.coalitions import DEFAULT_MASKS, FULL_MASKS, CoalitionDesign
+from xfv.xmaps.coalitions import DEFAULT_MASKS, CoalitionDesign
 from xfv.xmaps.explainer import Explanation, Progress, XMapExplainer
 from xfv.xmaps.methods import DEFAULT_METHOD, DESCRIPTIONS, METHODS, PATCH_METHODS
 from xfv.xmaps.occlusion import IMAGE_SIZE, OcclusionConfig
@@ -11,7 +11,6 @@ __all__ = [
     "DEFAULT_MASKS",
     "DEFAULT_METHOD",
     "DESCRIPTIONS",
-    "FULL_MASKS",
     "IMAGE_SIZE",
     "METHODS",
     "PATCH_METHODS",

@@ -31,12 +31,13 @@ the cost of the order in which they rank the model's evidence (docs/faithfulness
 With ``shifts=1`` and ``prior=(0, 0, 0)`` the design is the former method 4 (one grid of 14 px cells, plain least
 squares), drawn in the new order.
 
-**Budget.** ``masks`` defaults to :data:`DEFAULT_MASKS` (256 forward passes per face), the cheapest of the budgets
-128 / 256 / 512 / 1,058 that met every deletion target of the benchmark on a development set (40 + 40 pairs of LFW
-fold 10, dlib; docs/faithfulness.md); :data:`FULL_MASKS` (1,058, as many as the occlusions of methods 1-3 with the
-paper's defaults) stays selectable (``masks=FULL_MASKS``, ``--masks 1058``) and ranks the model's evidence better
-still. The design is drawn mask pair by mask pair, so the first ``n`` masks of any design are the ``n``-mask design
-and a fit on a prefix (:meth:`CoalitionDesign.attribution`) is the map of that budget.
+**Budget.** ``masks`` defaults to :data:`DEFAULT_MASKS` (1,058, as many as the occlusions of methods 1-3 with the
+paper's defaults). Fewer masks are an option (``masks=256``, ``--masks 256``): the design is drawn mask pair by
+mask pair, so the first ``n`` masks of any design are the ``n``-mask design, and a fit on a prefix
+(:meth:`CoalitionDesign.attribution`) is the map of that budget. On a development set (40 + 40 pairs of LFW fold
+10, dlib; docs/faithfulness.md, "Mask budget") 256 masks still met the benchmark's deletion targets, but with
+fewer masks the prior weighs more: the map falls back towards 14 px blocks and marks regions the model ignores
+(tests/test_xmaps.py measures it), so the default keeps 1,058.
 """
 
 from __future__ import annotations
@@ -49,8 +50,7 @@ import numpy as np
 
 from xfv.xmaps.occlusion import IMAGE_SIZE
 
-DEFAULT_MASKS = 256  # method 4's budget: forward passes per face (module docstring, docs/faithfulness.md)
-FULL_MASKS = 1058  # the former default: as many passes as methods 1-3's occlusions (7, 14, 28 px, stride 5)
+DEFAULT_MASKS = 1058  # method 4's budget, forward passes per face: as many as methods 1-3's occlusions ("Budget")
 MAX_MASKS = 16384  # bounds the design's memory: 12.5 kB of pixel masks per mask, about 200 MB at most
 NEGLIGIBLE = 1e-9  # an atom effect on the cosine similarity below this is the fit's round-off: 0
 COARSE = 28  # the coarsest component of the fit (step 4): 4 x 4 blocks of the crop
@@ -143,7 +143,7 @@ class CoalitionDesign:
 
     @cached_property
     def _kept_pixels(self) -> np.ndarray:
-        """:attr:`kept` per pixel, ``bool (masks, 112, 112, 1)`` (3 MB for the default design, 13 MB for 1,058 masks), built once."""
+        """:attr:`kept` per pixel, ``bool (masks, 112, 112, 1)`` (13 MB for the default design), built once."""
         return np.repeat(np.repeat(self.kept, self.atom, axis=1), self.atom, axis=2)[..., None]
 
     def render(self, face: np.ndarray, fill: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:

@@ -138,9 +138,9 @@ class _Job:
 class XMapExplainer:
     """X-Maps for a black-box model (captum-style: build once, call :meth:`explain` per pair).
 
-    ``occlusion``: Algorithm 1's parameters; ``coalitions``: method 4's masks (default: 256 on shifted grids of 14-px
-    cells, :data:`xfv.xmaps.coalitions.DEFAULT_MASKS`); ``batch_size``: images per ``model.embed`` call (memory is
-    bounded by it, never by the images per face); ``cache``: an :class:`OcclusionCache` or None.
+    ``occlusion``: Algorithm 1's parameters; ``coalitions``: method 4's masks (default: 1,058 on 14-px cells, as
+    many as the occlusions of methods 1-3 with the paper's defaults); ``batch_size``: images per ``model.embed`` call (memory is bounded by it,
+    never by the 1,058 images per face); ``cache``: an :class:`OcclusionCache` or None.
     """
 
     def __init__(
