@@ -22,13 +22,7 @@ from xfv.faces.detection import DETECTORS
 from xfv.jobs.embeddings import dataset_detector
 from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import EmbeddingModel
-from xfv.xmaps import (
-    PATCH_METHODS,
-    CoalitionDesign,
-    OcclusionCache,
-    OcclusionConfig,
-    XMapExplainer,
-)
+from xfv.xmaps import PATCH_METHODS, CoalitionDesign, OcclusionCache, OcclusionConfig, XMapExplainer
 from xfv.xmaps.blend import COLORMAPS
 from xfv.xmaps.experiments import REGIONS, RESPONSIVE, cut_paste_experiment, sensitivity_experiment
 from xfv.xmaps.faithfulness import FaithfulnessResult, faithfulness_experiment
