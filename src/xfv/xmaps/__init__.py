@@ -2,12 +2,13 @@
 
 from xfv.xmaps.blend import blend, colorize
 from xfv.xmaps.cache import OcclusionCache
-from xfv.xmaps.coalitions import CoalitionDesign
+from xfv.xmaps.coalitions import DEFAULT_MASKS, CoalitionDesign
 from xfv.xmaps.explainer import Explanation, Progress, XMapExplainer
 from xfv.xmaps.methods import DEFAULT_METHOD, DESCRIPTIONS, METHODS, PATCH_METHODS
 from xfv.xmaps.occlusion import IMAGE_SIZE, OcclusionConfig
 
 __all__ = [
+    "DEFAULT_MASKS",
     "DEFAULT_METHOD",
     "DESCRIPTIONS",
     "IMAGE_SIZE",
