@@ -22,6 +22,7 @@ class AlignedFace:
     crop: np.ndarray  # uint8 (size, size, 3) RGB
     box: tuple[int, int, int, int]  # the detection in the source image
     detector: str  # which detector found it ("hog", "cnn", "yunet", "centre")
+    score: float | None = None  # that detector's confidence (DetectedFace.score)
 
 
 def model_detector(detector: FaceDetector | None, required: str | None) -> FaceDetector:
@@ -45,7 +46,7 @@ def detect_and_align(
     if alignment == "none":
         return AlignedFace(align_face(image, None, "none", size), (0, 0, image.shape[1], image.shape[0]), "none")
     face = (detector or FaceDetector()).detect_one(image, name=name)
-    return AlignedFace(align_face(image, face, alignment, size), face.box, face.source)
+    return AlignedFace(align_face(image, face, alignment, size), face.box, face.source, face.score)
 
 
 def load_face(

@@ -49,7 +49,7 @@ class Image(Base):
     """One image file of a dataset; ``path`` is relative to the dataset root, ``sha256`` its content hash.
 
     ``quality`` (0-100) combines ``sharpness`` (variance of the Laplacian), ``brightness`` and ``contrast``
-    of the aligned crop (see ``xfv.jobs.ingest.quality_score``); ``aligned`` is False when no face was found and
+    of the aligned crop (see ``xfv.quality.heuristic.quality_score``); ``aligned`` is False when no face was found and
     the measures come from the centre of the photo instead.
     """
 

@@ -1,0 +1,130 @@
+"""Per-image features for the quality benchmark (``benchmarks/quality_benchmark.py``): one pass over a dataset.
+
+For every distinct image (by content: a clean image shared by several copies is computed once) and one model:
+the dataset detector's face (the crop ``xfv evaluate`` embeds), the detector's name and confidence, the
+embedding, the embeddings of every perturbation of :mod:`xfv.quality.stability`, and the image-statistics
+heuristic as ``xfv ingest`` stores it (on the HOG-detected dlib 112 crop; saved as PNG under ``--crops`` for the
+BRISQUE side run). The embeddings also go into the shared embedding cache, so that ``xfv evaluate`` on the same
+images finds them.
+
+    python benchmarks/quality_features.py --dataset lfw --root DIR --model dlib --store features-dlib.npz \
+        [--crops crops/] [--workers 2]
+
+The store accumulates over runs (clean LFW, then its degraded copies); ``--store`` keeps one model's features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from xfv.datasets import read_pairs
+from xfv.faces import FaceDetector, detect_and_align, load_image, model_detector
+from xfv.jobs.embeddings import cache_namespace, dataset_detector
+from xfv.models import create_model
+from xfv.quality.heuristic import quality_score
+from xfv.quality.stability import PERTURBATIONS, embed_with_perturbations
+from xfv.store.cache import EmbeddingCache, content_hash
+
+NAMES = tuple(PERTURBATIONS)
+CHUNK = 64
+
+
+def align(path: str, alignment: str, size: int, method: str, heuristic: bool) -> tuple:
+    data = Path(path).read_bytes()
+    image = load_image(data, name=path)
+    detector = model_detector(dataset_detector(), None if method == dataset_detector().method else method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        face = detect_and_align(image, alignment=alignment, size=size, detector=detector, name=path)
+        extra = None
+        if heuristic:  # as xfv ingest: HOG, centre fallback, dlib template, 112 px
+            crop = detect_and_align(image, alignment="dlib", size=112,
+                                    detector=FaceDetector("hog", fallback="centre"), name=path).crop
+            extra = (quality_score(crop), crop)
+    return content_hash(data), face.crop, face.detector, face.score, extra
+
+
+def load_store(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    data = np.load(path, allow_pickle=False)
+    keys = data["sha"].tolist()
+    return {k: {name: data[name][i] for name in data.files if name != "sha"} for i, k in enumerate(keys)}
+
+
+def save_store(path: Path, store: dict[str, dict]) -> None:
+    keys = sorted(store)
+    fields = sorted({name for record in store.values() for name in record})
+    arrays = {"sha": np.array(keys)}
+    for name in fields:
+        arrays[name] = np.stack([np.asarray(store[k].get(name, np.nan)) for k in keys])
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="lfw")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--pairs")
+    parser.add_argument("--model", default="dlib")
+    parser.add_argument("--store", required=True, help=".npz file of this model's features (accumulates)")
+    parser.add_argument("--crops", help="folder for the heuristic's 112 crops (PNG, for BRISQUE)")
+    parser.add_argument("--heuristic", action="store_true", help="also the image-statistics heuristic")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    model = create_model(args.model)
+    pair_list = read_pairs(args.dataset, args.root, args.pairs)
+    paths = list(dict.fromkeys(str(pair_list.path(p)) for pair in pair_list.pairs for p in (pair.image1, pair.image2)))
+    store_path = Path(args.store)
+    store = load_store(store_path)
+    detector = model_detector(dataset_detector(), model.config.detector)
+    cache = EmbeddingCache(cache_namespace(model, False, detector), dim=model.config.embedding_dim)
+    todo = [p for p in paths if content_hash(Path(p).read_bytes()) not in store]
+    print(f"{args.model} on {args.root}: {len(paths)} images, {len(todo)} to compute; load {os.getloadavg()}",
+          flush=True)
+    started, passes = time.perf_counter(), 0
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start:start + CHUNK]
+            results = list(pool.map(align, chunk, [model.config.alignment] * len(chunk),
+                                    [model.config.input_size] * len(chunk), [detector.method] * len(chunk),
+                                    [args.heuristic] * len(chunk), chunksize=4))
+            crops = np.stack([r[1] for r in results])
+            embeddings, perturbed = embed_with_perturbations(model, crops, NAMES)
+            passes += len(crops) * (1 + len(NAMES))
+            for (sha, _, source, score, extra), embedding, others in zip(results, embeddings, perturbed):
+                cache.put(sha, embedding)
+                record = {"embedding": embedding, "perturbed": others, "detector": source,
+                          "score": np.nan if score is None else score}
+                if extra is not None:
+                    quality, crop = extra
+                    record.update(heuristic=quality.quality, sharpness=quality.sharpness)
+                    if args.crops:
+                        Path(args.crops).mkdir(parents=True, exist_ok=True)
+                        Image.fromarray(crop).save(Path(args.crops) / f"{sha}.png")
+                store[sha] = record
+            done = start + len(chunk)
+            elapsed = time.perf_counter() - started
+            print(f"{done}/{len(todo)} images, {elapsed:.0f} s, {passes / elapsed:.0f} passes/s, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+            if done % (CHUNK * 20) == 0:
+                save_store(store_path, store)
+    save_store(store_path, store)
+    print(f"done: {len(todo)} images in {time.perf_counter() - started:.0f} s; store {len(store)} images", flush=True)
+
+
+if __name__ == "__main__":
+    main()
