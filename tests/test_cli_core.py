@@ -29,8 +29,10 @@ def test_verify_json_with_threshold(crop_files, capsys):
     assert main(["verify", crop_files[0], crop_files[0], "--aligned", "--model", "lbp", "--threshold", "0.1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["prediction"] == "same" and result["distance"] == pytest.approx(0, abs=1e-6)
-    assert set(result) == {"model", "distance", "threshold", "prediction", "confidence", "calibration"}
+    assert set(result) == {"model", "distance", "threshold", "prediction", "confidence", "calibration", "cscore",
+                           "quality1", "quality2", "quality_note"}
     assert result["confidence"] is None and result["calibration"].startswith("none")
+    assert result["cscore"] is None and result["quality1"] is None and result["quality_note"] is None
 
 
 def test_cli_errors_are_clean(crop_files, tmp_path, capsys):

@@ -75,8 +75,12 @@ def cli_calibration(args: argparse.Namespace, model: EmbeddingModel) -> tuple[Ca
 def verdict_line(verdict) -> str:
     """``same (distance 0.0412, threshold 0.0928, confidence 0.999; model dlib; calibration ...)``."""
     confidence = "" if verdict.confidence is None else f", confidence {verdict.confidence:.3f}"
+    variant = f", {verdict.cscore} C-Score" if verdict.cscore else ""
+    quality = ("" if verdict.quality1 is None else
+               f"; quality {verdict.quality1:.3f} / {verdict.quality2:.3f}")
+    note = f"\nwarning: {verdict.quality_note}" if verdict.quality_note else ""
     return (f"{verdict.prediction} (distance {verdict.distance:.4f}, threshold {verdict.threshold:.4f}{confidence}; "
-            f"model {verdict.model}; calibration {verdict.calibration})")
+            f"model {verdict.model}; calibration {verdict.calibration}{variant}{quality}){note}")
 
 
 def verify_photos(args: argparse.Namespace, model: EmbeddingModel):

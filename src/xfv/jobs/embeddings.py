@@ -22,6 +22,12 @@ from xfv.faces import FaceDetector, detect_and_align, load_image
 from xfv.faces.images import check_image_file
 from xfv.faces.pipeline import load_face, model_detector
 from xfv.models import EmbeddingModel
+from xfv.quality.stability import (
+    DEFAULT_PERTURBATIONS,
+    embed_with_perturbations,
+    perturbation_distances,
+    stability_from_distances,
+)
 from xfv.store.cache import EmbeddingCache, content_hash
 from xfv.verification import cosine_distance
 
@@ -62,21 +68,55 @@ def embed_paths(
     (default: one per core) and embedded chunk by chunk, so memory stays bounded. ``warn``: pass on the detector's
     warnings (several faces in a photo) for the images aligned now: for photos a user names, not for datasets.
     """
+    return _embed(paths, model, (), aligned=aligned, use_cache=use_cache, progress=progress, detector=detector,
+                  stats=stats, workers=workers, warn=warn)[0]
+
+
+def embed_with_quality(
+    paths: Sequence[str | Path], model: EmbeddingModel, *, perturbations: tuple[str, ...] = DEFAULT_PERTURBATIONS,
+    aligned: bool = False, use_cache: bool = True, progress: bool = False, detector: FaceDetector | None = None,
+    workers: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings ``(N, D)`` as :func:`embed_paths`, and each image's model-based quality ``(N,)``: the stability of
+    its embedding under ``perturbations`` (:mod:`xfv.quality.stability`), from the same crop, batched with it and
+    cached per image beside the embedding."""
+    embeddings, distances = _embed(paths, model, tuple(perturbations), aligned=aligned, use_cache=use_cache,
+                                   progress=progress, detector=detector, workers=workers)
+    return embeddings, stability_from_distances(distances)
+
+
+def quality_namespace(namespace: str, perturbations: tuple[str, ...]) -> str:
+    """The cache namespace of the perturbation distances: the embeddings' plus the perturbations' names."""
+    return f"{namespace}-stability-{hashlib.sha256(','.join(perturbations).encode()).hexdigest()[:8]}"
+
+
+def _embed(
+    paths: Sequence[str | Path], model: EmbeddingModel, perturbations: tuple[str, ...], *, aligned: bool,
+    use_cache: bool, progress: bool, detector: FaceDetector | None, stats: Counter | None = None,
+    workers: int | None = None, warn: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Embeddings of ``paths`` and, with ``perturbations``, each image's ``(P,)`` perturbation distances."""
     detector = model_detector(detector, model.config.detector)
-    cache = (EmbeddingCache(cache_namespace(model, aligned, detector), dim=model.config.embedding_dim)
-             if use_cache else None)
+    namespace = cache_namespace(model, aligned, detector)
+    cache = EmbeddingCache(namespace, dim=model.config.embedding_dim) if use_cache else None
+    rated = (EmbeddingCache(quality_namespace(namespace, perturbations), dim=len(perturbations))
+             if use_cache and perturbations else None)
     unique = list(dict.fromkeys(str(p) for p in paths))
     for path in unique:
         check_image_file(path)
     embeddings: dict[str, np.ndarray] = {}
+    distances: dict[str, np.ndarray] = {}
     keys = {path: content_hash(Path(path).read_bytes()) for path in unique}
     missing = []
     for path in unique:
         cached = cache.get(keys[path]) if cache else None
-        if cached is None:
+        known = rated.get(keys[path]) if rated else None
+        if cached is None or (perturbations and known is None):
             missing.append(path)
         else:
             embeddings[path] = cached
+            if known is not None:
+                distances[path] = known
     workers = min(workers or os.cpu_count() or 1, max(1, len(missing) // PARALLEL_MIN))
     align = partial(_align, alignment=model.config.alignment, size=model.config.input_size, aligned=aligned,
                     detector=detector)
@@ -89,18 +129,27 @@ def embed_paths(
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
             results = list(mapper(align, chunk))
-            for path, (_, source, messages), embedding in zip(chunk, results,
-                                                              model.embed(np.stack([r[0] for r in results]))):
+            crops = np.stack([r[0] for r in results])
+            new, perturbed = embed_with_perturbations(model, crops, perturbations)
+            moved = perturbation_distances(new, perturbed) if perturbations else [None] * len(chunk)
+            for path, (_, source, messages), embedding, row in zip(chunk, results, new, moved):
                 embeddings[path] = embedding
                 for message in messages if warn else ():
-                    warnings.warn(message, stacklevel=2)
+                    warnings.warn(message, stacklevel=3)
                 if cache:
                     cache.put(keys[path], embedding)
+                if row is not None:
+                    distances[path] = row
+                    if rated:
+                        rated.put(keys[path], row)
                 if stats is not None:
                     stats[source] += 1
             bar.update(len(chunk))
     bar.close()
-    return np.stack([embeddings[str(p)] for p in paths]) if len(paths) else np.zeros((0, 0), np.float32)
+    if not len(paths):
+        return np.zeros((0, 0), np.float32), (np.zeros((0, len(perturbations))) if perturbations else None)
+    out = np.stack([embeddings[str(p)] for p in paths])
+    return out, (np.stack([distances[str(p)] for p in paths]) if perturbations else None)
 
 
 def dataset_detector() -> FaceDetector:
@@ -121,3 +170,15 @@ def pair_distances(
     embeddings = embed_paths(paths, model, aligned=aligned, use_cache=use_cache, progress=progress,
                              detector=detector, stats=stats)
     return cosine_distance(embeddings[0::2], embeddings[1::2])
+
+
+def pair_distances_and_qualities(
+    pair_list: PairList, model: EmbeddingModel, *, aligned: bool = False, use_cache: bool = True,
+    progress: bool = False, detector: FaceDetector | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pair_distances` and the model-based quality of both images of every pair (``quality1``,
+    ``quality2``), from one alignment and one batched model call per image."""
+    paths = [pair_list.path(p) for pair in pair_list.pairs for p in (pair.image1, pair.image2)]
+    embeddings, quality = embed_with_quality(paths, model, aligned=aligned, use_cache=use_cache, progress=progress,
+                                             detector=detector or dataset_detector())
+    return cosine_distance(embeddings[0::2], embeddings[1::2]), quality[0::2], quality[1::2]

@@ -3,7 +3,9 @@
 For a pair it detects each face once with the photo detector (the model's own where its configuration names
 one), aligns it twice from that detection (the model's native crop, which decides, and the 112 x 112 crop the
 X-Maps occlude; docs/models.md measures the two against each other), embeds, takes the cosine distance (Eq. 1)
-and judges it with one calibration: threshold ``t`` and C-Score (Eq. 2-3), named in the verdict.
+and judges it with one calibration: threshold ``t`` and C-Score (Eq. 2-3), named in the verdict. A calibration
+with a quality-aware C-Score (docs/quality.md) also rates both faces by its quality measure, in the same batch as
+the embeddings, and the verdict says when a face's quality lies outside what the calibration was fitted on.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from xfv.confidence import Calibration, default_calibration
 from xfv.errors import NotFoundError
 from xfv.faces import FaceDetector, align_face, load_image, model_detector
 from xfv.faces.pipeline import CANONICAL_SIZE, load_face
-from xfv.jobs.embeddings import cache_namespace
+from xfv.jobs.embeddings import cache_namespace, quality_namespace
 from xfv.models import EmbeddingModel
+from xfv.quality.stability import embed_with_perturbations, perturbation_distances, stability_from_distances
 from xfv.store.cache import EmbeddingCache, content_hash
 from xfv.verification import cosine_distance
 
@@ -42,7 +45,10 @@ class PhotoFace:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A verified pair: distance (Eq. 1), the calibration's threshold, prediction and C-Score (Eq. 3)."""
+    """A verified pair: distance (Eq. 1), the calibration's threshold, prediction and C-Score (Eq. 3);
+    ``cscore``: the C-Score variant that gave the confidence (``paper``, ``continuous``, ``quality-aware``);
+    ``quality1``, ``quality2``: the faces' qualities by the calibration's measure (None if it has none);
+    ``quality_note``: what the verdict says of them (a face outside the qualities the calibration has seen)."""
 
     model: str
     distance: float
@@ -50,6 +56,10 @@ class Verdict:
     prediction: str
     confidence: float | None
     calibration: str
+    cscore: str | None = None
+    quality1: float | None = None
+    quality2: float | None = None
+    quality_note: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,16 +101,29 @@ def photo_cache(model: EmbeddingModel, detector: FaceDetector, aligned: bool = F
     return EmbeddingCache(cache_namespace(model, aligned, detector))
 
 
-def embed_native(model: EmbeddingModel, faces: list[PhotoFace], cache: EmbeddingCache | None = None) -> np.ndarray:
-    """The embeddings of the faces' native crops, from ``cache`` where it holds them (by the photos' content)."""
-    found = {i: cache.get(f.key) for i, f in enumerate(faces) if cache is not None and f.key is not None}
-    missing = [i for i in range(len(faces)) if found.get(i) is None]
+def embed_native(model: EmbeddingModel, faces: list[PhotoFace], cache: EmbeddingCache | None = None,
+                 perturbations: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray | None]:
+    """The embeddings of the faces' native crops, from ``cache`` where it holds them (by the photos' content), and
+    with ``perturbations`` each face's stability quality (:mod:`xfv.quality.stability`; None without)."""
+    rated = (EmbeddingCache(quality_namespace(cache.namespace, perturbations), dim=len(perturbations))
+             if cache is not None and perturbations else None)
+    keyed = [cache is not None and f.key is not None for f in faces]
+    found = {i: cache.get(f.key) for i, f in enumerate(faces) if keyed[i]}
+    moved = {i: rated.get(f.key) for i, f in enumerate(faces) if keyed[i] and rated is not None}
+    missing = [i for i in range(len(faces)) if found.get(i) is None or (perturbations and moved.get(i) is None)]
     if missing:
-        for i, embedding in zip(missing, model.embed(np.stack([faces[i].native for i in missing]))):
-            found[i] = embedding
-            if cache is not None and faces[i].key is not None:
+        new, perturbed = embed_with_perturbations(model, np.stack([faces[i].native for i in missing]), perturbations)
+        rows = perturbation_distances(new, perturbed) if perturbations else [None] * len(missing)
+        for i, embedding, row in zip(missing, new, rows):
+            found[i], moved[i] = embedding, row
+            if keyed[i]:
                 cache.put(faces[i].key, embedding)
-    return np.stack([found[i] for i in range(len(faces))])
+                if rated is not None:
+                    rated.put(faces[i].key, row)
+    embeddings = np.stack([found[i] for i in range(len(faces))])
+    if not perturbations:
+        return embeddings, None
+    return embeddings, stability_from_distances(np.stack([moved[i] for i in range(len(faces))]))
 
 
 def shipped_calibration(model_name: str, fingerprint: str) -> tuple[Calibration, str]:
@@ -172,12 +195,30 @@ def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, cali
     calibration's t)."""
     if calibration is None and threshold is None:
         raise ValueError("verify_faces needs a calibration or a threshold.")
-    embeddings = embed_native(model, [face1, face2], cache)
+    measure = calibration.quality if calibration is not None and threshold is None else None
+    embeddings, quality = embed_native(model, [face1, face2], cache, measure.perturbations if measure else ())
     distance = float(cosine_distance(embeddings[0], embeddings[1]))
     if threshold is not None:
         t = float(threshold)
         return Verdict(model.name, distance, t, "same" if distance <= t else "different", None,
                        "none: threshold given, so no C-Score")
-    confidence = float(calibration.confidence(np.array([distance]))[0])
+    q1, q2 = (None, None) if quality is None else (float(quality[0]), float(quality[1]))
+    scored = calibration.score(np.array([distance]), *(None if q is None else np.array([q]) for q in (q1, q2)))
     return Verdict(model.name, distance, float(calibration.threshold),
-                   "same" if distance <= calibration.threshold else "different", confidence, name)
+                   "same" if distance <= calibration.threshold else "different", float(scored.confidence[0]), name,
+                   scored.variant, q1, q2, quality_note(calibration, q1, q2))
+
+
+def quality_note(calibration: Calibration, quality1: float | None, quality2: float | None) -> str | None:
+    """What a verdict says of the faces' qualities: which lie outside the range the calibration's quality-aware
+    C-Score was fitted on (its confidence is then an extrapolation), or None."""
+    measure = calibration.quality
+    if measure is None or quality1 is None or quality2 is None:
+        return None
+    low, high = measure.seen
+    outside = [(i, q) for i, q in ((1, quality1), (2, quality2)) if measure.outside(q)]
+    if not outside:
+        return None
+    faces = " and ".join(f"face {i} ({q:.3f}, {'below' if q < low else 'above'})" for i, q in outside)
+    return (f"Quality outside what the calibration has seen: {faces} the {measure.measure} range "
+            f"{low:.3f}-{high:.3f} of the pairs it was fitted on; the confidence is an extrapolation.")

@@ -57,6 +57,8 @@ PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     **{f"occlude-{name}": (lambda c, centre=centre: _occlude(c, centre)) for name, centre in REGIONS.items()},
 }
 
+DEFAULT_PERTURBATIONS = tuple(PERTURBATIONS)  # the stored quality: every perturbation (docs/quality.md chose it)
+
 
 def perturbed_crops(crops: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """``(N * len(names), S, S, 3)``: each crop's perturbations in the order of ``names``, crop by crop."""
@@ -66,7 +68,9 @@ def perturbed_crops(crops: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     crops = np.asarray(crops)
     if crops.ndim != 4 or crops.shape[1] != crops.shape[2] or crops.shape[3] != 3 or crops.dtype != np.uint8:
         raise ValueError(f"crops must be uint8 (N, S, S, 3), got {crops.dtype} {crops.shape}.")
-    return np.stack([PERTURBATIONS[name](crop) for crop in crops for name in names]) if len(crops) else crops
+    if not len(crops) or not names:
+        return crops[:0]
+    return np.stack([PERTURBATIONS[name](crop) for crop in crops for name in names])
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -91,4 +95,4 @@ def embed_with_perturbations(model: EmbeddingModel, crops: np.ndarray,
     batch = np.concatenate([crops, perturbed_crops(crops, names)]) if len(crops) else crops
     embeddings = model.embed(batch)
     n = len(crops)
-    return embeddings[:n], embeddings[n:].reshape(n, len(names), -1)
+    return embeddings[:n], embeddings[n:].reshape(n, len(names), embeddings.shape[1])

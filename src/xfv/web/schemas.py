@@ -169,6 +169,12 @@ class VerifyOut(BaseModel):
     confidence: float | None
     model: str
     calibration: str = Field(description="where the threshold and C-Score curve come from")
+    cscore: str | None = Field(None, description="the C-Score variant of the confidence: paper, continuous or "
+                                                 "quality-aware (docs/quality.md)")
+    quality1: float | None = Field(None, description="face 1's quality by the calibration's measure, if it has one")
+    quality2: float | None = Field(None, description="face 2's quality")
+    quality_note: str | None = Field(None, description="set when a face's quality lies outside what the "
+                                                       "calibration has seen")
 
 
 class ExplainOut(VerifyOut):

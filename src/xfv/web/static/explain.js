@@ -11,7 +11,11 @@ function showVerdict(answer) {
   const rows = [["model", answer.model], ["distance", answer.distance.toFixed(4)], ["threshold", answer.threshold.toFixed(4)],
     ["prediction", answer.prediction],
     ["confidence", answer.confidence === null ? "–" : confidenceView(answer.confidence)],
-    ["calibration", answer.calibration]];
+    ["calibration", answer.calibration + (answer.cscore ? ` (${answer.cscore} C-Score)` : "")]];
+  if (answer.quality1 !== null && answer.quality1 !== undefined) {
+    rows.push(["quality", `${answer.quality1.toFixed(3)} / ${answer.quality2.toFixed(3)}`]);
+  }
+  if (answer.quality_note) rows.push(["quality note", "⚠ " + answer.quality_note]);
   document.querySelector("#verdict tbody").replaceChildren(
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
 }

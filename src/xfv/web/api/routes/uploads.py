@@ -48,6 +48,7 @@ def _explain_out(upload: UploadRecord, services: Services) -> ExplainOut:
     return ExplainOut(
         id=upload.id, model=upload.model, distance=upload.distance, threshold=upload.threshold,
         prediction=upload.prediction, confidence=upload.confidence, calibration=upload.calibration,
+        cscore=upload.cscore, quality1=upload.quality1, quality2=upload.quality2, quality_note=upload.quality_note,
         faces=[f"/api/uploads/{upload.id}/faces/{i}.png" for i in (1, 2)], task=TaskOut.of(task),
         xmaps={f"{m}-{i}": f"/api/uploads/{upload.id}/xmaps/{m}/{i}.png" for m in METHODS for i in (1, 2)},
     )

@@ -1,0 +1,273 @@
+"""The cross-quality benchmark: image quality scores by their error-versus-discard curves, and the C-Score variants
+by their calibration per quality band, on clean LFW and on degraded copies (``xfv data degrade``).
+
+Needs the per-image features of ``benchmarks/quality_features.py`` for each model and copy (the embeddings come
+from there; distances are Eq. 1 of those embeddings, exactly what ``xfv evaluate`` computes):
+
+    python benchmarks/quality_benchmark.py --features DIR --clean ../shared/data/lfw \
+        --degraded fit=DEGRADED_SEED1 --degraded test=DEGRADED_SEED2 [--brisque brisque.csv] [--out report.json]
+
+Prints the EDC table (area under FNMR at FMR 1e-3 and 1e-2 up to 30 % discarded, per quality score, model and
+copy) and the calibration tables (ECE and Brier of each C-Score variant out of fold, overall and per band: both
+clean, one degraded, both degraded), and the shipped-calibration test: fitted on folds 0-4 of clean LFW and the
+``fit`` copy, applied to folds 5-9 of the ``test`` copy (and the other way round).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from xfv.confidence import CScore, brier_score, expected_calibration_error
+from xfv.confidence.quality_aware import QualityAwareCScore
+from xfv.datasets import read_pairs
+from xfv.datasets.degrade import read_manifest
+from xfv.quality.edc import error_versus_discard, pair_quality
+from xfv.quality.stability import PERTURBATIONS, perturbation_distances, stability_from_distances
+from xfv.store.cache import content_hash
+from xfv.verification import best_threshold, cosine_distance, kfold_verification
+
+NAMES = tuple(PERTURBATIONS)
+GEOMETRIC = tuple(n for n in NAMES if not n.startswith("occlude"))
+OCCLUSION = tuple(n for n in NAMES if n.startswith("occlude"))
+BANDS = ("both clean", "one degraded", "both degraded")
+ECE_BINS_ISSUE = 15  # the issue's table: 15 equal-width bins over [0.5, 1]
+
+
+class Copy:
+    """One dataset copy seen by one model: per pair distance, label, fold, band; per image its features."""
+
+    def __init__(self, name: str, root: str, store: dict[str, np.ndarray], index: dict[str, int]) -> None:
+        pair_list = read_pairs("lfw", root)
+        degraded = read_manifest(root) if (Path(root) / "degradations.csv").is_file() else {}
+        paths = sorted({p for pair in pair_list.pairs for p in (pair.image1, pair.image2)})
+        sha = {p: content_hash((Path(root) / p).read_bytes()) for p in paths}
+        missing = [p for p in paths if sha[p] not in index]
+        if missing:
+            raise SystemExit(f"{name}: {len(missing)} images have no features (first {missing[0]}); run "
+                             "benchmarks/quality_features.py on this copy first.")
+        self.name = name
+        self.rows1 = np.array([index[sha[p.image1]] for p in pair_list.pairs])
+        self.rows2 = np.array([index[sha[p.image2]] for p in pair_list.pairs])
+        self.labels = np.array([p.label for p in pair_list.pairs])
+        self.folds = np.array([p.fold for p in pair_list.pairs])
+        self.band = np.array([degraded.get(p.image1, False) + degraded.get(p.image2, False) for p in pair_list.pairs])
+        embeddings = store["embedding"]
+        self.distances = cosine_distance(embeddings[self.rows1], embeddings[self.rows2])
+        self.sha1 = [sha[p.image1] for p in pair_list.pairs]
+        self.sha2 = [sha[p.image2] for p in pair_list.pairs]
+
+
+def image_scores(store: dict[str, np.ndarray], brisque: dict[str, float]) -> dict[str, np.ndarray]:
+    """Every candidate quality per image of the store (higher is better)."""
+    n = len(store["sha"])
+    distances = perturbation_distances(store["embedding"], store["perturbed"])
+    columns = {name: i for i, name in enumerate(NAMES)}
+    scores = {
+        "random": np.random.default_rng(0).random(n),
+        "heuristic": store["heuristic"],
+        "detector": detector_confidence(store["detector"], store["score"]),
+        "embedding norm": np.linalg.norm(store["embedding"], axis=1),
+        "stability (all 9)": stability_from_distances(distances),
+        "stability (geometric 5)": stability_from_distances(distances[:, [columns[c] for c in GEOMETRIC]]),
+        "stability (occlusion 4)": stability_from_distances(distances[:, [columns[c] for c in OCCLUSION]]),
+        "stability (flip)": 1.0 - distances[:, columns["flip"]],
+    }
+    if brisque:
+        scores["BRISQUE"] = -np.array([brisque.get(s, np.nan) for s in store["sha"].tolist()])
+    return scores
+
+
+def detector_confidence(source: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """An order by the detector's confidence: the centred fallback lowest, then the CNN, then HOG or YuNet, each
+    by its own score (ranked within the detector, so that the scales of different detectors do not mix)."""
+    rank = {"centre": 0, "cnn": 1, "hog": 2, "yunet": 2}
+    out = np.zeros(len(source))
+    for name, level in rank.items():
+        mask = source == name
+        if np.any(mask):
+            within = np.argsort(np.argsort(np.nan_to_num(score[mask], nan=-np.inf))) / max(1, mask.sum())
+            out[mask] = level + within
+    return out
+
+
+def edc_table(copies: dict[str, Copy], scores: dict[str, np.ndarray]) -> dict:
+    table = {}
+    for copy_name, copy in copies.items():
+        for score_name, values in scores.items():
+            if np.any(~np.isfinite(values[copy.rows1])) or np.any(~np.isfinite(values[copy.rows2])):
+                continue
+            q = pair_quality(values[copy.rows1], values[copy.rows2])
+            row = {}
+            for fmr in (1e-3, 1e-2):
+                edc = error_versus_discard(copy.distances, copy.labels, q, fmr=fmr)
+                row[f"fmr={fmr:g}"] = {"area30": edc.area(0.3), "area20": edc.area(0.2), "fnmr0": float(edc.fnmr[0]),
+                                       "fnmr_at_30": float(edc.fnmr[np.argmin(np.abs(edc.fractions - 0.3))])}
+            table[(copy_name, score_name)] = row
+    return table
+
+
+def out_of_fold(copy: Copy, quality: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Out-of-fold confidences of each variant (fold k fitted on the others at t_k), and correctness."""
+    d, y, folds = copy.distances, copy.labels, copy.folds
+    report = kfold_verification(d, y, folds)
+    t = report.thresholds
+    correct = (d <= t) == (y == 1)
+    out = {name: np.empty_like(d) for name in ("paper", "continuous", "quality-aware", "quality-aware continuous")}
+    for k in np.unique(folds):
+        train, test = folds != k, folds == k
+        tk = float(t[test][0])
+        out["paper"][test] = CScore().fit(d[train], y[train], tk).confidence(d[test])
+        out["continuous"][test] = CScore(continuous=True).fit(d[train], y[train], tk).confidence(d[test])
+        if quality is not None:
+            q1, q2 = quality[copy.rows1], quality[copy.rows2]
+            qa = QualityAwareCScore().fit(d[train], y[train], q1[train], q2[train], tk)
+            out["quality-aware"][test] = qa.confidence(d[test], q1[test], q2[test])
+    if quality is None:
+        del out["quality-aware"]
+    del out["quality-aware continuous"]
+    return {"correct": correct, **out}
+
+
+def calibration_rows(copy: Copy, confidences: dict[str, np.ndarray]) -> dict:
+    correct = confidences["correct"]
+    rows = {}
+    for name, confidence in confidences.items():
+        if name == "correct":
+            continue
+        row = {"all": metrics(correct, confidence)}
+        for band, label in enumerate(BANDS):
+            mask = copy.band == band
+            if mask.any() and copy.band.max() > 0:
+                row[label] = metrics(correct[mask], confidence[mask])
+        rows[name] = row
+    return rows
+
+
+def metrics(correct: np.ndarray, confidence: np.ndarray) -> dict:
+    return {"n": int(len(correct)), "accuracy": float(correct.mean()), "mean_confidence": float(confidence.mean()),
+            "ece": expected_calibration_error(correct, confidence),
+            "ece15": expected_calibration_error(correct, confidence, n_bins=ECE_BINS_ISSUE),
+            "brier": brier_score(correct, confidence)}
+
+
+def jump_at_t(copy: Copy) -> dict:
+    """|c(t) - (1 - c(t))| of the fold fits, paper and continuous (the jump of Eq. 3 at t)."""
+    d, y, folds = copy.distances, copy.labels, copy.folds
+    t = kfold_verification(d, y, folds).thresholds
+    jumps = {"paper": [], "continuous": []}
+    for k in np.unique(folds):
+        tk = float(t[folds == k][0])
+        for name, score in (("paper", CScore()), ("continuous", CScore(continuous=True))):
+            c = float(score.fit(d[folds != k], y[folds != k], tk).curve(np.array([tk]))[0])
+            jumps[name].append(abs(2 * c - 1))
+    return {name: float(np.median(v)) for name, v in jumps.items()}
+
+
+def shipped_test(clean: Copy, fit: Copy, test: Copy, quality: np.ndarray, fit_folds: np.ndarray) -> dict:
+    """Fit t (on clean LFW, all its pairs, as the shipped file), the paper's curve and the quality-aware curve on
+    ``fit_folds`` of clean + the fit copy; apply to the other folds of the test copy."""
+    t = best_threshold(clean.distances, clean.labels)
+    use_clean, use_fit = np.isin(clean.folds, fit_folds), np.isin(fit.folds, fit_folds)
+    d = np.concatenate([clean.distances[use_clean], fit.distances[use_fit]])
+    y = np.concatenate([clean.labels[use_clean], fit.labels[use_fit]])
+    q1 = np.concatenate([quality[clean.rows1][use_clean], quality[fit.rows1][use_fit]])
+    q2 = np.concatenate([quality[clean.rows2][use_clean], quality[fit.rows2][use_fit]])
+    variants = {"paper (clean LFW, all pairs: today's shipped)": CScore().fit(clean.distances, clean.labels, t),
+                "paper (clean + degraded)": CScore().fit(d, y, t)}
+    quality_aware = QualityAwareCScore().fit(d, y, q1, q2, t)
+    held = ~np.isin(test.folds, fit_folds)
+    correct = (test.distances[held] <= t) == (test.labels[held] == 1)
+    confidences = {"correct": correct}
+    for name, score in variants.items():
+        confidences[name] = score.confidence(test.distances[held])
+    confidences["quality-aware (clean + degraded)"] = quality_aware.confidence(
+        test.distances[held], quality[test.rows1][held], quality[test.rows2][held])
+    sub = Copy.__new__(Copy)
+    sub.band = test.band[held]
+    return {"threshold": t, "pairs": int(held.sum()), "rows": calibration_rows(sub, confidences)}
+
+
+def read_brisque(path: str | None) -> dict[str, float]:
+    if not path:
+        return {}
+    with open(path, newline="") as handle:
+        return {row["sha"]: float(row["brisque"]) for row in csv.DictReader(handle)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", required=True, help="folder with <model>.npz from quality_features.py")
+    parser.add_argument("--clean", required=True, help="the clean dataset (LFW) root")
+    parser.add_argument("--degraded", action="append", default=[], metavar="NAME=ROOT")
+    parser.add_argument("--models", default="dlib,sface")
+    parser.add_argument("--quality", default="stability (all 9)", help="the score the C-Score variants use")
+    parser.add_argument("--brisque", help="CSV sha,brisque (BRISQUE on the heuristic's crops, a side run)")
+    parser.add_argument("--out", help="JSON report")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    print(f"load at start: {os.getloadavg()}")
+    brisque = read_brisque(args.brisque)
+    report: dict = {"load_start": os.getloadavg()}
+    heuristic: dict[str, float] = {}
+    for model in args.models.split(","):
+        data = np.load(Path(args.features) / f"{model}.npz", allow_pickle=False)
+        store = {name: data[name] for name in data.files}
+        if "heuristic" in store:
+            heuristic.update(zip(store["sha"].tolist(), store["heuristic"].tolist()))
+        else:  # model-free measures come from the run that computed them
+            store["heuristic"] = np.array([heuristic.get(s, np.nan) for s in store["sha"].tolist()])
+        index = {s: i for i, s in enumerate(store["sha"].tolist())}
+        copies = {"clean": Copy("clean", args.clean, store, index)}
+        for item in args.degraded:
+            name, _, root = item.partition("=")
+            copies[name] = Copy(name, root, store, index)
+        scores = image_scores(store, brisque)
+        print(f"\n## {model}: EDC area (mean FNMR over 0-30 % discarded; lower is better)")
+        table = edc_table(copies, scores)
+        for fmr in ("fmr=0.001", "fmr=0.01"):
+            print(f"\n{fmr}: " + " | ".join(f"{c} (FNMR at 0 %)" for c in copies))
+            for score_name in scores:
+                cells = [table.get((c, score_name), {}).get(fmr) for c in copies]
+                print(f"{score_name:26s} " + " | ".join(
+                    "-" if cell is None else f"{cell['area30']:.4f} ({cell['fnmr0']:.4f})" for cell in cells))
+        quality = scores[args.quality]
+        print(f"\n## {model}: calibration out of fold (10 bins; 15-bin ECE in brackets), quality: {args.quality}")
+        model_report = {"edc": {f"{c}|{s}": v for (c, s), v in table.items()}, "calibration": {}, "jump": {}}
+        for copy_name, copy in copies.items():
+            rows = calibration_rows(copy, out_of_fold(copy, quality))
+            model_report["calibration"][copy_name] = rows
+            model_report["jump"][copy_name] = jump_at_t(copy)
+            print_rows(f"{copy_name} (jump at t, median over folds: {model_report['jump'][copy_name]})", rows)
+        if "fit" in copies and "test" in copies:
+            for fit_folds in (np.arange(5), np.arange(5, 10)):
+                result = shipped_test(copies["clean"], copies["fit"], copies["test"], quality, fit_folds)
+                key = f"fit folds {fit_folds.min()}-{fit_folds.max()}"
+                model_report[f"shipped {key}"] = result
+                print_rows(f"shipped test: {key} of clean + fit copy -> other folds of the test copy "
+                           f"({result['pairs']} pairs, t = {result['threshold']:.4f})", result["rows"])
+        report[model] = model_report
+    report["seconds"] = time.perf_counter() - started
+    report["load_end"] = os.getloadavg()
+    print(f"\n{report['seconds']:.0f} s; load at end: {report['load_end']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1, default=float))
+
+
+def print_rows(title: str, rows: dict) -> None:
+    print(f"\n{title}")
+    print(f"{'variant':44s} {'band':14s} {'n':>5s} {'acc':>6s} {'mean C':>7s} {'ECE':>14s} {'Brier':>7s}")
+    for name, row in rows.items():
+        for band, m in row.items():
+            print(f"{name:44s} {band:14s} {m['n']:5d} {m['accuracy']:6.3f} {m['mean_confidence']:7.3f} "
+                  f"{m['ece']:6.4f} ({m['ece15']:.4f}) {m['brier']:7.4f}")
+
+
+if __name__ == "__main__":
+    main()

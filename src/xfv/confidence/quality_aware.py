@@ -1,0 +1,171 @@
+"""The quality-aware C-Score (beyond the paper): Eq. 2's curve with a midpoint and a slope that follow the quality
+of the pair, so that a distance from two poor photos is not read as if it came from two good ones.
+
+A distance alone cannot know that a photo is bad: genuine pairs of degraded photos lie farther apart and the
+classes overlap more, so the paper's curve, fitted on clean pairs (or on a mix), is over-confident on bad pairs
+and under-confident on good ones (docs/quality.md measures it). Here, with ``z`` the pair's standardised quality
+features (the lower and the higher of the two image qualities, each ``(q - mean) / std`` over the fitting
+pairs' images):
+
+    ``c(d, z) = L / (1 + exp(-k(z) (d - d0(z)))) + b``,  ``d0(z) = d0 + a . z``,  ``k(z) = -exp(s + g . z)``
+
+(Eq. 2 when ``a = g = 0``; the slope stays negative), fitted by maximum likelihood on the pairs' labels (the
+share of genuine pairs, as Eq. 2 estimates, but weighted by pairs rather than by histogram bins, and over two
+inputs at once, where a histogram would need bins of distance x quality). The score is Eq. 3 with the decision
+threshold ``t`` unchanged: ``C = c(d, z)`` for ``d <= t``, ``1 - c(d, z)`` for ``d > t``, clipped to [0.5, 1].
+Decisions are the paper's; only the confidence in them depends on quality.
+
+``decision="quality"`` (an option, off by default) also moves the decision: "same" where ``c(d, z) >= 0.5``, i.e.
+``d <= t(z)`` with ``t(z)`` the curve's crossing for that pair's quality, and ``C = max(c, 1 - c)``. With the fixed
+``t``, a pair of poor photos just left of ``t`` may be right less often than not (its genuine share there is below
+0.5); Eq. 3 clips such a confidence to 0.5, the quality decision gives the pair the other verdict instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from xfv.confidence.cscore import CScore, check_distances, check_pairs
+
+FEATURES = ("min", "max")  # the pair's quality features, in this order
+DECISIONS = ("threshold", "quality")
+EPSILON = 1e-6  # probabilities are kept in [EPSILON, 1 - EPSILON] inside the likelihood
+
+
+def pair_features(quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
+    """``(N, 2)``: the lower and the higher image quality of each pair."""
+    q1, q2 = (np.asarray(q, dtype=np.float64) for q in (quality1, quality2))
+    if q1.shape != q2.shape or q1.ndim != 1:
+        raise ValueError(f"image qualities must be two 1-d arrays of one length, got shapes {q1.shape} and {q2.shape}.")
+    if not (np.all(np.isfinite(q1)) and np.all(np.isfinite(q2))):
+        raise ValueError("image qualities contain NaN or infinite values.")
+    return np.stack([np.minimum(q1, q2), np.maximum(q1, q2)], axis=1)
+
+
+class QualityAwareCScore:
+    """The quality-aware C-Score of one model (module docstring); after ``fit``: ``L_``, ``b_``, ``d0_``, ``s_``
+    (log of the slope's size), ``a_`` and ``g_`` (one per feature), the standardisation ``mean_``, ``std_`` and
+    the decision threshold ``threshold_``."""
+
+    name = "quality-aware"
+
+    def __init__(self, maxiter: int = 2000, decision: str = "threshold") -> None:
+        self.maxiter = maxiter
+        self.decision = decision
+
+    def fit(self, distances: np.ndarray, labels: np.ndarray, quality1: np.ndarray, quality2: np.ndarray,
+            threshold: float) -> QualityAwareCScore:
+        if self.decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {list(DECISIONS)}, got {self.decision!r}.")
+        d, y = check_pairs(distances, labels)
+        features = pair_features(quality1, quality2)
+        if len(features) != len(d):
+            raise ValueError(f"one quality per image of each pair is needed: {len(d)} distances, "
+                             f"{len(features)} quality pairs.")
+        if len(set(y.tolist())) < 2:
+            raise ValueError("the quality-aware C-Score needs both genuine and imposter pairs.")
+        images = features.ravel()
+        self.mean_, self.std_ = float(images.mean()), float(images.std())
+        if not self.std_ > 0:
+            raise ValueError("the image qualities are all equal: a quality-aware curve needs qualities that vary.")
+        z = (features - self.mean_) / self.std_
+        start = CScore().fit(d, y, threshold)  # the paper's fit: the start, and the curve at a = g = 0
+        k0 = min(start.k_, -1e-3)
+        p0 = np.array([start.L_, start.b_, start.d0_, np.log(-k0), 0.0, 0.0, 0.0, 0.0])
+        bounds = [(0.0, 2.0), (-1.0, 1.0), (-2.0, 4.0), (-5.0, 10.0)] + [(-5.0, 5.0)] * 4
+
+        def loss(p: np.ndarray) -> float:
+            c = np.clip(self._curve(p, d, z), EPSILON, 1 - EPSILON)
+            return -float(np.mean(y * np.log(c) + (1 - y) * np.log(1 - c)))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = minimize(loss, p0, method="L-BFGS-B", bounds=bounds, options={"maxiter": int(self.maxiter)})
+        p = result.x if result.fun <= loss(p0) else p0
+        self.L_, self.b_, self.d0_, self.s_ = (float(v) for v in p[:4])
+        self.a_, self.g_ = p[4:6].astype(float).copy(), p[6:8].astype(float).copy()
+        self.threshold_ = float(threshold)
+        return self
+
+    @staticmethod
+    def _curve(p: np.ndarray, d: np.ndarray, z: np.ndarray) -> np.ndarray:
+        L, b, d0, s = p[:4]
+        midpoint = d0 + z @ p[4:6]
+        slope = -np.exp(s + z @ p[6:8])
+        return L * expit(slope * (d - midpoint)) + b
+
+    def _parameters(self) -> np.ndarray:
+        self._check_fitted()
+        return np.array([self.L_, self.b_, self.d0_, self.s_, *self.a_, *self.g_])
+
+    def standardise(self, quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
+        """The pairs' features ``z`` as the fit standardised them."""
+        self._check_fitted()
+        return (pair_features(quality1, quality2) - self.mean_) / self.std_
+
+    def curve(self, distances: np.ndarray, quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
+        """``c(d, z)`` clipped to [0, 1]: about the probability that a pair of this distance and quality is genuine."""
+        d = check_distances(np.atleast_1d(distances))
+        z = self.standardise(np.atleast_1d(quality1), np.atleast_1d(quality2))
+        if len(z) != len(d):
+            raise ValueError(f"one quality per image of each pair is needed: {len(d)} distances, {len(z)} pairs.")
+        return np.clip(self._curve(self._parameters(), d, z), 0.0, 1.0)
+
+    def thresholds(self, quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
+        """The decision threshold of each pair: ``t``, or with ``decision="quality"`` the crossing ``t(z)`` where
+        ``c(t(z), z) = 0.5`` (0 where the curve stays below 0.5, 2 where it stays above)."""
+        z = self.standardise(np.atleast_1d(quality1), np.atleast_1d(quality2))
+        if self.decision == "threshold":
+            return np.full(len(z), self.threshold_)
+        p = self._parameters()
+        share = (0.5 - self.b_) / self.L_ if self.L_ > 0 else np.inf
+        midpoint, slope = self.d0_ + z @ p[4:6], -np.exp(self.s_ + z @ p[6:8])
+        if share <= 0:
+            return np.full(len(z), 2.0)
+        if share >= 1:
+            return np.zeros(len(z))
+        return np.clip(midpoint + np.log(share / (1 - share)) / slope, 0.0, 2.0)
+
+    def confidence(self, distances: np.ndarray, quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
+        """Eq. 3 with ``c(d, z)``: the probability that the decision ``d <= t`` (``d <= t(z)``) is right, in
+        [0.5, 1]."""
+        d = check_distances(np.atleast_1d(distances))
+        c = self.curve(d, quality1, quality2)
+        same = d <= self.thresholds(quality1, quality2)
+        return np.clip(np.where(same, c, 1.0 - c), 0.5, 1.0)
+
+    @property
+    def parameters(self) -> dict:
+        """JSON-ready: the fitted parameters and the standardisation."""
+        self._check_fitted()
+        return {"L": self.L_, "b": self.b_, "d0": self.d0_, "s": self.s_, "a": list(map(float, self.a_)),
+                "g": list(map(float, self.g_)), "mean": self.mean_, "std": self.std_, "features": list(FEATURES)}
+
+    @classmethod
+    def from_parameters(cls, parameters: dict, threshold: float) -> QualityAwareCScore:
+        """A fitted score from :attr:`parameters` (e.g. a calibration file)."""
+        try:
+            score = cls()
+            score.L_, score.b_, score.d0_, score.s_ = (float(parameters[k]) for k in ("L", "b", "d0", "s"))
+            score.a_ = np.array([float(v) for v in parameters["a"]])
+            score.g_ = np.array([float(v) for v in parameters["g"]])
+            score.mean_, score.std_ = float(parameters["mean"]), float(parameters["std"])
+            score.threshold_ = float(threshold)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"quality-aware C-Score parameters need L, b, d0, s, a, g, mean, std; got "
+                             f"{parameters!r} ({error}).") from None
+        if score.a_.shape != (len(FEATURES),) or score.g_.shape != (len(FEATURES),):
+            raise ValueError(f"a and g need one value per feature {FEATURES}, got {parameters!r}.")
+        values = [score.L_, score.b_, score.d0_, score.s_, score.mean_, score.std_, score.threshold_,
+                  *score.a_, *score.g_]
+        if not all(np.isfinite(values)) or score.std_ <= 0:
+            raise ValueError(f"quality-aware C-Score parameters must be finite with std > 0, got {parameters!r}.")
+        return score
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "threshold_"):
+            raise ValueError("This QualityAwareCScore is not fitted yet; call fit(...) first.")
