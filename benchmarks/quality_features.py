@@ -11,6 +11,8 @@ images finds them.
         [--crops crops/] [--workers 2]
 
 The store accumulates over runs (clean LFW, then its degraded copies); ``--store`` keeps one model's features.
+``--fill-cache`` writes the store's perturbation distances of :data:`xfv.quality.stability.DEFAULT_PERTURBATIONS`
+into the quality cache that ``xfv calibrate --quality`` and ``xfv evaluate --quality`` read (no model pass).
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ from PIL import Image
 
 from xfv.datasets import read_pairs
 from xfv.faces import FaceDetector, detect_and_align, load_image, model_detector
-from xfv.jobs.embeddings import cache_namespace, dataset_detector
+from xfv.jobs.embeddings import cache_namespace, dataset_detector, quality_namespace
 from xfv.models import create_model
 from xfv.quality.heuristic import quality_score
-from xfv.quality.stability import PERTURBATIONS, embed_with_perturbations
+from xfv.quality.stability import (
+    DEFAULT_PERTURBATIONS,
+    PERTURBATIONS,
+    embed_with_perturbations,
+    perturbation_distances,
+)
 from xfv.store.cache import EmbeddingCache, content_hash
 
-NAMES = tuple(PERTURBATIONS)
 CHUNK = 64
 
 
@@ -56,20 +62,44 @@ def align(path: str, alignment: str, size: int, method: str, heuristic: bool) ->
 def load_store(path: Path) -> dict[str, dict]:
     if not path.is_file():
         return {}
-    data = np.load(path, allow_pickle=False)
-    keys = data["sha"].tolist()
-    return {k: {name: data[name][i] for name in data.files if name != "sha"} for i, k in enumerate(keys)}
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}  # each read once (an NpzFile decompresses per access)
+    keys = arrays.pop("sha").tolist()
+    arrays.pop("names", None)
+    return {k: {name: values[i].copy() for name, values in arrays.items()} for i, k in enumerate(keys)}
 
 
-def save_store(path: Path, store: dict[str, dict]) -> None:
+def read_names(path: Path) -> tuple[str, ...] | None:
+    """The perturbations a store was computed with (stores from before this field: all of them)."""
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return tuple(data["names"].tolist()) if "names" in data.files else tuple(PERTURBATIONS)
+
+
+def save_store(path: Path, store: dict[str, dict], names: tuple[str, ...]) -> None:
     keys = sorted(store)
     fields = sorted({name for record in store.values() for name in record})
-    arrays = {"sha": np.array(keys)}
+    arrays = {"sha": np.array(keys), "names": np.array(names)}
     for name in fields:
         arrays[name] = np.stack([np.asarray(store[k].get(name, np.nan)) for k in keys])
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
+
+
+def fill_cache(model, store_path: Path) -> None:
+    store = load_store(store_path)
+    detector = model_detector(dataset_detector(), model.config.detector)
+    namespace = cache_namespace(model, False, detector)
+    rated = EmbeddingCache(quality_namespace(namespace, DEFAULT_PERTURBATIONS), dim=len(DEFAULT_PERTURBATIONS))
+    cache = EmbeddingCache(namespace, dim=model.config.embedding_dim)
+    names = read_names(store_path)
+    columns = [names.index(name) for name in DEFAULT_PERTURBATIONS]
+    for sha, record in store.items():
+        cache.put(sha, record["embedding"])
+        rated.put(sha, perturbation_distances(record["embedding"][None], record["perturbed"][None, columns])[0])
+    print(f"filled {len(store)} entries of {rated.namespace}")
 
 
 def main() -> None:
@@ -82,13 +112,23 @@ def main() -> None:
     parser.add_argument("--crops", help="folder for the heuristic's 112 crops (PNG, for BRISQUE)")
     parser.add_argument("--heuristic", action="store_true", help="also the image-statistics heuristic")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--fill-cache", action="store_true", help="only fill the quality cache from the store")
+    parser.add_argument("--perturbations", default=",".join(PERTURBATIONS),
+                        help="comma-separated names (default: all of xfv.quality.stability.PERTURBATIONS)")
     args = parser.parse_args()
 
     model = create_model(args.model)
+    names = tuple(args.perturbations.split(","))
+    if args.fill_cache:
+        fill_cache(model, Path(args.store))
+        return
     pair_list = read_pairs(args.dataset, args.root, args.pairs)
     paths = list(dict.fromkeys(str(pair_list.path(p)) for pair in pair_list.pairs for p in (pair.image1, pair.image2)))
     store_path = Path(args.store)
     store = load_store(store_path)
+    stored_names = read_names(store_path)
+    if stored_names is not None and stored_names != names:
+        raise SystemExit(f"{store_path} holds perturbations {stored_names}, not {names}.")
     detector = model_detector(dataset_detector(), model.config.detector)
     cache = EmbeddingCache(cache_namespace(model, False, detector), dim=model.config.embedding_dim)
     todo = [p for p in paths if content_hash(Path(p).read_bytes()) not in store]
@@ -103,8 +143,8 @@ def main() -> None:
                                     [model.config.input_size] * len(chunk), [detector.method] * len(chunk),
                                     [args.heuristic] * len(chunk), chunksize=4))
             crops = np.stack([r[1] for r in results])
-            embeddings, perturbed = embed_with_perturbations(model, crops, NAMES)
-            passes += len(crops) * (1 + len(NAMES))
+            embeddings, perturbed = embed_with_perturbations(model, crops, names)
+            passes += len(crops) * (1 + len(names))
             for (sha, _, source, score, extra), embedding, others in zip(results, embeddings, perturbed):
                 cache.put(sha, embedding)
                 record = {"embedding": embedding, "perturbed": others, "detector": source,
@@ -121,8 +161,8 @@ def main() -> None:
             print(f"{done}/{len(todo)} images, {elapsed:.0f} s, {passes / elapsed:.0f} passes/s, "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
             if done % (CHUNK * 20) == 0:
-                save_store(store_path, store)
-    save_store(store_path, store)
+                save_store(store_path, store, names)
+    save_store(store_path, store, names)
     print(f"done: {len(todo)} images in {time.perf_counter() - started:.0f} s; store {len(store)} images", flush=True)
 
 

@@ -28,17 +28,20 @@ def quality_pairs(n: int, rng: np.random.Generator):
     return d, labels, q1, q2, truth
 
 
-def gaussian_pairs(n: int, rng: np.random.Generator):
-    """Balanced classes; a pair is degraded (band 1) with probability 0.5, and its genuine distances then lie
-    farther and wider, as measured on degraded photos; image qualities tell the bands apart (with noise)."""
-    y = np.tile([1, 0], n // 2)
+def banded_pairs(n: int, rng: np.random.Generator):
+    """Half the pairs have a degraded image (quality about 0.3, the other image about 0.8), half are clean (both
+    about 0.8). Distances are uniform; the genuine share falls through 0.5 at d = 0.7 in both bands, steeply for
+    clean pairs (slope 40) and gently for degraded ones (slope 6), the slope's log linear in the lower quality:
+    the known answer is ``p(genuine | d, q) = expit(-k(q) (d - 0.7))``. Returns distances, labels, both qualities,
+    the degraded flags and the true posterior."""
     degraded = rng.random(n) < 0.5
-    genuine = np.where(degraded, rng.normal(0.62, 0.14, n), rng.normal(0.35, 0.1, n))
-    imposter = np.where(degraded, rng.normal(0.95, 0.1, n), rng.normal(1.0, 0.08, n))
-    d = np.clip(np.where(y == 1, genuine, imposter), 0, 2)
-    q_bad = np.where(degraded, rng.normal(0.3, 0.08, n), rng.normal(0.8, 0.08, n))
-    q_other = np.where(rng.random(n) < 0.5, q_bad, rng.normal(0.8, 0.08, n))
-    return d, y, q_bad, q_other, degraded
+    q1 = np.where(degraded, rng.normal(0.3, 0.05, n), rng.normal(0.8, 0.05, n))
+    q2 = rng.normal(0.8, 0.05, n)
+    low = np.minimum(q1, q2)
+    slope = np.exp(np.log(6) + (np.log(40) - np.log(6)) * (low - 0.3) / 0.5)
+    d = rng.uniform(0.2, 1.2, n)
+    truth = expit(-slope * (d - 0.7))
+    return d, (rng.random(n) < truth).astype(int), q1, q2, degraded, truth
 
 
 def test_recovers_the_known_curve(rng):
@@ -57,16 +60,20 @@ def test_recovers_the_known_curve(rng):
 
 
 def test_calibrated_per_quality_band_where_the_paper_curve_is_not(rng):
-    d, y, q1, q2, degraded = gaussian_pairs(12000, rng)
-    dt, yt, q1t, q2t, degraded_t = gaussian_pairs(12000, np.random.default_rng(1))
-    t = best_threshold(d, y)
+    d, y, q1, q2, _, _ = banded_pairs(20000, rng)
+    dt, yt, q1t, q2t, degraded, truth = banded_pairs(20000, np.random.default_rng(1))
+    t = 0.7  # where the known curve crosses 0.5 in every band
     correct = (dt <= t) == (yt == 1)
     paper = CScore().fit(d, y, t).confidence(dt)
     aware = QualityAwareCScore().fit(d, y, q1, q2, t).confidence(dt, q1t, q2t)
-    for band in (degraded_t, ~degraded_t):
+    right = np.where(dt <= t, truth, 1 - truth)  # the true probability that the decision is right
+    assert np.mean(np.abs(aware - right)) < 0.02 < np.mean(np.abs(paper - right))
+    for band in (degraded, ~degraded):
         assert expected_calibration_error(correct[band], aware[band]) < 0.02
         assert expected_calibration_error(correct[band], paper[band]) > 0.04
-    assert brier_score(correct, aware) < 0.9 * brier_score(correct, paper)
+    assert np.mean(paper[degraded]) > np.mean(correct[degraded]) + 0.04  # over-confident on poor photos
+    assert np.mean(paper[~degraded]) < np.mean(correct[~degraded]) - 0.01  # under-confident on good ones
+    assert brier_score(correct, aware) < 0.95 * brier_score(correct, paper)
     assert np.all((aware >= 0.5) & (aware <= 1.0))
 
 
@@ -106,7 +113,7 @@ def test_continuous_variant_of_separated_bins_is_the_step_at_t():
 
 
 def test_calibration_file_round_trip_and_backward_compatibility(rng, tmp_path):
-    d, y, q1, q2, _ = gaussian_pairs(4000, rng)
+    d, y, q1, q2, _, _ = banded_pairs(4000, rng)
     base = Calibration.fit(d, y, model="toy", dataset="synthetic")
     old_style = json.loads(json.dumps(base.to_dict()))
     assert "variants" not in old_style  # a calibration without variants writes the format as before
@@ -145,7 +152,7 @@ def test_calibration_file_round_trip_and_backward_compatibility(rng, tmp_path):
 
 
 def test_bad_input_is_named(rng):
-    d, y, q1, q2, _ = gaussian_pairs(400, rng)
+    d, y, q1, q2, _, _ = banded_pairs(400, rng)
     with pytest.raises(ValueError, match="NaN or infinite"):
         QualityAwareCScore().fit(d, y, np.where(np.arange(400) == 3, np.nan, q1), q2, 0.7)
     with pytest.raises(ValueError, match="one quality per image"):

@@ -12,6 +12,7 @@ from sqlalchemy import func, inspect, select, update
 
 from xfv.cli.platform import sample_root
 from xfv.confidence import default_calibration
+from xfv.confidence.quality_aware import QualityAwareCScore
 from xfv.jobs import explain as explain_module
 from xfv.jobs import precompute as precompute_module
 from xfv.jobs import verify as verify_module
@@ -29,7 +30,7 @@ from xfv.store.db import (
     resolve_db_url,
 )
 from xfv.store.maps import decode_map
-from xfv.store.models import Base, CalibrationRecord, Image, Pair, Result, XMapRecord
+from xfv.store.models import Base, CalibrationRecord, Image, ImageQualityRecord, Pair, Result, XMapRecord
 from xfv.store.queries import NotFoundError, PairQuery, list_pairs
 
 
@@ -134,13 +135,28 @@ def test_a_dataset_large_enough_is_judged_out_of_fold(fresh_sample, monkeypatch)
     with factory() as session:
         calibrations = {c.fold: c for c in session.scalars(select(CalibrationRecord)) if c.fold is not None}
         assert sorted(calibrations) == list(range(10))
-        for result, pair in session.execute(select(Result, Pair).join(Pair, Result.pair_id == Pair.id)):
+        quality = dict(session.execute(select(ImageQualityRecord.image_id, ImageQualityRecord.quality)).all())
+        assert len(quality) == 96 and len(set(quality.values())) > 80
+        rows = session.execute(select(Result, Pair).join(Pair, Result.pair_id == Pair.id)
+                               .order_by(Pair.position)).all()
+        d = np.array([r.distance for r, _ in rows])
+        y = np.array([p.label for _, p in rows])
+        folds = np.array([p.fold for _, p in rows])
+        q1 = np.array([quality[p.image1_id] for _, p in rows])
+        q2 = np.array([quality[p.image2_id] for _, p in rows])
+        for i, (result, pair) in enumerate(rows):
             fold = calibrations[pair.fold]
             assert result.threshold == fold.threshold
             assert result.correct == ((result.distance <= fold.threshold) == (pair.label == 1))
-            expected = eq3_reference([result.distance], fold.threshold, fold.parameters["cscore"])[0]
-            assert result.confidence == pytest.approx(expected, abs=1e-9)
             assert result.calibration == f"out of fold: fitted on the other folds of {SAMPLE}"
+            assert result.cscore == "quality-aware"
+        for k, fold in calibrations.items():  # each fold's confidences: the quality-aware curve of the other folds
+            train, test = folds != k, folds == k
+            aware = QualityAwareCScore().fit(d[train], y[train], q1[train], q2[train], fold.threshold)
+            stored = np.array([r.confidence for (r, _), keep in zip(rows, test) if keep])
+            assert stored == pytest.approx(aware.confidence(d[test], q1[test], q2[test]), abs=1e-9)
+        everything = session.scalar(select(CalibrationRecord).where(CalibrationRecord.fold.is_(None)))
+        assert everything.parameters["variants"]["default"] == "quality-aware"  # what uploads are judged with
 
 
 def test_ingest_refuses_a_second_root_under_the_same_name(fresh_sample, tmp_path):

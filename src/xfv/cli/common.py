@@ -54,6 +54,14 @@ def print_json(payload: dict) -> None:
 
 def add_calibration_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", help="calibration JSON (default: the one shipped for the model)")
+    add_cscore_argument(parser)
+
+
+def add_cscore_argument(parser: argparse.ArgumentParser) -> None:
+    from xfv.confidence.calibration_file import VARIANTS
+
+    parser.add_argument("--cscore", choices=VARIANTS, help="C-Score variant of the calibration (default: its own "
+                                                           "default; paper: the paper's Eq. 2-3; docs/quality.md)")
 
 
 def cli_calibration(args: argparse.Namespace, model: EmbeddingModel) -> tuple[Calibration, str]:
@@ -93,4 +101,5 @@ def verify_photos(args: argparse.Namespace, model: EmbeddingModel):
     threshold = getattr(args, "threshold", None)
     calibration, name = (None, "") if threshold is not None and not args.calibration else cli_calibration(args, model)
     cache = None if args.no_cache else photo_cache(model, detector, args.aligned)
-    return faces, verify_faces(model, *faces, calibration, name, threshold=threshold, cache=cache)
+    return faces, verify_faces(model, *faces, calibration, name, threshold=threshold, cache=cache,
+                               variant=getattr(args, "cscore", None))

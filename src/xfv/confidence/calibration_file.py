@@ -133,16 +133,20 @@ class Calibration:
         return tuple(v for v, score in ((PAPER, self.cscore), (CONTINUOUS, self.continuous),
                                         (QUALITY_AWARE, self.quality_aware)) if score is not None)
 
-    def score(self, distances: np.ndarray, quality1: np.ndarray | None = None, quality2: np.ndarray | None = None,
-              variant: str | None = None) -> Scored:
-        """The confidence of the decisions ``d <= t`` by ``variant`` (default: the calibration's default). The
-        quality-aware variant needs both images' qualities (by :attr:`quality`'s measure); without them the default
-        falls back to the continuous curve, else the paper's, and the returned name says which applied."""
+    def check_variant(self, variant: str | None) -> None:
+        """``ValueError`` unless ``variant`` is None (the default) or one this calibration holds."""
         if variant is not None and variant not in VARIANTS:
             raise ValueError(f"Unknown C-Score variant {variant!r}; expected one of {list(VARIANTS)}.")
         if variant is not None and variant not in self.variants:
             raise ValueError(f"The calibration of {self.model} on {self.dataset} has no {variant!r} C-Score; it has "
                              f"{list(self.variants)}.")
+
+    def score(self, distances: np.ndarray, quality1: np.ndarray | None = None, quality2: np.ndarray | None = None,
+              variant: str | None = None) -> Scored:
+        """The confidence of the decisions ``d <= t`` by ``variant`` (default: the calibration's default). The
+        quality-aware variant needs both images' qualities (by :attr:`quality`'s measure); without them the default
+        falls back to the continuous curve, else the paper's, and the returned name says which applied."""
+        self.check_variant(variant)
         chosen = variant or self.default_variant
         has_quality = quality1 is not None and quality2 is not None
         if chosen == QUALITY_AWARE and not has_quality:

@@ -230,6 +230,18 @@ def read_manifest(root: str | Path) -> dict[str, bool]:
         return {row["path"]: row["degraded"] == "1" for row in csv.DictReader(handle)}
 
 
+BANDS = ("both clean", "one degraded", "both degraded")
+
+
+def degradation_bands(pair_list: PairList) -> np.ndarray | None:
+    """Per pair of a degraded copy its band (:data:`BANDS`: how many of its images are degraded), from the copy's
+    ``degradations.csv``; None for a dataset that is no such copy."""
+    if not (pair_list.root / MANIFEST).is_file():
+        return None
+    degraded = read_manifest(pair_list.root)
+    return np.array([BANDS[degraded.get(p.image1, False) + degraded.get(p.image2, False)] for p in pair_list.pairs])
+
+
 def _readme(pair_list: PairList, dataset_format: str, seed: int, mode: str, fraction: float,
             ranges: DegradationRanges, report: DegradeReport) -> str:
     choice = (f"each image degraded with probability {fraction}" if mode == "image"

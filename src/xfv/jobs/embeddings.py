@@ -175,10 +175,12 @@ def pair_distances(
 def pair_distances_and_qualities(
     pair_list: PairList, model: EmbeddingModel, *, aligned: bool = False, use_cache: bool = True,
     progress: bool = False, detector: FaceDetector | None = None,
+    perturbations: tuple[str, ...] = DEFAULT_PERTURBATIONS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`pair_distances` and the model-based quality of both images of every pair (``quality1``,
     ``quality2``), from one alignment and one batched model call per image."""
     paths = [pair_list.path(p) for pair in pair_list.pairs for p in (pair.image1, pair.image2)]
-    embeddings, quality = embed_with_quality(paths, model, aligned=aligned, use_cache=use_cache, progress=progress,
+    embeddings, quality = embed_with_quality(paths, model, perturbations=perturbations, aligned=aligned,
+                                             use_cache=use_cache, progress=progress,
                                              detector=detector or dataset_detector())
     return cosine_distance(embeddings[0::2], embeddings[1::2]), quality[0::2], quality[1::2]

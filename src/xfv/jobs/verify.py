@@ -189,13 +189,17 @@ def dataset_calibration(own: Calibration, fingerprint: str) -> tuple[Calibration
 
 
 def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, calibration: Calibration | None,
-                 name: str, *, threshold: float | None = None, cache: EmbeddingCache | None = None) -> Verdict:
+                 name: str, *, threshold: float | None = None, cache: EmbeddingCache | None = None,
+                 variant: str | None = None) -> Verdict:
     """Embed the native crops (through ``cache`` if given), Eq. 1, and judge with ``calibration`` (named ``name``);
     a ``threshold`` of one's own replaces the calibration's, and then there is no C-Score (Eq. 3 belongs to the
-    calibration's t)."""
+    calibration's t); ``variant``: the C-Score variant (default: the calibration's default)."""
     if calibration is None and threshold is None:
         raise ValueError("verify_faces needs a calibration or a threshold.")
-    measure = calibration.quality if calibration is not None and threshold is None else None
+    if calibration is not None:
+        calibration.check_variant(variant)
+    wants_quality = variant in (None, "quality-aware")
+    measure = calibration.quality if calibration is not None and threshold is None and wants_quality else None
     embeddings, quality = embed_native(model, [face1, face2], cache, measure.perturbations if measure else ())
     distance = float(cosine_distance(embeddings[0], embeddings[1]))
     if threshold is not None:
@@ -203,7 +207,8 @@ def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, cali
         return Verdict(model.name, distance, t, "same" if distance <= t else "different", None,
                        "none: threshold given, so no C-Score")
     q1, q2 = (None, None) if quality is None else (float(quality[0]), float(quality[1]))
-    scored = calibration.score(np.array([distance]), *(None if q is None else np.array([q]) for q in (q1, q2)))
+    scored = calibration.score(np.array([distance]), *(None if q is None else np.array([q]) for q in (q1, q2)),
+                               variant=variant)
     return Verdict(model.name, distance, float(calibration.threshold),
                    "same" if distance <= calibration.threshold else "different", float(scored.confidence[0]), name,
                    scored.variant, q1, q2, quality_note(calibration, q1, q2))

@@ -80,6 +80,6 @@ def error_versus_discard(distances: np.ndarray, labels: np.ndarray, quality: np.
     misses_left = np.concatenate([np.cumsum(miss[::-1])[::-1], [0]])
     genuine_left = np.concatenate([np.cumsum(genuine[::-1])[::-1], [0]])
     for i, fraction in enumerate(fractions):
-        n = int(round(fraction * len(d)))
+        n = round(fraction * len(d))
         fnmr[i] = misses_left[n] / genuine_left[n] if genuine_left[n] else 0.0
     return ErrorVersusDiscard(fractions, fnmr, threshold, achieved)

@@ -11,7 +11,8 @@ from xfv.store.queries import MODEL_FILTERS, SORT_COLUMNS
 SORT_PATTERN = r"^-?(" + "|".join(sorted(SORT_COLUMNS)) + r")$"
 # MODEL:FIELD:VALUE, each field with the values it takes (the schema documents them, the route checks them).
 WHERE_VALUES = {"prediction": "same|different", "correct": "true|false",
-                "confidence_min": r"0(\.[0-9]+)?|1(\.0+)?", "confidence_max": r"0(\.[0-9]+)?|1(\.0+)?"}
+                "confidence_min": r"0(\.[0-9]+)?|1(\.0+)?", "confidence_max": r"0(\.[0-9]+)?|1(\.0+)?",
+                "quality_min": r"-?[01](\.[0-9]+)?", "quality_max": r"-?[01](\.[0-9]+)?"}
 WHERE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*:(" + "|".join(
     f"{field}:({WHERE_VALUES[field]})" for field in MODEL_FILTERS) + r")$"
 Label = Literal["same", "different"]
@@ -38,6 +39,9 @@ class PairFilters(BaseModel):
     correct: bool | None = None
     confidence_min: float | None = Field(None, ge=0.0, le=1.0)
     confidence_max: float | None = Field(None, ge=0.0, le=1.0)
+    quality_min: float | None = Field(None, ge=-1.0, le=1.0, description="pair quality (the lower image quality "
+                                      "for `model`, docs/quality.md) at least this")
+    quality_max: float | None = Field(None, ge=-1.0, le=1.0, description="pair quality at most this")
     identity: str | None = Field(None, pattern=TEXT, max_length=100, description="substring of either identity")
     path: str | None = Field(None, pattern=TEXT, max_length=200, description="substring of either image path")
     sort: str = Field("id", pattern=SORT_PATTERN, description=f"one of {sorted(SORT_COLUMNS)}, '-' for descending")
@@ -54,6 +58,12 @@ class ResultOut(BaseModel):
     confidence: float | None
     calibration: str | None = Field(description="where the threshold and C-Score come from: out of fold, or the "
                                                 "shipped calibration (datasets too small for their own)")
+    cscore: str | None = Field(None, description="the C-Score variant of the confidence: paper, continuous or "
+                                                 "quality-aware (docs/quality.md)")
+    quality1: float | None = Field(None, description="image 1's quality for this model (embedding stability, "
+                                                     "docs/quality.md; higher is better)")
+    quality2: float | None = Field(None, description="image 2's quality for this model")
+    quality: float | None = Field(None, description="the pair's quality: the lower of the two")
 
 
 class ImageOut(BaseModel):
@@ -66,6 +76,8 @@ class ImageOut(BaseModel):
     aligned: bool
     url: str
     thumbnail: str
+    qualities: dict[str, float] = Field(default_factory=dict, description="per model the image's quality "
+                                        "(embedding stability, docs/quality.md); `quality` is the image statistics")
 
 
 class PairOut(BaseModel):
@@ -78,8 +90,11 @@ class PairOut(BaseModel):
     image2: str
     identity1: str
     identity2: str
-    quality1: float
-    quality2: float
+    quality1: float | None = Field(description="image 1's quality for the table's model (embedding stability, "
+                                               "docs/quality.md; sort key quality1), None if not computed")
+    quality2: float | None = Field(description="image 2's quality for the table's model (sort key quality2)")
+    heuristic1: float = Field(description="image 1's image-statistics quality, 0-100 (sort key heuristic1)")
+    heuristic2: float = Field(description="image 2's image-statistics quality, 0-100")
     thumbnail1: str
     thumbnail2: str
     results: dict[str, ResultOut]

@@ -47,8 +47,10 @@ from xfv.store.queries import (
     get_dataset,
     get_model,
     latest_calibration,
+    model_pair_qualities,
     model_results,
     results_calibration,
+    results_variant,
     stored_xmaps,
 )
 from xfv.store.uploads import expire_uploads, get_upload, save_upload_maps, upload_task_key
@@ -138,6 +140,7 @@ class CalibrationView:
     quality: CalibrationQuality
     calibration: str  # the name of the calibration behind the stored results
     shipped: Calibration | None  # the shipped calibration, where it judges the stored results (small datasets)
+    variant: str = "paper"  # the C-Score variant of the stored confidences
 
 
 class Services:
@@ -259,9 +262,13 @@ class Services:
                 else:  # every fold judged by the shipped t and curve
                     fits = [FoldFit(int(k), float(shipped.threshold), shipped.cscore, folds != k)
                             for k in np.unique(folds)]
+                rated = np.array(model_pair_qualities(session, dataset, model), dtype=float).reshape(-1, 2)
+                qualities = (rated[:, 0], rated[:, 1]) if len(rated) and np.all(np.isfinite(rated)) else None
                 quality = calibration_quality(distances, labels, folds, confidence.astype(float), correct, fits,
-                                              min_pairs=MIN_CALIBRATION_PAIRS, shipped=shipped is not None)
-                view = self._views[key] = CalibrationView(distances, labels, fits, quality, name, shipped)
+                                              min_pairs=MIN_CALIBRATION_PAIRS, shipped=shipped is not None,
+                                              qualities=qualities)
+                variant = results_variant(session, dataset, model) or "paper"
+                view = self._views[key] = CalibrationView(distances, labels, fits, quality, name, shipped, variant)
         return view
 
     def warm_calibration_views(self, factory: sessionmaker[Session]) -> threading.Thread:

@@ -8,7 +8,7 @@ const PAIR_COLUMNS = [
   { key: "id", title: "id", sort: "id" }, { key: "faces", title: "faces" },
   { key: "label", title: "label", sort: "label" }, { key: "fold", title: "fold", sort: "fold" },
   { key: "identities", title: "identities", sort: "identity1" }, { key: "quality", title: "quality", sort: "quality1",
-    help: "image quality 0-100 (sharpness × exposure × contrast of the aligned crop)" },
+    help: "image quality for the model: how stable its embedding stays under small shifts, zooms, a mirror and occlusions (1 − mean distance; higher is better; docs/quality.md)" },
 ];
 const MODEL_COLUMNS = [
   { key: "prediction", title: "prediction", help: "same or different person; ✓ right, ✗ wrong" },
@@ -95,7 +95,8 @@ function renderRow(item) {
     fixed("label", item.label), fixed("fold", item.fold),
     fixed("identities", el("span", { class: "identities", title: `${item.image1}\n${item.image2}` },
       el("span", {}, ...breakable(item.identity1)), el("span", {}, ...breakable(item.identity2)))),
-    fixed("quality", el("span", { class: "stacked" }, el("span", {}, item.quality1.toFixed(0)), el("span", {}, item.quality2.toFixed(0)))),
+    fixed("quality", el("span", { class: "stacked" }, ...[item.quality1, item.quality2].map(
+      (q) => el("span", {}, q === null ? "–" : q.toFixed(3))))),
   ];
   for (const model of state.models) {
     const r = item.results[model];
