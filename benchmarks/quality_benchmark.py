@@ -29,6 +29,7 @@ from xfv.confidence.quality_aware import QualityAwareCScore
 from xfv.datasets import read_pairs
 from xfv.datasets.degrade import read_manifest
 from xfv.quality.edc import error_versus_discard, pair_quality
+from xfv.quality.heuristic import sharpness_measure
 from xfv.quality.stability import PERTURBATIONS, perturbation_distances, stability_from_distances
 from xfv.store.cache import content_hash
 from xfv.verification import best_threshold, cosine_distance, kfold_verification
@@ -83,9 +84,22 @@ def image_scores(store: dict[str, np.ndarray], brisque: dict[str, float]) -> dic
                           ("flip", ("flip",))):
         if all(name in columns for name in subset):
             scores[f"stability ({label})"] = stability_from_distances(distances[:, [columns[c] for c in subset]])
+    scores["sharpness"] = sharpness_measure(store["sharpness"])
     if brisque:
         scores["BRISQUE"] = -np.array([brisque.get(s, np.nan) for s in store["sha"].tolist()])
     return scores
+
+
+def combined(scores: dict[str, np.ndarray], reference: np.ndarray) -> np.ndarray:
+    """Stability (geometric 5) and sharpness in one number: the sum of ``-log(1 - stability)`` and the sharpness
+    measure, each standardised by its mean and standard deviation over the ``reference`` images (clean LFW)."""
+    parts = [-np.log(np.clip(1 - scores["stability (geometric 5)"], 1e-9, None)), scores["sharpness"]]
+    return sum((p - p[reference].mean()) / p[reference].std() for p in parts)
+
+
+def quality_features(scores: dict[str, np.ndarray], spec: str) -> np.ndarray:
+    """``A+B``: the scores A and B as columns (the quality-aware C-Score's measures), ``A``: one."""
+    return np.stack([scores[name] for name in spec.split("+")], axis=1)
 
 
 def detector_confidence(source: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -158,7 +172,16 @@ def metrics(correct: np.ndarray, confidence: np.ndarray) -> dict:
     return {"n": len(correct), "accuracy": float(correct.mean()), "mean_confidence": float(confidence.mean()),
             "ece": expected_calibration_error(correct, confidence),
             "ece15": expected_calibration_error(correct, confidence, n_bins=ECE_BINS_ISSUE),
-            "brier": brier_score(correct, confidence)}
+            "brier": brier_score(correct, confidence), "ece_floor": ece_floor(confidence)}
+
+
+def ece_floor(confidence: np.ndarray, draws: int = 200) -> float:
+    """The ECE (10 bins) that a *perfectly* calibrated score with these confidences shows on this many pairs: the
+    mean over ``draws`` of the ECE when each decision is right with probability equal to its confidence. An ECE
+    target below it cannot be met by any score on a sample of this size (sampling noise, not miscalibration)."""
+    rng = np.random.default_rng(0)
+    return float(np.mean([expected_calibration_error(rng.random(len(confidence)) < confidence, confidence)
+                          for _ in range(draws)]))
 
 
 def jump_at_t(copy: Copy) -> dict:
@@ -211,7 +234,8 @@ def main() -> None:
     parser.add_argument("--clean", required=True, help="the clean dataset (LFW) root")
     parser.add_argument("--degraded", action="append", default=[], metavar="NAME=ROOT")
     parser.add_argument("--models", default="dlib,sface")
-    parser.add_argument("--quality", default="stability (geometric 5)", help="the score the C-Score variants use")
+    parser.add_argument("--quality", default="stability (geometric 5)+sharpness",
+                        help="the measures the quality-aware C-Score reads, joined by + (default: as shipped)")
     parser.add_argument("--brisque", help="CSV sha,brisque (BRISQUE on the heuristic's crops, a side run)")
     parser.add_argument("--out", help="JSON report")
     parser.add_argument("--partial", action="store_true", help="degraded copies: use the pairs with features only")
@@ -220,20 +244,24 @@ def main() -> None:
     print(f"load at start: {os.getloadavg()}")
     brisque = read_brisque(args.brisque)
     report: dict = {"load_start": os.getloadavg()}
-    heuristic: dict[str, float] = {}
+    model_free: dict[str, dict[str, float]] = {"heuristic": {}, "sharpness": {}}
     for model in args.models.split(","):
         data = np.load(Path(args.features) / f"{model}.npz", allow_pickle=False)
         store = {name: data[name] for name in data.files}
-        if "heuristic" in store:
-            heuristic.update(zip(store["sha"].tolist(), store["heuristic"].tolist()))
-        else:  # model-free measures come from the run that computed them
-            store["heuristic"] = np.array([heuristic.get(s, np.nan) for s in store["sha"].tolist()])
+        for name, values in model_free.items():
+            if name in store:
+                values.update(zip(store["sha"].tolist(), store[name].tolist()))
+            else:  # model-free measures come from the run that computed them
+                store[name] = np.array([values.get(s, np.nan) for s in store["sha"].tolist()])
         index = {s: i for i, s in enumerate(store["sha"].tolist())}
         copies = {"clean": Copy("clean", args.clean, store, index)}
         for item in args.degraded:
             name, _, root = item.partition("=")
             copies[name] = Copy(name, root, store, index, args.partial)
         scores = image_scores(store, brisque)
+        reference = np.zeros(len(store["sha"]), bool)
+        reference[np.concatenate([copies["clean"].rows1, copies["clean"].rows2])] = True
+        scores["stability + sharpness"] = combined(scores, reference)
         print(f"\n## {model}: EDC area (mean FNMR over 0-30 % discarded; lower is better)")
         table = edc_table(copies, scores)
         for fmr in ("fmr=0.001", "fmr=0.01"):
@@ -242,7 +270,7 @@ def main() -> None:
                 cells = [table.get((c, score_name), {}).get(fmr) for c in copies]
                 print(f"{score_name:26s} " + " | ".join(
                     "-" if cell is None else f"{cell['area30']:.4f} ({cell['fnmr0']:.4f})" for cell in cells))
-        quality = scores[args.quality]
+        quality = quality_features(scores, args.quality)
         print(f"\n## {model}: calibration out of fold (10 bins; 15-bin ECE in brackets), quality: {args.quality}")
         model_report = {"edc": {f"{c}|{s}": v for (c, s), v in table.items()}, "calibration": {}, "jump": {}}
         for copy_name, copy in copies.items():
@@ -269,11 +297,12 @@ def main() -> None:
 
 def print_rows(title: str, rows: dict) -> None:
     print(f"\n{title}")
-    print(f"{'variant':44s} {'band':14s} {'n':>5s} {'acc':>6s} {'mean C':>7s} {'ECE':>14s} {'Brier':>7s}")
+    print(f"{'variant':44s} {'band':14s} {'n':>5s} {'acc':>6s} {'mean C':>7s} {'ECE':>14s} {'Brier':>7s} "
+          f"{'ECE floor':>9s}")
     for name, row in rows.items():
         for band, m in row.items():
             print(f"{name:44s} {band:14s} {m['n']:5d} {m['accuracy']:6.3f} {m['mean_confidence']:7.3f} "
-                  f"{m['ece']:6.4f} ({m['ece15']:.4f}) {m['brier']:7.4f}")
+                  f"{m['ece']:6.4f} ({m['ece15']:.4f}) {m['brier']:7.4f} {m['ece_floor']:9.4f}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from xfv.confidence.calibration_file import Calibration, QualityMeasure, load_ca
 from xfv.confidence.quality_aware import QualityAwareCScore
 from xfv.verification import best_threshold
 
-MEASURE = QualityMeasure("stability", ("flip",), (0.0, 1.0))
+MEASURE = QualityMeasure(("stability",), ("flip",), ((0.0, 1.0),))
 
 
 def quality_pairs(n: int, rng: np.random.Generator):

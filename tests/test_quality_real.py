@@ -66,11 +66,14 @@ def test_the_verdict_names_its_variant_and_flags_a_quality_the_calibration_has_n
     verdict = verify_faces(model, *faces, calibration, "shipped")
     assert verdict.cscore == "quality-aware" and verdict.quality_note is None
     assert (verdict.quality1 < verdict.quality2) == degraded[pair.image1]  # the degraded face rates lower
-    assert verdict.quality1 is not None and calibration.quality.seen[0] <= verdict.quality1 <= calibration.quality.seen[1]
-    narrow = replace(calibration, quality=replace(calibration.quality, seen=(0.999, 1.0)))
+    low, high = calibration.quality.seen[0]  # the stability's range
+    assert verdict.quality1 is not None and low <= verdict.quality1 <= high
+    narrow = replace(calibration, quality=replace(calibration.quality,
+                                                  seen=((0.9999, 1.0), *calibration.quality.seen[1:])))
     flagged = verify_faces(model, *faces, narrow, "shipped, narrowed")
     assert flagged.confidence == verdict.confidence  # the same curve: only the note differs
-    assert "outside what the calibration has seen" in flagged.quality_note and "face 1" in flagged.quality_note
+    assert "outside what the calibration has seen" in flagged.quality_note
+    assert "face 1 stability" in flagged.quality_note and "face 2 stability" in flagged.quality_note
     paper = verify_faces(model, *faces, replace(calibration, default_variant="paper", quality=None,
                                                 quality_aware=None), "paper")
     assert paper.cscore == "paper" and paper.quality1 is None and paper.quality_note is None

@@ -135,14 +135,16 @@ def test_a_dataset_large_enough_is_judged_out_of_fold(fresh_sample, monkeypatch)
     with factory() as session:
         calibrations = {c.fold: c for c in session.scalars(select(CalibrationRecord)) if c.fold is not None}
         assert sorted(calibrations) == list(range(10))
-        quality = dict(session.execute(select(ImageQualityRecord.image_id, ImageQualityRecord.quality)).all())
-        assert len(quality) == 96 and len(set(quality.values())) > 80
+        stability = dict(session.execute(select(ImageQualityRecord.image_id, ImageQualityRecord.quality)).all())
+        assert len(stability) == 96 and len(set(stability.values())) > 80
+        sharpness = dict(session.execute(select(Image.id, Image.sharpness)).all())  # stored by ingest
+        quality = {i: (stability[i], np.log1p(sharpness[i])) for i in stability}  # the two measures
         rows = session.execute(select(Result, Pair).join(Pair, Result.pair_id == Pair.id)
                                .order_by(Pair.position)).all()
         d = np.array([r.distance for r, _ in rows])
         y = np.array([p.label for _, p in rows])
         folds = np.array([p.fold for _, p in rows])
-        q1 = np.array([quality[p.image1_id] for _, p in rows])
+        q1 = np.array([quality[p.image1_id] for _, p in rows])  # (pairs, 2)
         q2 = np.array([quality[p.image2_id] for _, p in rows])
         for i, (result, pair) in enumerate(rows):
             fold = calibrations[pair.fold]

@@ -100,7 +100,7 @@ def _cscore_options(args: argparse.Namespace) -> dict:
 
 
 def _load_scores(
-    args: argparse.Namespace, perturbations: tuple[str, ...] | None = None,
+    args: argparse.Namespace, perturbations: tuple[str, ...] | None = None, measures: tuple[str, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list] | None, str, tuple | None, np.ndarray | None]:
     """Distances, labels, folds, (from images only) the image columns of pairs.csv, the model's fingerprint (""
     for distances from a file), both images' qualities (with ``perturbations``, or columns of the file) and the
@@ -129,7 +129,8 @@ def _load_scores(
     options = {"aligned": args.aligned, "use_cache": not args.no_cache, "progress": show_progress(args)}
     qualities = None
     if perturbations:
-        distances, *both = pair_distances_and_qualities(pair_list, model, perturbations=perturbations, **options)
+        distances, *both = pair_distances_and_qualities(pair_list, model, perturbations=perturbations,
+                                                        measures=measures, **options)
         qualities = tuple(both)
     else:
         distances = pair_distances(pair_list, model, **options)
@@ -152,14 +153,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         elif args.model != calibration.model:
             raise ValueError(f"Calibration {args.calibration!r} was fitted for model {calibration.model!r}, "
                              f"not {args.model!r}.")
+    from xfv.quality import QUALITY_MEASURES
     from xfv.quality.stability import DEFAULT_PERTURBATIONS
 
-    perturbations = None
+    perturbations, measures = None, QUALITY_MEASURES
     if calibration is not None and calibration.quality is not None:
-        perturbations = calibration.quality.perturbations
+        perturbations, measures = calibration.quality.perturbations, calibration.quality.measures
     elif args.quality:
         perturbations = DEFAULT_PERTURBATIONS
-    distances, labels, folds, images, _, qualities, bands = _load_scores(args, perturbations)
+    distances, labels, folds, images, _, qualities, bands = _load_scores(args, perturbations, measures)
     quality = {"bands": bands} | ({} if qualities is None else {"quality1": qualities[0], "quality2": qualities[1]})
     if calibration is not None:
         evaluation = evaluate_scores(distances, labels, folds, dataset=args.dataset, model=args.model,
@@ -206,7 +208,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
         if len(calibration.variants) > 1:
             print(f"variants: {', '.join(calibration.variants)}; default {calibration.default_variant}"
                   + (f"; quality-aware fitted on {calibration.quality_dataset} ({calibration.quality_pairs} pairs), "
-                     f"image qualities seen {calibration.quality.seen[0]:.4f}-{calibration.quality.seen[1]:.4f}"
+                     "image qualities seen " + ", ".join(
+                         f"{m} {lo:.4f}-{hi:.4f}" for m, (lo, hi) in zip(calibration.quality.measures,
+                                                                         calibration.quality.seen))
                      if calibration.quality else ""))
         print(f"saved {path}")
     return 0
@@ -219,7 +223,8 @@ def _add_quality_aware(args: argparse.Namespace, calibration: Calibration) -> Ca
     from xfv.confidence.quality_aware import QualityAwareCScore
     from xfv.datasets import read_pairs
     from xfv.jobs.embeddings import pair_distances_and_qualities
-    from xfv.quality.stability import DEFAULT_PERTURBATIONS, MEASURE
+    from xfv.quality import QUALITY_MEASURES
+    from xfv.quality.stability import DEFAULT_PERTURBATIONS
 
     model = model_from_args(args)
     parts = []
@@ -228,18 +233,18 @@ def _add_quality_aware(args: argparse.Namespace, calibration: Calibration) -> Ca
                                allow_outside_root=args.allow_outside_root)
         keep = np.array([args.quality_folds is None or p.fold in args.quality_folds for p in pair_list.pairs])
         d, q1, q2 = pair_distances_and_qualities(pair_list, model, aligned=args.aligned, use_cache=not args.no_cache,
-                                                 progress=show_progress(args), perturbations=DEFAULT_PERTURBATIONS)
+                                                 progress=show_progress(args), perturbations=DEFAULT_PERTURBATIONS,
+                                                 measures=QUALITY_MEASURES)
         labels = np.array([p.label for p in pair_list.pairs])
         parts.append((d[keep], labels[keep], q1[keep], q2[keep]))
     d, y, q1, q2 = (np.concatenate(column) for column in zip(*parts))
     if len(d) == 0:
         raise ValueError(f"--quality-folds {args.quality_folds} select no pairs.")
-    images = np.concatenate([q1, q2])
     folds = "" if args.quality_folds is None else f", folds {args.quality_folds[0]}-{args.quality_folds[-1]}"
     source = " + ".join([str(args.dataset), *(f"copy {Path(r).name}" for r in args.quality_root)]) + folds
     return calibration.with_variants(
         quality_aware=QualityAwareCScore().fit(d, y, q1, q2, calibration.threshold),
-        quality=QualityMeasure(MEASURE, DEFAULT_PERTURBATIONS, (float(images.min()), float(images.max()))),
+        quality=QualityMeasure.of(QUALITY_MEASURES, DEFAULT_PERTURBATIONS, q1, q2),
         quality_dataset=source, quality_pairs=len(d), default=QUALITY_AWARE)
 
 

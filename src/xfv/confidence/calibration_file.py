@@ -18,13 +18,14 @@ ignore it): other C-Scores of the same threshold, and which one applies by defau
 
     "variants": {"default": "quality-aware",
                  "continuous": {"parameters": {...}, "options": {...}},
-                 "quality-aware": {"parameters": {...}, "quality": {"measure": "stability", "perturbations": [...],
-                                   "seen": [low, high]}, "dataset": "...", "pairs": 12000}}
+                 "quality-aware": {"parameters": {...}, "quality": {"measures": ["stability", "sharpness"],
+                                   "perturbations": [...], "seen": [[low, high], [low, high]]},
+                                   "dataset": "...", "pairs": 6000}}
 
 ``continuous``: Eq. 2 fitted through ``c(t) = 0.5`` (:class:`~xfv.confidence.cscore.CScore` with
 ``continuous=True``); ``quality-aware``: :class:`~xfv.confidence.quality_aware.QualityAwareCScore`, with the
-image quality measure it was fitted on and the range of image qualities its fitting pairs spanned (``seen``: a
-photo outside it is outside what the calibration has seen). The top-level ``parameters`` stay the paper's C-Score.
+image quality measures it was fitted on and the range of each its fitting pairs spanned (``seen``: a photo outside
+it is outside what the calibration has seen). The top-level ``parameters`` stay the paper's C-Score.
 """
 
 from __future__ import annotations
@@ -52,26 +53,44 @@ VARIANTS = (PAPER, CONTINUOUS, QUALITY_AWARE)
 
 @dataclass(frozen=True)
 class QualityMeasure:
-    """The image quality a quality-aware curve was fitted on: ``measure`` (``stability``: xfv.quality.stability)
-    with its ``perturbations``, and the range ``seen`` of the fitting pairs' image qualities."""
+    """The image qualities a quality-aware curve was fitted on: ``measures`` in order (``stability``:
+    xfv.quality.stability with ``perturbations``; ``sharpness``: xfv.quality.heuristic.sharpness_measure), and per
+    measure the range ``seen`` of the fitting pairs' image qualities."""
 
-    measure: str
+    measures: tuple[str, ...]
     perturbations: tuple[str, ...]
-    seen: tuple[float, float]
+    seen: tuple[tuple[float, float], ...]
 
-    def outside(self, quality: float) -> bool:
-        """Whether an image quality lies outside the range the calibration was fitted on."""
-        return not self.seen[0] <= quality <= self.seen[1]
+    def __post_init__(self) -> None:
+        if not self.measures or len(self.seen) != len(self.measures):
+            raise ValueError(f"quality needs one 'seen' range per measure {list(self.measures)}, got {self.seen!r}.")
+        if any(len(r) != 2 or not r[0] <= r[1] for r in self.seen):
+            raise ValueError(f"quality 'seen' ranges must be [low, high], got {self.seen!r}.")
+
+    def outside(self, qualities: np.ndarray) -> list[tuple[str, float, float, float]]:
+        """The measures of one image (a value per measure) outside the range the calibration has seen:
+        ``(measure, value, low, high)``."""
+        values = np.atleast_1d(np.asarray(qualities, dtype=float))
+        return [(name, float(v), low, high) for name, v, (low, high) in zip(self.measures, values, self.seen)
+                if not low <= v <= high]
 
     def to_dict(self) -> dict:
-        return {"measure": self.measure, "perturbations": list(self.perturbations), "seen": list(self.seen)}
+        return {"measures": list(self.measures), "perturbations": list(self.perturbations),
+                "seen": [list(r) for r in self.seen]}
 
     @classmethod
     def from_dict(cls, data: dict) -> QualityMeasure:
-        seen = tuple(float(v) for v in data["seen"])
-        if len(seen) != 2 or not seen[0] <= seen[1]:
-            raise ValueError(f"quality 'seen' must be [low, high], got {data['seen']!r}.")
-        return cls(str(data["measure"]), tuple(str(p) for p in data["perturbations"]), seen)
+        return cls(tuple(str(m) for m in data["measures"]), tuple(str(p) for p in data["perturbations"]),
+                   tuple(tuple(float(v) for v in r) for r in data["seen"]))
+
+    @classmethod
+    def of(cls, measures: tuple[str, ...], perturbations: tuple[str, ...], quality1: np.ndarray,
+           quality2: np.ndarray) -> QualityMeasure:
+        """The measures with the ranges their fitting pairs' images span (``(N, M)`` or ``(N,)`` qualities)."""
+        images = np.concatenate([np.asarray(quality1, float).reshape(len(quality1), -1),
+                                 np.asarray(quality2, float).reshape(len(quality2), -1)])
+        return cls(tuple(measures), tuple(perturbations),
+                   tuple((float(lo), float(hi)) for lo, hi in zip(images.min(0), images.max(0))))
 
 
 @dataclass(frozen=True)
@@ -144,7 +163,8 @@ class Calibration:
     def score(self, distances: np.ndarray, quality1: np.ndarray | None = None, quality2: np.ndarray | None = None,
               variant: str | None = None) -> Scored:
         """The confidence of the decisions ``d <= t`` by ``variant`` (default: the calibration's default). The
-        quality-aware variant needs both images' qualities (by :attr:`quality`'s measure); without them the default
+        quality-aware variant needs both images' qualities, ``(N, M)`` by :attr:`quality`'s measures (``(N,)`` for
+        one); without them the default
         falls back to the continuous curve, else the paper's, and the returned name says which applied."""
         self.check_variant(variant)
         chosen = variant or self.default_variant

@@ -31,25 +31,34 @@ from scipy.special import expit
 
 from xfv.confidence.cscore import CScore, check_distances, check_pairs
 
-FEATURES = ("min", "max")  # the pair's quality features, in this order
+FEATURES = ("min", "max")  # the pair's quality features of each measure, in this order
 DECISIONS = ("threshold", "quality")
 EPSILON = 1e-6  # probabilities are kept in [EPSILON, 1 - EPSILON] inside the likelihood
 
 
-def pair_features(quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
-    """``(N, 2)``: the lower and the higher image quality of each pair."""
+def image_measures(quality1: np.ndarray, quality2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both images' qualities as ``(N, M)`` arrays: one column per quality measure (a 1-d array is one measure)."""
     q1, q2 = (np.asarray(q, dtype=np.float64) for q in (quality1, quality2))
-    if q1.shape != q2.shape or q1.ndim != 1:
-        raise ValueError(f"image qualities must be two 1-d arrays of one length, got shapes {q1.shape} and {q2.shape}.")
+    q1, q2 = (q[:, None] if q.ndim == 1 else q for q in (q1, q2))
+    if q1.shape != q2.shape or q1.ndim != 2:
+        raise ValueError(f"image qualities must be two arrays (N,) or (N, measures) of one shape, got shapes "
+                         f"{np.shape(quality1)} and {np.shape(quality2)}.")
     if not (np.all(np.isfinite(q1)) and np.all(np.isfinite(q2))):
         raise ValueError("image qualities contain NaN or infinite values.")
-    return np.stack([np.minimum(q1, q2), np.maximum(q1, q2)], axis=1)
+    return q1, q2
+
+
+def pair_features(quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
+    """``(N, 2 M)``: per measure the lower image quality of each pair, then per measure the higher one."""
+    q1, q2 = image_measures(quality1, quality2)
+    return np.concatenate([np.minimum(q1, q2), np.maximum(q1, q2)], axis=1)
 
 
 class QualityAwareCScore:
     """The quality-aware C-Score of one model (module docstring); after ``fit``: ``L_``, ``b_``, ``d0_``, ``s_``
-    (log of the slope's size), ``a_`` and ``g_`` (one per feature), the standardisation ``mean_``, ``std_`` and
-    the decision threshold ``threshold_``."""
+    (log of the slope's size), ``a_`` and ``g_`` (one per feature: the lower, then the higher image quality of each
+    measure), the standardisation per measure ``mean_``, ``std_`` and the decision threshold ``threshold_``.
+    Qualities are ``(N,)`` for one measure or ``(N, M)`` for several."""
 
     name = "quality-aware"
 
@@ -68,15 +77,16 @@ class QualityAwareCScore:
                              f"{len(features)} quality pairs.")
         if len(set(y.tolist())) < 2:
             raise ValueError("the quality-aware C-Score needs both genuine and imposter pairs.")
-        images = features.ravel()
-        self.mean_, self.std_ = float(images.mean()), float(images.std())
-        if not self.std_ > 0:
+        images = np.concatenate(image_measures(quality1, quality2))
+        self.mean_, self.std_ = images.mean(axis=0), images.std(axis=0)
+        if not np.all(self.std_ > 0):
             raise ValueError("the image qualities are all equal: a quality-aware curve needs qualities that vary.")
-        z = (features - self.mean_) / self.std_
+        z = self._standardise(features)
         start = CScore().fit(d, y, threshold)  # the paper's fit: the start, and the curve at a = g = 0
         k0 = min(start.k_, -1e-3)
-        p0 = np.array([start.L_, start.b_, start.d0_, np.log(-k0), 0.0, 0.0, 0.0, 0.0])
-        bounds = [(0.0, 2.0), (-1.0, 1.0), (-2.0, 4.0), (-5.0, 10.0)] + [(-5.0, 5.0)] * 4
+        n = z.shape[1]
+        p0 = np.concatenate([[start.L_, start.b_, start.d0_, np.log(-k0)], np.zeros(2 * n)])
+        bounds = [(0.0, 2.0), (-1.0, 1.0), (-2.0, 4.0), (-5.0, 10.0)] + [(-5.0, 5.0)] * (2 * n)
 
         def loss(p: np.ndarray) -> float:
             c = np.clip(self._curve(p, d, z), EPSILON, 1 - EPSILON)
@@ -87,15 +97,22 @@ class QualityAwareCScore:
             result = minimize(loss, p0, method="L-BFGS-B", bounds=bounds, options={"maxiter": int(self.maxiter)})
         p = result.x if result.fun <= loss(p0) else p0
         self.L_, self.b_, self.d0_, self.s_ = (float(v) for v in p[:4])
-        self.a_, self.g_ = p[4:6].astype(float).copy(), p[6:8].astype(float).copy()
+        self.a_, self.g_ = p[4:4 + n].astype(float).copy(), p[4 + n:].astype(float).copy()
         self.threshold_ = float(threshold)
         return self
+
+    def _standardise(self, features: np.ndarray) -> np.ndarray:
+        if features.shape[1] != 2 * len(self.mean_):
+            raise ValueError(f"this quality-aware C-Score was fitted on {len(self.mean_)} quality measure(s), got "
+                             f"{features.shape[1] // 2}.")
+        return (features - np.tile(self.mean_, 2)) / np.tile(self.std_, 2)
 
     @staticmethod
     def _curve(p: np.ndarray, d: np.ndarray, z: np.ndarray) -> np.ndarray:
         L, b, d0, s = p[:4]
-        midpoint = d0 + z @ p[4:6]
-        slope = -np.exp(s + z @ p[6:8])
+        n = z.shape[1]
+        midpoint = d0 + z @ p[4:4 + n]
+        slope = -np.exp(s + z @ p[4 + n:])
         return L * expit(slope * (d - midpoint)) + b
 
     def _parameters(self) -> np.ndarray:
@@ -105,7 +122,7 @@ class QualityAwareCScore:
     def standardise(self, quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
         """The pairs' features ``z`` as the fit standardised them."""
         self._check_fitted()
-        return (pair_features(quality1, quality2) - self.mean_) / self.std_
+        return self._standardise(pair_features(quality1, quality2))
 
     def curve(self, distances: np.ndarray, quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
         """``c(d, z)`` clipped to [0, 1]: about the probability that a pair of this distance and quality is genuine."""
@@ -121,9 +138,8 @@ class QualityAwareCScore:
         z = self.standardise(np.atleast_1d(quality1), np.atleast_1d(quality2))
         if self.decision == "threshold":
             return np.full(len(z), self.threshold_)
-        p = self._parameters()
         share = (0.5 - self.b_) / self.L_ if self.L_ > 0 else np.inf
-        midpoint, slope = self.d0_ + z @ p[4:6], -np.exp(self.s_ + z @ p[6:8])
+        midpoint, slope = self.d0_ + z @ self.a_, -np.exp(self.s_ + z @ self.g_)
         if share <= 0:
             return np.full(len(z), 2.0)
         if share >= 1:
@@ -143,7 +159,8 @@ class QualityAwareCScore:
         """JSON-ready: the fitted parameters and the standardisation."""
         self._check_fitted()
         return {"L": self.L_, "b": self.b_, "d0": self.d0_, "s": self.s_, "a": list(map(float, self.a_)),
-                "g": list(map(float, self.g_)), "mean": self.mean_, "std": self.std_, "features": list(FEATURES)}
+                "g": list(map(float, self.g_)), "mean": list(map(float, self.mean_)),
+                "std": list(map(float, self.std_)), "features": list(FEATURES)}
 
     @classmethod
     def from_parameters(cls, parameters: dict, threshold: float) -> QualityAwareCScore:
@@ -153,16 +170,20 @@ class QualityAwareCScore:
             score.L_, score.b_, score.d0_, score.s_ = (float(parameters[k]) for k in ("L", "b", "d0", "s"))
             score.a_ = np.array([float(v) for v in parameters["a"]])
             score.g_ = np.array([float(v) for v in parameters["g"]])
-            score.mean_, score.std_ = float(parameters["mean"]), float(parameters["std"])
+            score.mean_ = np.array([float(v) for v in parameters["mean"]])
+            score.std_ = np.array([float(v) for v in parameters["std"]])
             score.threshold_ = float(threshold)
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"quality-aware C-Score parameters need L, b, d0, s, a, g, mean, std; got "
                              f"{parameters!r} ({error}).") from None
-        if score.a_.shape != (len(FEATURES),) or score.g_.shape != (len(FEATURES),):
-            raise ValueError(f"a and g need one value per feature {FEATURES}, got {parameters!r}.")
-        values = [score.L_, score.b_, score.d0_, score.s_, score.mean_, score.std_, score.threshold_,
+        n = 2 * len(score.mean_)
+        if len(score.mean_) == 0 or score.std_.shape != score.mean_.shape or score.a_.shape != (n,) or \
+                score.g_.shape != (n,):
+            raise ValueError(f"a and g need one value per feature ({FEATURES} of each measure), mean and std one per "
+                             f"measure; got {parameters!r}.")
+        values = [score.L_, score.b_, score.d0_, score.s_, score.threshold_, *score.mean_, *score.std_,
                   *score.a_, *score.g_]
-        if not all(np.isfinite(values)) or score.std_ <= 0:
+        if not all(np.isfinite(values)) or np.any(score.std_ <= 0):
             raise ValueError(f"quality-aware C-Score parameters must be finite with std > 0, got {parameters!r}.")
         return score
 

@@ -22,6 +22,8 @@ from xfv.faces import FaceDetector, detect_and_align, load_image
 from xfv.faces.images import check_image_file
 from xfv.faces.pipeline import load_face, model_detector
 from xfv.models import EmbeddingModel
+from xfv.quality import QUALITY_MEASURES, SHARPNESS, STABILITY
+from xfv.quality.heuristic import SHARPNESS_SIZE, crop_sharpness, face_sharpness
 from xfv.quality.stability import (
     DEFAULT_PERTURBATIONS,
     embed_with_perturbations,
@@ -175,12 +177,48 @@ def pair_distances(
 def pair_distances_and_qualities(
     pair_list: PairList, model: EmbeddingModel, *, aligned: bool = False, use_cache: bool = True,
     progress: bool = False, detector: FaceDetector | None = None,
-    perturbations: tuple[str, ...] = DEFAULT_PERTURBATIONS,
+    perturbations: tuple[str, ...] = DEFAULT_PERTURBATIONS, measures: tuple[str, ...] = QUALITY_MEASURES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`pair_distances` and the model-based quality of both images of every pair (``quality1``,
-    ``quality2``), from one alignment and one batched model call per image."""
+    """:func:`pair_distances` and both images' qualities ``(N, M)`` by ``measures`` (``stability``: the model's,
+    from one alignment and one batched model call per image; ``sharpness``: :func:`image_sharpness`)."""
+    unknown = set(measures) - set(QUALITY_MEASURES)
+    if unknown:
+        raise ValueError(f"Unknown quality measure(s) {sorted(unknown)}; expected some of {list(QUALITY_MEASURES)}.")
     paths = [pair_list.path(p) for pair in pair_list.pairs for p in (pair.image1, pair.image2)]
-    embeddings, quality = embed_with_quality(paths, model, perturbations=perturbations, aligned=aligned,
-                                             use_cache=use_cache, progress=progress,
-                                             detector=detector or dataset_detector())
+    embeddings, stability = embed_with_quality(paths, model, perturbations=perturbations, aligned=aligned,
+                                               use_cache=use_cache, progress=progress,
+                                               detector=detector or dataset_detector())
+    columns = {STABILITY: stability}
+    if SHARPNESS in measures:
+        columns[SHARPNESS] = image_sharpness(paths, aligned=aligned, use_cache=use_cache)
+    quality = np.stack([columns[m] for m in measures], axis=1)
     return cosine_distance(embeddings[0::2], embeddings[1::2]), quality[0::2], quality[1::2]
+
+
+SHARPNESS_CACHE = "sharpness-hog-dlib112-log1p"  # the measure's definition names its cache
+
+
+def _sharpness(path: str, aligned: bool) -> float:
+    if aligned:
+        return crop_sharpness(load_face(path, alignment="none", size=SHARPNESS_SIZE, aligned=True))
+    return face_sharpness(load_image(path), name=path)
+
+
+def image_sharpness(paths: Sequence[str | Path], *, aligned: bool = False, use_cache: bool = True,
+                    workers: int | None = None) -> np.ndarray:
+    """Each image's sharpness measure (:func:`xfv.quality.heuristic.sharpness_measure`) on the crop ``xfv ingest``
+    measures (dlib's HOG, a centred box where it finds none, the dlib template at 112 px), cached per image."""
+    cache = EmbeddingCache(SHARPNESS_CACHE + ("-aligned" if aligned else ""), dim=1) if use_cache else None
+    unique = list(dict.fromkeys(str(p) for p in paths))
+    keys = {path: content_hash(Path(path).read_bytes()) for path in unique}
+    found = {path: cache.get(keys[path]) for path in unique} if cache else {}
+    missing = [path for path in unique if found.get(path) is None]
+    workers = min(workers or os.cpu_count() or 1, max(1, len(missing) // PARALLEL_MIN))
+    forkserver = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=forkserver) if workers > 1 else nullcontext() as pool:
+        mapper = partial(pool.map, chunksize=8) if pool else map
+        for path, value in zip(missing, mapper(partial(_sharpness, aligned=aligned), missing)):
+            found[path] = np.array([value])
+            if cache:
+                cache.put(keys[path], found[path])
+    return np.array([float(found[str(p)][0]) for p in paths])

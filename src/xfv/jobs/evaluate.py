@@ -107,8 +107,8 @@ def evaluate_scores(
     folds = np.asarray(folds)
     qualities = None if quality1 is None or quality2 is None else (np.asarray(quality1, float),
                                                                     np.asarray(quality2, float))
-    if qualities is not None and not (qualities[0].shape == qualities[1].shape == d.shape):
-        raise ValueError(f"quality1 and quality2 need one value per pair ({len(d)}), got shapes "
+    if qualities is not None and not (qualities[0].shape == qualities[1].shape and len(qualities[0]) == len(d)):
+        raise ValueError(f"quality1 and quality2 need one row per pair ({len(d)}), got shapes "
                          f"{qualities[0].shape} and {qualities[1].shape}.")
     if bands is not None and np.asarray(bands).shape != d.shape:
         raise ValueError(f"bands need one label per pair ({len(d)}), got shape {np.asarray(bands).shape}.")
@@ -198,8 +198,8 @@ def evaluate_scores(
         "correct": correct,
         "confidence": confidences[CSCORE],
     }
-    if qualities is not None:
-        columns["quality1"], columns["quality2"] = qualities
+    if qualities is not None:  # the first measure (the stability, where there are several)
+        columns["quality1"], columns["quality2"] = (q if q.ndim == 1 else q[:, 0] for q in qualities)
     if bands is not None:
         columns["band"] = np.asarray(bands)
     return Evaluation(summary, columns, confidences, fits)
@@ -250,9 +250,10 @@ QUALITY_BANDS = ("low quality", "medium quality", "high quality")
 
 
 def quality_bands(quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
-    """Per pair its quality band (:data:`QUALITY_BANDS`): the tertile of its pair quality (the lower image quality)
-    among these pairs."""
-    low = np.minimum(np.asarray(quality1, float), np.asarray(quality2, float))
+    """Per pair its quality band (:data:`QUALITY_BANDS`): the tertile of its pair quality (the lower image quality;
+    of the first measure where there are several) among these pairs."""
+    q1, q2 = (np.asarray(q, float) for q in (quality1, quality2))
+    low = np.minimum(q1 if q1.ndim == 1 else q1[:, 0], q2 if q2.ndim == 1 else q2[:, 0])
     edges = np.quantile(low, [1 / 3, 2 / 3])
     return np.array(QUALITY_BANDS)[np.searchsorted(edges, low, side="right")]
 

@@ -34,6 +34,8 @@ from xfv.jobs.evaluate import VARIANT_METHODS, evaluate_scores
 from xfv.jobs.explain import expected_rows, make_explainer
 from xfv.jobs.verify import dataset_calibration
 from xfv.models import EmbeddingModel
+from xfv.quality import QUALITY_MEASURES, STABILITY
+from xfv.quality.heuristic import sharpness_measure
 from xfv.quality.stability import DEFAULT_PERTURBATIONS, MEASURE
 from xfv.store.db import transaction
 from xfv.store.models import (
@@ -162,20 +164,24 @@ def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: M
     """Distances (Eq. 1), image qualities, the fold-wise fits, and each pair's threshold and C-Score (Eq. 3) out
     of fold (the quality-aware variant); on a dataset too small for a calibration, from the model's shipped one
     (:func:`dataset_calibration`, its default variant), named per result either way."""
-    own_perturbations = DEFAULT_PERTURBATIONS
     labels = np.array([p.label for p in pair_list.pairs])
     folds = np.array([p.fold for p in pair_list.pairs])
-    distances, quality1, quality2 = pair_distances_and_qualities(pair_list, model, progress=progress,
-                                                                 perturbations=own_perturbations)
+    distances, stability1, stability2 = pair_distances_and_qualities(
+        pair_list, model, progress=progress, perturbations=DEFAULT_PERTURBATIONS, measures=(STABILITY,))
+    stability1, stability2 = stability1[:, 0], stability2[:, 0]
+    with factory() as session:  # the sharpness xfv ingest stored (model-free)
+        stored = dict(session.execute(select(Image.path, Image.sharpness).where(Image.dataset_id == dataset.id)).all())
+    sharp1, sharp2 = (sharpness_measure(np.array([stored[getattr(p, side)] for p in pair_list.pairs]))
+                      for side in ("image1", "image2"))
+    quality1, quality2 = np.stack([stability1, sharp1], axis=1), np.stack([stability2, sharp2], axis=1)
     evaluation = evaluate_scores(distances, labels, folds, quality1=quality1, quality2=quality2)
     calibration = Calibration.fit(distances, labels, model=model.name, dataset=dataset.name,
                                   fingerprint=model.fingerprint)
     t = calibration.threshold
-    images = np.concatenate([quality1, quality2])
     calibration = calibration.with_variants(
         continuous=CScore(continuous=True).fit(distances, labels, t),
         quality_aware=QualityAwareCScore().fit(distances, labels, quality1, quality2, t),
-        quality=QualityMeasure(MEASURE, own_perturbations, (float(images.min()), float(images.max()))),
+        quality=QualityMeasure.of(QUALITY_MEASURES, DEFAULT_PERTURBATIONS, quality1, quality2),
         quality_dataset=dataset.name, quality_pairs=len(distances), default=QUALITY_AWARE)
     shipped, calibration_name = dataset_calibration(calibration, model.fingerprint)
     if shipped is None:
@@ -186,9 +192,9 @@ def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: M
     else:
         threshold = np.full(len(distances), float(shipped.threshold))
         prediction = shipped.predictions(distances)
-        if shipped.quality is not None and shipped.quality.perturbations != own_perturbations:
-            _, quality1, quality2 = pair_distances_and_qualities(pair_list, model, progress=progress,
-                                                                 perturbations=shipped.quality.perturbations)
+        if shipped.quality is not None and shipped.quality.perturbations != DEFAULT_PERTURBATIONS:
+            raise ValueError(f"The shipped calibration of {model.name} reads the stability under "
+                             f"{shipped.quality.perturbations}, not {DEFAULT_PERTURBATIONS}: refit it.")
         scored = shipped.score(distances, quality1, quality2)
         confidence, variant = scored.confidence, scored.variant
     correct = prediction == (labels == 1)
@@ -200,7 +206,7 @@ def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: M
         session.execute(delete(ImageQualityRecord).where(ImageQualityRecord.model_id == record.id,
                                                          ImageQualityRecord.image_id.in_(image_ids.values())))
         rated = {}
-        for pair, q1, q2 in zip(pair_list.pairs, quality1, quality2):
+        for pair, q1, q2 in zip(pair_list.pairs, stability1, stability2):
             rated.setdefault(image_ids[pair.image1], float(q1))
             rated.setdefault(image_ids[pair.image2], float(q2))
         session.add_all(ImageQualityRecord(image_id=image_id, model_id=record.id, measure=MEASURE, quality=q)

@@ -16,11 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from xfv.confidence import Calibration, default_calibration
+from xfv.confidence.calibration_file import QualityMeasure
 from xfv.errors import NotFoundError
 from xfv.faces import FaceDetector, align_face, load_image, model_detector
 from xfv.faces.pipeline import CANONICAL_SIZE, load_face
 from xfv.jobs.embeddings import cache_namespace, quality_namespace
 from xfv.models import EmbeddingModel
+from xfv.quality import SHARPNESS, STABILITY
+from xfv.quality.heuristic import crop_sharpness, face_sharpness
 from xfv.quality.stability import embed_with_perturbations, perturbation_distances, stability_from_distances
 from xfv.store.cache import EmbeddingCache, content_hash
 from xfv.verification import cosine_distance
@@ -41,6 +44,7 @@ class PhotoFace:
     native: np.ndarray
     detector: str
     key: str | None = None
+    sharpness: float | None = None  # the face's sharpness measure (xfv.quality.heuristic), for quality-aware scores
 
 
 @dataclass(frozen=True)
@@ -83,17 +87,20 @@ def photo_face(image: np.ndarray | str | Path | bytes, model: EmbeddingModel, *,
         name = name or ("the uploaded image" if isinstance(image, bytes) else str(image))
         if aligned:
             size = model.config.input_size
-            return PhotoFace(load_face(image, alignment="none", aligned=True, name=name),
-                             load_face(image, alignment="none", size=size, aligned=True, name=name), "aligned", key)
+            crop = load_face(image, alignment="none", aligned=True, name=name)
+            return PhotoFace(crop, load_face(image, alignment="none", size=size, aligned=True, name=name), "aligned",
+                             key, crop_sharpness(crop))
         image = load_image(image, name=name)
     name, size, alignment = name or "image", model.config.input_size, model.config.alignment
     if alignment == "none":
-        return PhotoFace(align_face(image, None, "none", CANONICAL_SIZE), align_face(image, None, "none", size),
-                         "none", key)
+        crop = align_face(image, None, "none", CANONICAL_SIZE)
+        return PhotoFace(crop, align_face(image, None, "none", size), "none", key, crop_sharpness(crop))
     face = (detector or photo_detector(model)).detect_one(image, name=name)  # several faces: warns, takes the largest
     crop = align_face(image, face, alignment, CANONICAL_SIZE)
     native = crop if size == CANONICAL_SIZE else align_face(image, face, alignment, size)
-    return PhotoFace(crop, native, face.source, key)
+    same_crop = alignment == "dlib" and face.source == "hog"  # the crop the sharpness measure reads
+    return PhotoFace(crop, native, face.source, key,
+                     crop_sharpness(crop) if same_crop else face_sharpness(image, name=name))
 
 
 def photo_cache(model: EmbeddingModel, detector: FaceDetector, aligned: bool = False) -> EmbeddingCache:
@@ -200,30 +207,34 @@ def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, cali
         calibration.check_variant(variant)
     wants_quality = variant in (None, "quality-aware")
     measure = calibration.quality if calibration is not None and threshold is None and wants_quality else None
+    if measure is not None and not set(measure.measures) <= {STABILITY, SHARPNESS}:
+        raise ValueError(f"The calibration's quality measures {list(measure.measures)} are not all known to this xfv "
+                         f"({STABILITY}, {SHARPNESS}).")
     embeddings, quality = embed_native(model, [face1, face2], cache, measure.perturbations if measure else ())
     distance = float(cosine_distance(embeddings[0], embeddings[1]))
     if threshold is not None:
         t = float(threshold)
         return Verdict(model.name, distance, t, "same" if distance <= t else "different", None,
                        "none: threshold given, so no C-Score")
-    q1, q2 = (None, None) if quality is None else (float(quality[0]), float(quality[1]))
-    scored = calibration.score(np.array([distance]), *(None if q is None else np.array([q]) for q in (q1, q2)),
+    rated = None
+    if quality is not None:
+        values = {STABILITY: quality, SHARPNESS: np.array([face1.sharpness, face2.sharpness], dtype=float)}
+        rated = np.stack([values[m] for m in measure.measures], axis=1)  # (2 faces, measures)
+    scored = calibration.score(np.array([distance]), *((None, None) if rated is None else (rated[:1], rated[1:])),
                                variant=variant)
+    q1, q2 = (None, None) if quality is None else (float(quality[0]), float(quality[1]))
     return Verdict(model.name, distance, float(calibration.threshold),
                    "same" if distance <= calibration.threshold else "different", float(scored.confidence[0]), name,
-                   scored.variant, q1, q2, quality_note(calibration, q1, q2))
+                   scored.variant, q1, q2, None if rated is None else quality_note(measure, rated))
 
 
-def quality_note(calibration: Calibration, quality1: float | None, quality2: float | None) -> str | None:
-    """What a verdict says of the faces' qualities: which lie outside the range the calibration's quality-aware
-    C-Score was fitted on (its confidence is then an extrapolation), or None."""
-    measure = calibration.quality
-    if measure is None or quality1 is None or quality2 is None:
+def quality_note(measure: QualityMeasure, rated: np.ndarray) -> str | None:
+    """What a verdict says of the faces' qualities (``rated``: one row per face, one column per measure): which lie
+    outside the ranges the calibration's quality-aware C-Score was fitted on (its confidence is then an
+    extrapolation), or None."""
+    parts = [f"face {i} {name} {value:.3f} ({'below' if value < low else 'above'} {low:.3f}-{high:.3f})"
+             for i, row in enumerate(rated, start=1) for name, value, low, high in measure.outside(row)]
+    if not parts:
         return None
-    low, high = measure.seen
-    outside = [(i, q) for i, q in ((1, quality1), (2, quality2)) if measure.outside(q)]
-    if not outside:
-        return None
-    faces = " and ".join(f"face {i} ({q:.3f}, {'below' if q < low else 'above'})" for i, q in outside)
-    return (f"Quality outside what the calibration has seen: {faces} the {measure.measure} range "
-            f"{low:.3f}-{high:.3f} of the pairs it was fitted on; the confidence is an extrapolation.")
+    return (f"Quality outside what the calibration has seen: {'; '.join(parts)}, the ranges of the pairs it was "
+            "fitted on; the confidence is an extrapolation.")
