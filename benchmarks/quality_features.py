@@ -30,9 +30,9 @@ from PIL import Image
 
 from xfv.datasets import read_pairs
 from xfv.faces import FaceDetector, detect_and_align, load_image, model_detector
-from xfv.jobs.embeddings import cache_namespace, dataset_detector, quality_namespace
+from xfv.jobs.embeddings import SHARPNESS_CACHE, cache_namespace, dataset_detector, quality_namespace
 from xfv.models import create_model
-from xfv.quality.heuristic import quality_score
+from xfv.quality.heuristic import quality_score, sharpness_measure
 from xfv.quality.stability import (
     DEFAULT_PERTURBATIONS,
     PERTURBATIONS,
@@ -96,10 +96,13 @@ def fill_cache(model, store_path: Path) -> None:
     cache = EmbeddingCache(namespace, dim=model.config.embedding_dim)
     names = read_names(store_path)
     columns = [names.index(name) for name in DEFAULT_PERTURBATIONS]
+    sharp = EmbeddingCache(SHARPNESS_CACHE, dim=1)  # model-free: from the run that measured it (--heuristic)
     for sha, record in store.items():
         cache.put(sha, record["embedding"])
         rated.put(sha, perturbation_distances(record["embedding"][None], record["perturbed"][None, columns])[0])
-    print(f"filled {len(store)} entries of {rated.namespace}")
+        if "sharpness" in record and np.isfinite(record["sharpness"]):
+            sharp.put(sha, np.array([sharpness_measure(float(record["sharpness"]))]))
+    print(f"filled {len(store)} entries of {rated.namespace} (and the embeddings, and the sharpness where measured)")
 
 
 def main() -> None:

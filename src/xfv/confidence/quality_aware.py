@@ -14,11 +14,6 @@ share of genuine pairs, as Eq. 2 estimates, but weighted by pairs rather than by
 inputs at once, where a histogram would need bins of distance x quality). The score is Eq. 3 with the decision
 threshold ``t`` unchanged: ``C = c(d, z)`` for ``d <= t``, ``1 - c(d, z)`` for ``d > t``, clipped to [0.5, 1].
 Decisions are the paper's; only the confidence in them depends on quality.
-
-``decision="quality"`` (an option, off by default) also moves the decision: "same" where ``c(d, z) >= 0.5``, i.e.
-``d <= t(z)`` with ``t(z)`` the curve's crossing for that pair's quality, and ``C = max(c, 1 - c)``. With the fixed
-``t``, a pair of poor photos just left of ``t`` may be right less often than not (its genuine share there is below
-0.5); Eq. 3 clips such a confidence to 0.5, the quality decision gives the pair the other verdict instead.
 """
 
 from __future__ import annotations
@@ -32,7 +27,6 @@ from scipy.special import expit
 from xfv.confidence.cscore import CScore, check_distances, check_pairs
 
 FEATURES = ("min", "max")  # the pair's quality features of each measure, in this order
-DECISIONS = ("threshold", "quality")
 EPSILON = 1e-6  # probabilities are kept in [EPSILON, 1 - EPSILON] inside the likelihood
 
 
@@ -62,14 +56,11 @@ class QualityAwareCScore:
 
     name = "quality-aware"
 
-    def __init__(self, maxiter: int = 2000, decision: str = "threshold") -> None:
+    def __init__(self, maxiter: int = 2000) -> None:
         self.maxiter = maxiter
-        self.decision = decision
 
     def fit(self, distances: np.ndarray, labels: np.ndarray, quality1: np.ndarray, quality2: np.ndarray,
             threshold: float) -> QualityAwareCScore:
-        if self.decision not in DECISIONS:
-            raise ValueError(f"decision must be one of {list(DECISIONS)}, got {self.decision!r}.")
         d, y = check_pairs(distances, labels)
         features = pair_features(quality1, quality2)
         if len(features) != len(d):
@@ -132,27 +123,11 @@ class QualityAwareCScore:
             raise ValueError(f"one quality per image of each pair is needed: {len(d)} distances, {len(z)} pairs.")
         return np.clip(self._curve(self._parameters(), d, z), 0.0, 1.0)
 
-    def thresholds(self, quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
-        """The decision threshold of each pair: ``t``, or with ``decision="quality"`` the crossing ``t(z)`` where
-        ``c(t(z), z) = 0.5`` (0 where the curve stays below 0.5, 2 where it stays above)."""
-        z = self.standardise(np.atleast_1d(quality1), np.atleast_1d(quality2))
-        if self.decision == "threshold":
-            return np.full(len(z), self.threshold_)
-        share = (0.5 - self.b_) / self.L_ if self.L_ > 0 else np.inf
-        midpoint, slope = self.d0_ + z @ self.a_, -np.exp(self.s_ + z @ self.g_)
-        if share <= 0:
-            return np.full(len(z), 2.0)
-        if share >= 1:
-            return np.zeros(len(z))
-        return np.clip(midpoint + np.log(share / (1 - share)) / slope, 0.0, 2.0)
-
     def confidence(self, distances: np.ndarray, quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
-        """Eq. 3 with ``c(d, z)``: the probability that the decision ``d <= t`` (``d <= t(z)``) is right, in
-        [0.5, 1]."""
+        """Eq. 3 with ``c(d, z)``: the probability that the decision ``d <= t`` is right, in [0.5, 1]."""
         d = check_distances(np.atleast_1d(distances))
         c = self.curve(d, quality1, quality2)
-        same = d <= self.thresholds(quality1, quality2)
-        return np.clip(np.where(same, c, 1.0 - c), 0.5, 1.0)
+        return np.clip(np.where(d <= self.threshold_, c, 1.0 - c), 0.5, 1.0)
 
     @property
     def parameters(self) -> dict:

@@ -23,9 +23,11 @@ function verdictRows(model) {
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
 }
 
-function metadata(image) {
+function metadata(image, model) {
+  const stability = (image.qualities || {})[model];
   const items = [["identity", image.identity], ["file", image.path], ["size", `${image.width} × ${image.height} px`],
-    ["quality", `${image.quality.toFixed(0)} / 100`], ["face found", image.aligned ? "yes" : "no: centre of the photo"]];
+    ["quality", stability === undefined ? "–" : `${stability.toFixed(3)} (${model})`],
+    ["image statistics", `${image.quality.toFixed(0)} / 100`], ["face found", image.aligned ? "yes" : "no: centre of the photo"]];
   return items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, ...(k === "file" ? breakable(v) : [v]))]);
 }
 
@@ -105,7 +107,7 @@ async function update() {
   detail.images.forEach((image, index) => {
     const face = document.getElementById(`face${index + 1}`);
     face.querySelector(".base").src = `/api/pairs/${pairId}/faces/${index + 1}.png?model=${encodeURIComponent(model)}`;
-    face.querySelector(".meta").replaceChildren(...metadata(image));
+    face.querySelector(".meta").replaceChildren(...metadata(image, model));
   });
   const error = document.getElementById("error");
   const progress = document.getElementById("progress");
