@@ -42,9 +42,11 @@ def test_degraded_faces_rate_lower_and_the_quality_aware_score_is_less_sure(degr
     calibration = default_calibration("dlib")
     assert calibration.default_variant == "quality-aware" and calibration.quality.perturbations == DEFAULT_PERTURBATIONS
     d, q1, q2 = pair_distances_and_qualities(pair_list, model, use_cache=False)
-    bad = np.array([degraded[p.image1] for p in pair_list.pairs])
+    assert q1.shape == q2.shape == (PAIRS, 2)  # per image: stability, sharpness
+    bad = np.array([degraded[p.image1] for p in pair_list.pairs])[:, None]
     worse, better = np.where(bad, q1, q2), np.where(bad, q2, q1)
-    assert np.mean(worse < better) >= 0.8  # the degraded side of a pair is the less stable one
+    assert np.mean(worse[:, 0] < better[:, 0]) >= 0.8  # the degraded side of a pair is the less stable one
+    assert np.mean(worse[:, 1] < better[:, 1]) >= 0.9  # and the less sharp
     labels = np.array([p.label for p in pair_list.pairs])
     correct = (d <= calibration.threshold) == (labels == 1)
     paper = calibration.score(d, variant="paper").confidence
