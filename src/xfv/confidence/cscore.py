@@ -206,27 +206,33 @@ class CScore:
             return self._fit_continuous(centres, ratios, sigma, threshold, k_max)
         lower = np.array([0.0, DISTANCE_RANGE[0], -k_max, -1.0]) if self.bounded else np.full(4, -np.inf)
         upper = np.array([2.0, DISTANCE_RANGE[1], 0.0, 1.0]) if self.bounded else np.full(4, np.inf)
+        starts = [np.clip(p0, lower, upper) for p0 in self._starts(ratios, threshold, k_max)]
+        best = self._best_fit(logistic, starts, (lower, upper), centres, ratios, sigma, "The C-Score curve (Eq. 2)")
+        self.L_, self.d0_, self.k_, self.b_ = (float(p) for p in best)
+        self.threshold_ = threshold
+        return self
+
+    def _best_fit(self, function, starts: list[np.ndarray], bounds: tuple[np.ndarray, np.ndarray],
+                  centres: np.ndarray, ratios: np.ndarray, sigma: np.ndarray | None, what: str) -> np.ndarray:
+        """``curve_fit`` (dogbox) of ``function`` from each start; the parameters with the smallest (weighted)
+        squared residual. :class:`FitError` if no start converges."""
         best, best_cost, failures = None, np.inf, []
-        for p0 in self._starts(ratios, threshold, k_max):
+        for p0 in starts:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", OptimizeWarning)  # covariance is not used
-                    params, _ = curve_fit(logistic, centres, ratios, p0=np.clip(p0, lower, upper),
-                                          sigma=sigma, bounds=(lower, upper), method="dogbox",
-                                          maxfev=int(self.maxfev))
+                    params, _ = curve_fit(function, centres, ratios, p0=p0, sigma=sigma, bounds=bounds,
+                                          method="dogbox", maxfev=int(self.maxfev))
             except RuntimeError as error:
                 failures.append(f"start {np.round(p0, 4).tolist()}: {error}")
                 continue
-            residuals = logistic(centres, *params) - ratios
+            residuals = function(centres, *params) - ratios
             cost = float(np.sum((residuals if sigma is None else residuals / sigma) ** 2))
             if cost < best_cost:
                 best, best_cost = params, cost
         if best is None:
-            raise FitError(f"The C-Score curve (Eq. 2) did not converge within maxfev={self.maxfev}: "
-                           + "; ".join(failures))
-        self.L_, self.d0_, self.k_, self.b_ = (float(p) for p in best)
-        self.threshold_ = threshold
-        return self
+            raise FitError(f"{what} did not converge within maxfev={self.maxfev}: " + "; ".join(failures))
+        return best
 
     def _fit_continuous(self, centres: np.ndarray, ratios: np.ndarray, sigma: np.ndarray | None, threshold: float,
                         k_max: float) -> CScore:
@@ -236,24 +242,8 @@ class CScore:
 
         tiny = 1e-6
         lower, upper = np.array([tiny, tiny, -k_max]), np.array([2.0, 1.0 - tiny, -tiny])
-        best, best_cost, failures = None, np.inf, []
-        for L, d0, k, b in self._starts(ratios, threshold, k_max):
-            p0 = np.clip([max(L, 0.5), 0.5, k], lower, upper)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", OptimizeWarning)
-                    params, _ = curve_fit(through_t, centres, ratios, p0=p0, sigma=sigma, bounds=(lower, upper),
-                                          method="dogbox", maxfev=int(self.maxfev))
-            except RuntimeError as error:
-                failures.append(f"start {np.round(p0, 4).tolist()}: {error}")
-                continue
-            residuals = through_t(centres, *params) - ratios
-            cost = float(np.sum((residuals if sigma is None else residuals / sigma) ** 2))
-            if cost < best_cost:
-                best, best_cost = params, cost
-        if best is None:
-            raise FitError(f"The continuous C-Score curve did not converge within maxfev={self.maxfev}: "
-                           + "; ".join(failures))
+        starts = [np.clip([max(L, 0.5), 0.5, k], lower, upper) for L, _, k, _ in self._starts(ratios, threshold, k_max)]
+        best = self._best_fit(through_t, starts, (lower, upper), centres, ratios, sigma, "The continuous C-Score curve")
         L, r, k = (float(v) for v in best)
         self.L_, self.d0_, self.k_, self.b_ = L, threshold - float(logit(r)) / k, k, 0.5 - r * L
         self.threshold_ = threshold
