@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from xfv.confidence import CScore, brier_score, expected_calibration_error
+from xfv.confidence import CScore, brier_score, confidence_reading, expected_calibration_error
 from xfv.confidence.calibration_file import Calibration, QualityMeasure, load_calibration
 from xfv.confidence.quality_aware import QualityAwareCScore
 from xfv.verification import best_threshold
@@ -74,7 +74,48 @@ def test_calibrated_per_quality_band_where_the_paper_curve_is_not(rng):
     assert np.mean(paper[degraded]) > np.mean(correct[degraded]) + 0.04  # over-confident on poor photos
     assert np.mean(paper[~degraded]) < np.mean(correct[~degraded]) - 0.01  # under-confident on good ones
     assert brier_score(correct, aware) < 0.95 * brier_score(correct, paper)
-    assert np.all((aware >= 0.5) & (aware <= 1.0))
+    assert np.all((aware >= 0.0) & (aware <= 1.0))
+
+
+def shifted_pairs(n: int, rng: np.random.Generator):
+    """Half the pairs have a degraded image. The genuine share falls with slope 12 through 0.5 at d = 0.7 for clean
+    pairs and, linearly in the lower image quality, farther right for degraded ones (about 0.9): degraded genuine
+    pairs lie farther apart. The known answer is ``p(genuine | d, q) = expit(-12 (d - m(q)))``, ``m(q) = 0.7 + 0.4
+    (0.8 - q)``. Returns distances, labels, both qualities, the degraded flags and the true posterior."""
+    degraded = rng.random(n) < 0.5
+    q1 = np.where(degraded, rng.normal(0.3, 0.05, n), rng.normal(0.8, 0.05, n))
+    q2 = rng.normal(0.8, 0.05, n)
+    d = rng.uniform(0.2, 1.4, n)
+    truth = expit(-12 * (d - (0.7 + 0.4 * (0.8 - np.minimum(q1, q2)))))
+    return d, (rng.random(n) < truth).astype(int), q1, q2, degraded, truth
+
+
+def test_the_probability_that_the_decision_is_right_goes_below_one_half_where_it_is(rng):
+    """At a threshold that suits clean pairs (t = 0.7, their crossing), a degraded pair just right of t is genuine
+    more often than not: the decision "different" is more likely wrong than right. The quality-aware C-Score says so
+    (its confidence is the probability that the decision is right, in [0, 1]); Eq. 3's clip at 0.5 could not."""
+    d, y, q1, q2, _, _ = shifted_pairs(20000, rng)
+    dt, yt, q1t, q2t, degraded, truth = shifted_pairs(20000, np.random.default_rng(1))
+    t = 0.7
+    correct = (dt <= t) == (yt == 1)
+    aware = QualityAwareCScore().fit(d, y, q1, q2, t).confidence(dt, q1t, q2t)
+    right = np.where(dt <= t, truth, 1 - truth)  # the true probability that the decision at t is right
+    assert np.mean(np.abs(aware - right)) < 0.02
+    assert np.all((aware >= 0.0) & (aware <= 1.0))
+    wrong_more_often = aware < 0.5
+    assert np.mean(wrong_more_often[degraded]) > 0.1  # the truth: 0.17 of the degraded pairs, 0.01 of the clean
+    for band in (degraded, ~degraded):
+        assert abs(np.mean(wrong_more_often[band]) - np.mean(right[band] < 0.5)) < 0.02
+    assert correct[wrong_more_often].mean() < 0.4  # and they are: right less than half the time
+    clipped = np.maximum(aware, 0.5)  # what Eq. 3's clip would report
+    for band in (degraded, ~degraded):
+        assert expected_calibration_error(correct[band], aware[band]) < 0.02
+    assert expected_calibration_error(correct[degraded], clipped[degraded]) > 0.03
+    assert brier_score(correct, aware) < brier_score(correct, clipped) - 0.005
+    paper = CScore().fit(d, y, t).confidence(dt)  # the paper's C-Score keeps its clip
+    assert paper.min() >= 0.5
+    assert confidence_reading(0.37) == "more likely wrong than right"
+    assert confidence_reading(0.5) is None and confidence_reading(0.93) is None
 
 
 def test_equals_the_paper_curve_when_quality_says_nothing(rng):

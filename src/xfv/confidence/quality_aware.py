@@ -11,9 +11,14 @@ pairs' images):
 
 (Eq. 2 when ``a = g = 0``; the slope stays negative), fitted by maximum likelihood on the pairs' labels (the
 share of genuine pairs, as Eq. 2 estimates, but weighted by pairs rather than by histogram bins, and over two
-inputs at once, where a histogram would need bins of distance x quality). The score is Eq. 3 with the decision
-threshold ``t`` unchanged: ``C = c(d, z)`` for ``d <= t``, ``1 - c(d, z)`` for ``d > t``, clipped to [0.5, 1].
-Decisions are the paper's; only the confidence in them depends on quality.
+inputs at once, where a histogram would need bins of distance x quality).
+
+The score is the probability that the decision at the unchanged threshold ``t`` is right: ``C = c(d, z)`` for
+``d <= t``, ``1 - c(d, z)`` for ``d > t``, in [0, 1], *without* Eq. 3's clip to [0.5, 1]. Decisions stay the
+paper's (a per-pair threshold would change verdicts and the false-match rate, an operator's policy); only the
+confidence in them depends on quality. On a poor pair the decision at a threshold chosen on good photos can be more
+likely wrong than right (degraded genuine pairs lie right of ``t``): the curve says so, and ``C < 0.5`` passes it
+on where Eq. 3 would say 0.5 (:func:`confidence_reading` words it). The paper's C-Score keeps its clip.
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ from xfv.confidence.cscore import CScore, check_distances, check_pairs
 
 FEATURES = ("min", "max")  # the pair's quality features of each measure, in this order
 EPSILON = 1e-6  # probabilities are kept in [EPSILON, 1 - EPSILON] inside the likelihood
+LIKELY_WRONG = "more likely wrong than right"
+
+
+def confidence_reading(confidence: float) -> str | None:
+    """A confidence in words where the number alone could mislead: below 0.5 the decision is more likely wrong than
+    right (only the quality-aware C-Score gives such values; Eq. 3 clips them to 0.5); None otherwise."""
+    return LIKELY_WRONG if float(confidence) < 0.5 else None
 
 
 def image_measures(quality1: np.ndarray, quality2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,10 +136,12 @@ class QualityAwareCScore:
         return np.clip(self._curve(self._parameters(), d, z), 0.0, 1.0)
 
     def confidence(self, distances: np.ndarray, quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
-        """Eq. 3 with ``c(d, z)``: the probability that the decision ``d <= t`` is right, in [0.5, 1]."""
+        """The probability that the decision ``d <= t`` is right: ``c(d, z)`` for ``d <= t``, ``1 - c(d, z)`` for
+        ``d > t``, in [0, 1] (Eq. 3 without its clip at 0.5: below 0.5 the decision is more likely wrong than
+        right)."""
         d = check_distances(np.atleast_1d(distances))
         c = self.curve(d, quality1, quality2)
-        return np.clip(np.where(d <= self.threshold_, c, 1.0 - c), 0.5, 1.0)
+        return np.where(d <= self.threshold_, c, 1.0 - c)
 
     @property
     def parameters(self) -> dict:

@@ -190,6 +190,9 @@ class VerifyOut(BaseModel):
     quality2: float | None = Field(None, description="face 2's quality")
     quality_note: str | None = Field(None, description="set when a face's quality lies outside what the "
                                                        "calibration has seen")
+    reading: str | None = Field(None, description="the confidence in words where the number alone could mislead: "
+                                                  "'more likely wrong than right' below 0.5 (the quality-aware "
+                                                  "C-Score's probability that the decision is right, docs/quality.md)")
 
 
 class ExplainOut(VerifyOut):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from functools import lru_cache, partial
 from pathlib import Path
@@ -196,7 +196,7 @@ class Services:
         """:meth:`prepare`, then store the pair and queue its X-Maps (``BusyError`` when the task queue is full)."""
         self.tasks.check_room()
         pair = self.prepare(data1, data2, model_name)
-        verdict = {key: value for key, value in pair.verdict.to_dict().items() if key != "model"}
+        verdict = {key: value for key, value in asdict(pair.verdict).items() if key != "model"}  # stored fields
         upload = UploadRecord(id=uuid.uuid4().hex, model=pair.model.name, face1=png_bytes(pair.face1),
                               face2=png_bytes(pair.face2), **verdict)
         with transaction(self.factory) as session:

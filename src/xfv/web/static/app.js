@@ -12,16 +12,23 @@ async function fetchJSON(url, options) {
   return body;
 }
 
-// A C-Score in [0.5, 1] read like a probability: the number, and five stars filled in proportion
-// (none at 0.5, a coin flip that carries no information; all five at 1, certain).
+// A C-Score read like a probability that the decision is right: the number, and five stars filled in proportion
+// (none at 0.5, a coin flip that carries no information; all five at 1, certain). The quality-aware C-Score may fall
+// below 0.5 (docs/quality.md): then the decision is more likely wrong than right, and the view says so in words.
+const LIKELY_WRONG = "more likely wrong than right";
+
 function confidenceView(confidence) {
   if (confidence === null || confidence === undefined) return document.createTextNode("–");
   const share = Math.max(0, Math.min(1, (confidence - 0.5) / 0.5));
   const fill = el("span", { class: "fill" }, "★★★★★");
   fill.style.width = `${(100 * share).toFixed(1)}%`;
-  return el("span", { class: "confidence", title: `C-Score ${confidence.toFixed(3)}: probability that the decision is right ` +
-      "(0.5 = no information, 1 = certain)" },
+  const wrong = confidence < 0.5;
+  const view = el("span", { class: wrong ? "confidence likely-wrong" : "confidence",
+      title: `C-Score ${confidence.toFixed(3)}: probability that the decision is right ` +
+      `(0.5 = no information, 1 = certain${wrong ? `; below 0.5 the decision is ${LIKELY_WRONG}` : ""})` },
     el("span", { class: "stars", "aria-hidden": "true" }, "☆☆☆☆☆", fill), ` ${confidence.toFixed(3)}`);
+  if (wrong) view.append(el("span", { class: "reading" }, `: ${LIKELY_WRONG}`));
+  return view;
 }
 
 // A name or path that may wrap after its slashes and underscores, never inside a word.

@@ -14,7 +14,7 @@ const MODEL_COLUMNS = [
   { key: "prediction", title: "prediction", help: "same or different person; ✓ right, ✗ wrong" },
   { key: "distance", title: "distance", help: "cosine distance d (Eq. 1)" },
   { key: "threshold", title: "t", help: "the threshold of the pair's fold (or the shipped calibration's, see the confidence's tooltip): same if d ≤ t" },
-  { key: "confidence", title: "confidence", help: "C-Score (Eq. 3): probability the decision is right; 0.5 = no information" },
+  { key: "confidence", title: "confidence", help: "C-Score (Eq. 3): probability the decision is right; 0.5 = no information; below 0.5 (quality-aware C-Score): more likely wrong than right" },
 ];
 const MODEL_FILTERS = [
   ["prediction", [["", "all"], ["same", "same"], ["different", "different"]]],
