@@ -5,12 +5,17 @@ Needs the per-image features of ``benchmarks/quality_features.py`` for each mode
 from there; distances are Eq. 1 of those embeddings, exactly what ``xfv evaluate`` computes):
 
     python benchmarks/quality_benchmark.py --features DIR --clean ../shared/data/lfw \
-        --degraded fit=DEGRADED_SEED1 --degraded test=DEGRADED_SEED2 [--brisque brisque.csv] [--out report.json]
+        --degraded fit=DEGRADED_SEED1 --test seed2=DEGRADED_SEED2_FOLDS_5_9 \
+        --shipped fit:5-9 --shipped seed2:5-9 [--brisque brisque.csv] [--out report.json]
 
 Prints the EDC table (area under FNMR at FMR 1e-3 and 1e-2 up to 30 % discarded, per quality score, model and
-copy) and the calibration tables (ECE and Brier of each C-Score variant out of fold, overall and per band: both
-clean, one degraded, both degraded), and the shipped-calibration test: fitted on folds 0-4 of clean LFW and the
-``fit`` copy, applied to folds 5-9 of the ``test`` copy (and the other way round).
+copy), the calibration tables (ECE and Brier of each C-Score variant out of fold, overall and per band: both
+clean, one degraded, both degraded), the shipped-calibration test refitted here (t on all of clean LFW, curves on
+folds 0-4 of clean LFW and the ``fit`` copy, applied to folds 5-9 of the ``fit`` copy and of every ``--test`` copy),
+and with ``--shipped`` the calibration file xfv ships, applied to the given folds of a copy. The quality-aware
+C-Score is shown as shipped (the probability that the decision at t is right, in [0, 1]), clipped at 0.5 as Eq. 3
+clips, and next to the per-pair threshold alternative (decide where its curve crosses 0.5: a comparison, not
+shipped), each with its accuracy, false-match and false non-match rates.
 """
 
 from __future__ import annotations
@@ -24,12 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xfv.confidence import CScore, brier_score, expected_calibration_error
+from xfv.confidence import CScore, brier_score, default_calibration, expected_calibration_error
 from xfv.confidence.quality_aware import QualityAwareCScore
 from xfv.datasets import read_pairs
 from xfv.datasets.degrade import read_manifest
 from xfv.quality.edc import error_versus_discard, pair_quality
-from xfv.quality.heuristic import sharpness_measure
 from xfv.quality.stability import PERTURBATIONS, perturbation_distances, stability_from_distances
 from xfv.store.cache import content_hash
 from xfv.verification import best_threshold, cosine_distance, kfold_verification
@@ -84,7 +88,8 @@ def image_scores(store: dict[str, np.ndarray], brisque: dict[str, float]) -> dic
                           ("flip", ("flip",))):
         if all(name in columns for name in subset):
             scores[f"stability ({label})"] = stability_from_distances(distances[:, [columns[c] for c in subset]])
-    scores["sharpness"] = sharpness_measure(store["sharpness"])
+    if "crop_sharpness" in store:  # of the crop the model embeds (xfv.quality.rating)
+        scores["sharpness"] = store["crop_sharpness"]
     if brisque:
         scores["BRISQUE"] = -np.array([brisque.get(s, np.nan) for s in store["sha"].tolist()])
     return scores
@@ -131,45 +136,84 @@ def edc_table(copies: dict[str, Copy], scores: dict[str, np.ndarray]) -> dict:
     return table
 
 
-def out_of_fold(copy: Copy, quality: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Out-of-fold confidences of each variant (fold k fitted on the others at t_k), and correctness."""
+def decided(same: np.ndarray, labels: np.ndarray, confidence: np.ndarray) -> dict[str, np.ndarray]:
+    """One way of deciding and scoring the pairs: the decisions (``same``), whether each is right, its confidence."""
+    return {"same": same, "correct": same == (labels == 1), "confidence": confidence}
+
+
+def at_t(d: np.ndarray, y: np.ndarray, t: float | np.ndarray, confidence: np.ndarray) -> dict[str, np.ndarray]:
+    """The paper's decisions ``d <= t`` with a confidence."""
+    return decided(d <= t, y, confidence)
+
+
+def per_pair_threshold(d: np.ndarray, y: np.ndarray, curve: np.ndarray) -> dict[str, np.ndarray]:
+    """The alternative measured for comparison only (not shipped): decide ``same`` where the quality-aware curve says
+    genuine is more likely than not (``c(d, z) >= 0.5``, a threshold per pair), with confidence ``max(c, 1 - c)``.
+    It changes verdicts and the false-match rate, which is an operator's policy, not a confidence's business."""
+    return decided(curve >= 0.5, y, np.maximum(curve, 1.0 - curve))
+
+
+def quality_aware_rows(d: np.ndarray, y: np.ndarray, t: float | np.ndarray, score: QualityAwareCScore,
+                       q1: np.ndarray, q2: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """The quality-aware C-Score as shipped (the probability that the decision at t is right, in [0, 1]), the same
+    clipped to [0.5, 1] as Eq. 3 clips (what it gave before), and the per-pair threshold alternative."""
+    honest = score.confidence(d, q1, q2)
+    return {"quality-aware": at_t(d, y, t, honest),
+            "quality-aware, clipped at 0.5": at_t(d, y, t, np.maximum(honest, 0.5)),
+            "per-pair threshold (comparison)": per_pair_threshold(d, y, score.curve(d, q1, q2))}
+
+
+def out_of_fold(copy: Copy, quality: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
+    """Each variant's decisions and confidences out of fold (fold k fitted on the others at t_k)."""
     d, y, folds = copy.distances, copy.labels, copy.folds
-    report = kfold_verification(d, y, folds)
-    t = report.thresholds
-    correct = (d <= t) == (y == 1)
-    out = {name: np.empty_like(d) for name in ("paper", "continuous", "quality-aware", "quality-aware continuous")}
+    t = kfold_verification(d, y, folds).thresholds
+    names = ["paper", "continuous"]
+    if quality is not None:
+        names += ["quality-aware", "quality-aware, clipped at 0.5", "per-pair threshold (comparison)"]
+    parts: dict[str, dict[str, list]] = {name: {"same": [], "correct": [], "confidence": [], "index": []}
+                                         for name in names}
     for k in np.unique(folds):
         train, test = folds != k, folds == k
         tk = float(t[test][0])
-        out["paper"][test] = CScore().fit(d[train], y[train], tk).confidence(d[test])
-        out["continuous"][test] = CScore(continuous=True).fit(d[train], y[train], tk).confidence(d[test])
+        rows = {"paper": at_t(d[test], y[test], tk, CScore().fit(d[train], y[train], tk).confidence(d[test])),
+                "continuous": at_t(d[test], y[test], tk,
+                                   CScore(continuous=True).fit(d[train], y[train], tk).confidence(d[test]))}
         if quality is not None:
             q1, q2 = quality[copy.rows1], quality[copy.rows2]
             qa = QualityAwareCScore().fit(d[train], y[train], q1[train], q2[train], tk)
-            out["quality-aware"][test] = qa.confidence(d[test], q1[test], q2[test])
-    if quality is None:
-        del out["quality-aware"]
-    del out["quality-aware continuous"]
-    return {"correct": correct, **out}
+            rows.update(quality_aware_rows(d[test], y[test], tk, qa, q1[test], q2[test]))
+        for name, row in rows.items():
+            for key, values in row.items():
+                parts[name][key].append(values)
+            parts[name]["index"].append(np.flatnonzero(test))
+    out = {}
+    for name, lists in parts.items():
+        order = np.argsort(np.concatenate(lists.pop("index")))
+        out[name] = {key: np.concatenate(values)[order] for key, values in lists.items()}
+    return out
 
 
-def calibration_rows(copy: Copy, confidences: dict[str, np.ndarray]) -> dict:
-    correct = confidences["correct"]
+def calibration_rows(bands: np.ndarray, labels: np.ndarray, variants: dict[str, dict[str, np.ndarray]]) -> dict:
     rows = {}
-    for name, confidence in confidences.items():
-        if name == "correct":
-            continue
-        row = {"all": metrics(correct, confidence)}
+    for name, v in variants.items():
+        row = {"all": metrics(v, labels)}
         for band, label in enumerate(BANDS):
-            mask = copy.band == band
-            if mask.any() and copy.band.max() > 0:
-                row[label] = metrics(correct[mask], confidence[mask])
+            mask = bands == band
+            if mask.any() and bands.max() > 0:
+                row[label] = metrics({key: values[mask] for key, values in v.items()}, labels[mask])
         rows[name] = row
     return rows
 
 
-def metrics(correct: np.ndarray, confidence: np.ndarray) -> dict:
+def metrics(v: dict[str, np.ndarray], labels: np.ndarray) -> dict:
+    """Accuracy, the error rates of the decisions, and the calibration of the confidences: ECE in bins 0.05 wide over
+    [0.5, 1], continued below 0.5 (20 over [0, 1]), and in the issue's bins (15 over [0.5, 1], 30 over [0, 1])."""
+    correct, confidence, same = v["correct"], v["confidence"], v["same"]
+    genuine = labels == 1
     return {"n": len(correct), "accuracy": float(correct.mean()), "mean_confidence": float(confidence.mean()),
+            "below_half": float(np.mean(confidence < 0.5)),
+            "fmr": float(same[~genuine].mean()) if (~genuine).any() else float("nan"),
+            "fnmr": float((~same[genuine]).mean()) if genuine.any() else float("nan"),
             "ece": expected_calibration_error(correct, confidence),
             "ece15": expected_calibration_error(correct, confidence, n_bins=ECE_BINS_ISSUE),
             "brier": brier_score(correct, confidence), "ece_floor": ece_floor(confidence)}
@@ -206,19 +250,31 @@ def shipped_test(clean: Copy, fit: Copy, test: Copy, quality: np.ndarray, fit_fo
     y = np.concatenate([clean.labels[use_clean], fit.labels[use_fit]])
     q1 = np.concatenate([quality[clean.rows1][use_clean], quality[fit.rows1][use_fit]])
     q2 = np.concatenate([quality[clean.rows2][use_clean], quality[fit.rows2][use_fit]])
-    variants = {"paper (clean LFW, all pairs: today's shipped)": CScore().fit(clean.distances, clean.labels, t),
-                "paper (clean + degraded)": CScore().fit(d, y, t)}
     quality_aware = QualityAwareCScore().fit(d, y, q1, q2, t)
     held = ~np.isin(test.folds, fit_folds)
-    correct = (test.distances[held] <= t) == (test.labels[held] == 1)
-    confidences = {"correct": correct}
-    for name, score in variants.items():
-        confidences[name] = score.confidence(test.distances[held])
-    confidences["quality-aware (clean + degraded)"] = quality_aware.confidence(
-        test.distances[held], quality[test.rows1][held], quality[test.rows2][held])
-    sub = Copy.__new__(Copy)
-    sub.band = test.band[held]
-    return {"threshold": t, "pairs": int(held.sum()), "rows": calibration_rows(sub, confidences)}
+    dt, yt = test.distances[held], test.labels[held]
+    variants = {"paper (clean LFW, all pairs: today's shipped)": at_t(dt, yt, t, CScore().fit(
+                    clean.distances, clean.labels, t).confidence(dt)),
+                "paper (clean + degraded)": at_t(dt, yt, t, CScore().fit(d, y, t).confidence(dt)),
+                **quality_aware_rows(dt, yt, t, quality_aware, quality[test.rows1][held], quality[test.rows2][held])}
+    return {"threshold": t, "pairs": int(held.sum()), "rows": calibration_rows(test.band[held], yt, variants)}
+
+
+def shipped_file_test(model: str, copy: Copy, quality: np.ndarray, folds: tuple[int, int]) -> dict:
+    """The calibration file xfv ships for ``model`` (its threshold, curves and default variant), applied to the pairs
+    of ``folds`` of a copy, as ``xfv evaluate --calibration`` applies it; with the per-pair threshold alternative."""
+    calibration = default_calibration(model)
+    keep = (copy.folds >= folds[0]) & (copy.folds <= folds[1])
+    d, y = copy.distances[keep], copy.labels[keep]
+    t = calibration.threshold
+    variants = {"paper (shipped)": at_t(d, y, t, calibration.score(d, variant="paper").confidence)}
+    if calibration.continuous is not None:
+        variants["continuous (shipped)"] = at_t(d, y, t, calibration.score(d, variant="continuous").confidence)
+    if calibration.quality_aware is not None:
+        q1, q2 = quality[copy.rows1][keep], quality[copy.rows2][keep]
+        variants.update(quality_aware_rows(d, y, t, calibration.quality_aware, q1, q2))
+    return {"threshold": t, "pairs": int(keep.sum()), "variants": list(calibration.variants),
+            "rows": calibration_rows(copy.band[keep], y, variants)}
 
 
 def read_brisque(path: str | None) -> dict[str, float]:
@@ -232,7 +288,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", required=True, help="folder with <model>.npz from quality_features.py")
     parser.add_argument("--clean", required=True, help="the clean dataset (LFW) root")
-    parser.add_argument("--degraded", action="append", default=[], metavar="NAME=ROOT")
+    parser.add_argument("--degraded", action="append", default=[], metavar="NAME=ROOT",
+                        help="a degraded copy for the EDC and the out-of-fold tables; 'fit' also trains the shipped test")
+    parser.add_argument("--test", action="append", default=[], metavar="NAME=ROOT",
+                        help="a degraded copy (or part of one) for the shipped-calibration tests only")
+    parser.add_argument("--shipped", action="append", default=[], metavar="COPY:LOW-HIGH",
+                        help="apply xfv's shipped calibration file to these folds of a copy (e.g. test:5-9)")
     parser.add_argument("--models", default="dlib,sface")
     parser.add_argument("--quality", default="stability (geometric 5)+sharpness",
                         help="the measures the quality-aware C-Score reads, joined by + (default: as shipped)")
@@ -244,20 +305,22 @@ def main() -> None:
     print(f"load at start: {os.getloadavg()}")
     brisque = read_brisque(args.brisque)
     report: dict = {"load_start": os.getloadavg()}
-    model_free: dict[str, dict[str, float]] = {"heuristic": {}, "sharpness": {}}
+    heuristic: dict[str, float] = {}  # model-free: from the run that computed it (dlib's, --heuristic)
     for model in args.models.split(","):
         data = np.load(Path(args.features) / f"{model}.npz", allow_pickle=False)
         store = {name: data[name] for name in data.files}
-        for name, values in model_free.items():
-            if name in store:
-                values.update(zip(store["sha"].tolist(), store[name].tolist()))
-            else:  # model-free measures come from the run that computed them
-                store[name] = np.array([values.get(s, np.nan) for s in store["sha"].tolist()])
+        if "heuristic" in store:
+            heuristic.update(zip(store["sha"].tolist(), store["heuristic"].tolist()))
+        store["heuristic"] = np.array([heuristic.get(s, np.nan) for s in store["sha"].tolist()])
         index = {s: i for i, s in enumerate(store["sha"].tolist())}
         copies = {"clean": Copy("clean", args.clean, store, index)}
         for item in args.degraded:
             name, _, root = item.partition("=")
             copies[name] = Copy(name, root, store, index, args.partial)
+        tests = {}
+        for item in args.test:
+            name, _, root = item.partition("=")
+            tests[name] = Copy(name, root, store, index, args.partial)
         scores = image_scores(store, brisque)
         reference = np.zeros(len(store["sha"]), bool)
         reference[np.concatenate([copies["clean"].rows1, copies["clean"].rows2])] = True
@@ -271,22 +334,27 @@ def main() -> None:
                 print(f"{score_name:26s} " + " | ".join(
                     "-" if cell is None else f"{cell['area30']:.4f} ({cell['fnmr0']:.4f})" for cell in cells))
         quality = quality_features(scores, args.quality)
-        print(f"\n## {model}: calibration out of fold (10 bins; 15-bin ECE in brackets), quality: {args.quality}")
+        print(f"\n## {model}: calibration out of fold (ECE: bins 0.05 wide, 10 over [0.5, 1], 20 over [0, 1]; the "
+              f"issue's 15 over [0.5, 1] in brackets), quality: {args.quality}")
         model_report = {"edc": {f"{c}|{s}": v for (c, s), v in table.items()}, "calibration": {}, "jump": {}}
         for copy_name, copy in copies.items():
-            rows = calibration_rows(copy, out_of_fold(copy, quality))
+            rows = calibration_rows(copy.band, copy.labels, out_of_fold(copy, quality))
             model_report["calibration"][copy_name] = rows
             model_report["jump"][copy_name] = jump_at_t(copy)
             print_rows(f"{copy_name} (jump at t, median over folds: {model_report['jump'][copy_name]})", rows)
-        if "fit" in copies and "test" in copies:
-            for fit_folds in (np.arange(5), np.arange(5, 10)):
-                if not np.any(~np.isin(copies["test"].folds, fit_folds)):
-                    continue
-                result = shipped_test(copies["clean"], copies["fit"], copies["test"], quality, fit_folds)
-                key = f"fit folds {fit_folds.min()}-{fit_folds.max()}"
-                model_report[f"shipped {key}"] = result
-                print_rows(f"shipped test: {key} of clean + fit copy -> other folds of the test copy "
+        if "fit" in copies:
+            for test in [copies["fit"], *tests.values()]:
+                result = shipped_test(copies["clean"], copies["fit"], test, quality, np.arange(5))
+                model_report[f"refit test: folds 0-4 -> {test.name}"] = result
+                print_rows(f"shipped test (refit here): folds 0-4 of clean + fit copy -> folds 5-9 of {test.name} "
                            f"({result['pairs']} pairs, t = {result['threshold']:.4f})", result["rows"])
+        for item in args.shipped:
+            name, _, folds = item.partition(":")
+            low, high = (int(v) for v in folds.split("-"))
+            result = shipped_file_test(model, {**copies, **tests}[name], quality, (low, high))
+            model_report[f"shipped file: {item}"] = result
+            print_rows(f"the shipped calibration file ({', '.join(result['variants'])}) -> folds {folds} of {name} "
+                       f"({result['pairs']} pairs, t = {result['threshold']:.4f})", result["rows"])
         report[model] = model_report
     report["seconds"] = time.perf_counter() - started
     report["load_end"] = os.getloadavg()
@@ -297,12 +365,13 @@ def main() -> None:
 
 def print_rows(title: str, rows: dict) -> None:
     print(f"\n{title}")
-    print(f"{'variant':44s} {'band':14s} {'n':>5s} {'acc':>6s} {'mean C':>7s} {'ECE':>14s} {'Brier':>7s} "
-          f"{'ECE floor':>9s}")
+    print(f"{'variant':34s} {'band':14s} {'n':>5s} {'acc':>6s} {'FMR':>6s} {'FNMR':>6s} {'mean C':>7s} {'C<.5':>5s} "
+          f"{'ECE':>15s} {'Brier':>7s} {'floor':>6s}")
     for name, row in rows.items():
         for band, m in row.items():
-            print(f"{name:44s} {band:14s} {m['n']:5d} {m['accuracy']:6.3f} {m['mean_confidence']:7.3f} "
-                  f"{m['ece']:6.4f} ({m['ece15']:.4f}) {m['brier']:7.4f} {m['ece_floor']:9.4f}")
+            print(f"{name:34s} {band:14s} {m['n']:5d} {m['accuracy']:6.3f} {m['fmr']:6.4f} {m['fnmr']:6.3f} "
+                  f"{m['mean_confidence']:7.3f} {m['below_half']:5.3f} {m['ece']:6.4f} ({m['ece15']:.4f}) "
+                  f"{m['brier']:7.4f} {m['ece_floor']:6.4f}")
 
 
 if __name__ == "__main__":

@@ -2,17 +2,19 @@
 
 For every distinct image (by content: a clean image shared by several copies is computed once) and one model:
 the dataset detector's face (the crop ``xfv evaluate`` embeds), the detector's name and confidence, the
-embedding, the embeddings of every perturbation of :mod:`xfv.quality.stability`, and the image-statistics
-heuristic as ``xfv ingest`` stores it (on the HOG-detected dlib 112 crop; saved as PNG under ``--crops`` for the
-BRISQUE side run). The embeddings also go into the shared embedding cache, so that ``xfv evaluate`` on the same
+embedding, the embeddings of every perturbation of :mod:`xfv.quality.stability`, the sharpness of the same crop
+(``crop_sharpness``, what the quality-aware C-Score reads), and with ``--heuristic`` the image-statistics heuristic as
+``xfv ingest`` stores it (on the HOG-detected dlib 112 crop, model-free; saved as PNG under ``--crops`` for the
+BRISQUE side run). Images of a store from before ``crop_sharpness`` are aligned again for it (no model pass). The embeddings also go into the shared embedding cache, so that ``xfv evaluate`` on the same
 images finds them.
 
     python benchmarks/quality_features.py --dataset lfw --root DIR --model dlib --store features-dlib.npz \
         [--crops crops/] [--workers 2]
 
 The store accumulates over runs (clean LFW, then its degraded copies); ``--store`` keeps one model's features.
-``--fill-cache`` writes the store's perturbation distances of :data:`xfv.quality.stability.DEFAULT_PERTURBATIONS`
-into the quality cache that ``xfv calibrate --quality`` and ``xfv evaluate --quality`` read (no model pass).
+``--fill-cache`` writes the store's embeddings and ratings (the perturbation distances of
+:data:`xfv.quality.stability.DEFAULT_PERTURBATIONS` and the crop's sharpness) into the caches that ``xfv calibrate
+--quality`` and ``xfv evaluate --quality`` read (no model pass).
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from PIL import Image
 
 from xfv.datasets import read_pairs
 from xfv.faces import FaceDetector, detect_and_align, load_image, model_detector
-from xfv.jobs.embeddings import SHARPNESS_CACHE, cache_namespace, dataset_detector, quality_namespace
+from xfv.jobs.embeddings import cache_namespace, dataset_detector, quality_namespace
 from xfv.models import create_model
-from xfv.quality.heuristic import quality_score, sharpness_measure
+from xfv.quality.heuristic import crop_sharpness, quality_score
 from xfv.quality.stability import (
     DEFAULT_PERTURBATIONS,
     PERTURBATIONS,
@@ -56,7 +58,7 @@ def align(path: str, alignment: str, size: int, method: str, heuristic: bool) ->
             crop = detect_and_align(image, alignment="dlib", size=112,
                                     detector=FaceDetector("hog", fallback="centre"), name=path).crop
             extra = (quality_score(crop), crop)
-    return content_hash(data), face.crop, face.detector, face.score, extra
+    return content_hash(data), face.crop, face.detector, face.score, extra, crop_sharpness(face.crop)
 
 
 def load_store(path: Path) -> dict[str, dict]:
@@ -92,17 +94,18 @@ def fill_cache(model, store_path: Path) -> None:
     store = load_store(store_path)
     detector = model_detector(dataset_detector(), model.config.detector)
     namespace = cache_namespace(model, False, detector)
-    rated = EmbeddingCache(quality_namespace(namespace, DEFAULT_PERTURBATIONS), dim=len(DEFAULT_PERTURBATIONS))
+    rated = EmbeddingCache(quality_namespace(namespace, DEFAULT_PERTURBATIONS), dim=len(DEFAULT_PERTURBATIONS) + 1)
     cache = EmbeddingCache(namespace, dim=model.config.embedding_dim)
     names = read_names(store_path)
     columns = [names.index(name) for name in DEFAULT_PERTURBATIONS]
-    sharp = EmbeddingCache(SHARPNESS_CACHE, dim=1)  # model-free: from the run that measured it (--heuristic)
+    filled = 0
     for sha, record in store.items():
         cache.put(sha, record["embedding"])
-        rated.put(sha, perturbation_distances(record["embedding"][None], record["perturbed"][None, columns])[0])
-        if "sharpness" in record and np.isfinite(record["sharpness"]):
-            sharp.put(sha, np.array([sharpness_measure(float(record["sharpness"]))]))
-    print(f"filled {len(store)} entries of {rated.namespace} (and the embeddings, and the sharpness where measured)")
+        if np.isfinite(record.get("crop_sharpness", np.nan)):  # a rating: perturbation distances, then sharpness
+            moved = perturbation_distances(record["embedding"][None], record["perturbed"][None, columns])[0]
+            rated.put(sha, np.append(moved, record["crop_sharpness"]))
+            filled += 1
+    print(f"filled {len(store)} embeddings and {filled} ratings of {rated.namespace}")
 
 
 def main() -> None:
@@ -134,12 +137,24 @@ def main() -> None:
         raise SystemExit(f"{store_path} holds perturbations {stored_names}, not {names}.")
     detector = model_detector(dataset_detector(), model.config.detector)
     cache = EmbeddingCache(cache_namespace(model, False, detector), dim=model.config.embedding_dim)
-    todo = [p for p in paths if content_hash(Path(p).read_bytes()) not in store]
-    print(f"{args.model} on {args.root}: {len(paths)} images, {len(todo)} to compute; load {os.getloadavg()}",
-          flush=True)
+    shas = {p: content_hash(Path(p).read_bytes()) for p in paths}
+    todo = [p for p in paths if shas[p] not in store]
+    # images computed before the sharpness of the model's own crop was recorded: align them again (no model pass)
+    unrated = [p for p in paths if shas[p] in store and not np.isfinite(store[shas[p]].get("crop_sharpness", np.nan))]
+    print(f"{args.model} on {args.root}: {len(paths)} images, {len(todo)} to compute, {len(unrated)} to rate; "
+          f"load {os.getloadavg()}", flush=True)
     started, passes = time.perf_counter(), 0
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+        for start in range(0, len(unrated), CHUNK * 4):
+            chunk = unrated[start:start + CHUNK * 4]
+            for result in pool.map(align, chunk, [model.config.alignment] * len(chunk),
+                                   [model.config.input_size] * len(chunk), [detector.method] * len(chunk),
+                                   [False] * len(chunk), chunksize=8):
+                store[result[0]]["crop_sharpness"] = result[5]
+            print(f"rated {start + len(chunk)}/{len(unrated)}, {time.perf_counter() - started:.0f} s, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+            save_store(store_path, store, names)
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
             results = list(pool.map(align, chunk, [model.config.alignment] * len(chunk),
@@ -148,10 +163,10 @@ def main() -> None:
             crops = np.stack([r[1] for r in results])
             embeddings, perturbed = embed_with_perturbations(model, crops, names)
             passes += len(crops) * (1 + len(names))
-            for (sha, _, source, score, extra), embedding, others in zip(results, embeddings, perturbed):
+            for (sha, _, source, score, extra, sharp), embedding, others in zip(results, embeddings, perturbed):
                 cache.put(sha, embedding)
                 record = {"embedding": embedding, "perturbed": others, "detector": source,
-                          "score": np.nan if score is None else score}
+                          "score": np.nan if score is None else score, "crop_sharpness": sharp}
                 if extra is not None:
                     quality, crop = extra
                     record.update(heuristic=quality.quality, sharpness=quality.sharpness)

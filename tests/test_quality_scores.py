@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from xfv.faces.pipeline import load_face
 from xfv.jobs.embeddings import embed_paths, embed_with_quality
 from xfv.models.callable_model import CallableModel
 from xfv.quality.edc import error_versus_discard, fmr_threshold, pair_quality
+from xfv.quality.heuristic import crop_sharpness
+from xfv.quality.rating import qualities, rate_crops
 from xfv.quality.stability import (
     DEFAULT_PERTURBATIONS,
     PERTURBATIONS,
@@ -129,11 +132,37 @@ def test_embed_with_quality_caches_the_quality_beside_the_embedding(tmp_path, mo
         Image.fromarray(image).save(paths[-1])
     embeddings, quality = embed_with_quality(paths, model, aligned=True)
     assert sum(seen) == 2 * (1 + len(DEFAULT_PERTURBATIONS))
-    assert quality[0] == pytest.approx(1.0) and quality[1] < 1.0
+    assert quality.shape == (2, 2)  # per image: stability, sharpness (QUALITY_MEASURES)
+    assert quality[0, 0] == pytest.approx(1.0) and quality[1, 0] < 1.0
+    # the sharpness of the very crop the model embedded (its input size), not of another detection or template
+    crops = [load_face(path, alignment="none", size=32, aligned=True) for path in paths]
+    assert quality[:, 1].tolist() == pytest.approx([crop_sharpness(crop) for crop in crops])
+    assert quality[1, 1] > quality[0, 1]  # the edge between the halves
     again, quality_again = embed_with_quality(paths[::-1], model, aligned=True)
     assert sum(seen) == 2 * (1 + len(DEFAULT_PERTURBATIONS))  # both from the cache
     assert np.allclose(again, embeddings[::-1]) and np.allclose(quality_again, quality[::-1])
     assert np.allclose(embed_paths(paths, model, aligned=True), embeddings)
     _, flip_only = embed_with_quality(paths, model, aligned=True, perturbations=("flip",))
     assert sum(seen) == 2 * (1 + len(DEFAULT_PERTURBATIONS)) + 2 * 2  # another measure: computed and cached apart
-    assert flip_only[1] < quality[1]  # the mirror alone moves it most
+    assert flip_only[1, 0] < quality[1, 0]  # the mirror alone moves it most
+    assert np.allclose(flip_only[:, 1], quality[:, 1])
+
+
+def test_a_rating_is_the_perturbation_distances_then_the_sharpness_of_the_same_crop():
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    crops[0] = 128  # flat: nothing moves it, and it has no edges
+    model = half_mean_model()
+    embeddings, ratings = rate_crops(model, crops, ("flip", "zoom+"))
+    reference, perturbed = embed_with_perturbations(model, crops, ("flip", "zoom+"))
+    assert np.allclose(embeddings, reference) and ratings.shape == (3, 3)
+    assert np.allclose(ratings[:, :2], perturbation_distances(reference, perturbed))
+    assert ratings[:, 2].tolist() == pytest.approx([crop_sharpness(c) for c in crops])
+    measured = qualities(ratings)
+    assert measured[0].tolist() == pytest.approx([1.0, 0.0])  # stable and without sharpness
+    assert np.allclose(measured[:, 0], stability_from_distances(ratings[:, :2]))
+    assert np.allclose(qualities(ratings, ("sharpness",))[:, 0], ratings[:, 2])
+    with pytest.raises(ValueError, match="Unknown quality measure"):
+        qualities(ratings, ("brisque",))
+    with pytest.raises(ValueError, match="at least one perturbation"):
+        rate_crops(model, crops, ())

@@ -13,9 +13,11 @@ from sqlalchemy import func, inspect, select, update
 from xfv.cli.platform import sample_root
 from xfv.confidence import default_calibration
 from xfv.confidence.quality_aware import QualityAwareCScore
+from xfv.datasets import read_pairs
 from xfv.jobs import explain as explain_module
 from xfv.jobs import precompute as precompute_module
 from xfv.jobs import verify as verify_module
+from xfv.jobs.embeddings import pair_distances_and_qualities
 from xfv.jobs.explain import explain_pair
 from xfv.jobs.ingest import ingest_dataset, quality_score
 from xfv.jobs.precompute import precompute, xmap_selection
@@ -137,15 +139,16 @@ def test_a_dataset_large_enough_is_judged_out_of_fold(fresh_sample, monkeypatch)
         assert sorted(calibrations) == list(range(10))
         stability = dict(session.execute(select(ImageQualityRecord.image_id, ImageQualityRecord.quality)).all())
         assert len(stability) == 96 and len(set(stability.values())) > 80
-        sharpness = dict(session.execute(select(Image.id, Image.sharpness)).all())  # stored by ingest
-        quality = {i: (stability[i], np.log1p(sharpness[i])) for i in stability}  # the two measures
         rows = session.execute(select(Result, Pair).join(Pair, Result.pair_id == Pair.id)
                                .order_by(Pair.position)).all()
         d = np.array([r.distance for r, _ in rows])
         y = np.array([p.label for _, p in rows])
         folds = np.array([p.fold for _, p in rows])
-        q1 = np.array([quality[p.image1_id] for _, p in rows])  # (pairs, 2)
-        q2 = np.array([quality[p.image2_id] for _, p in rows])
+        # both measures of each image, rated on the crop the model embedded (what precompute cached)
+        distances, q1, q2 = pair_distances_and_qualities(read_pairs("lfw", sample_root()), create_model("lbp"))
+        assert np.allclose(distances, d) and q1.shape == (len(rows), 2)
+        assert np.allclose(q1[:, 0], [stability[p.image1_id] for _, p in rows])  # the stored quality column
+        assert np.allclose(q2[:, 0], [stability[p.image2_id] for _, p in rows])
         for i, (result, pair) in enumerate(rows):
             fold = calibrations[pair.fold]
             assert result.threshold == fold.threshold

@@ -81,8 +81,10 @@ def cli_calibration(args: argparse.Namespace, model: EmbeddingModel) -> tuple[Ca
 
 
 def verdict_line(verdict) -> str:
-    """``same (distance 0.0412, threshold 0.0928, confidence 0.999; model dlib; calibration ...)``."""
-    confidence = "" if verdict.confidence is None else f", confidence {verdict.confidence:.3f}"
+    """``same (distance 0.0412, threshold 0.0928, confidence 0.999; model dlib; calibration ...)``; a confidence
+    below 0.5 (the quality-aware C-Score's) says ``confidence 0.370: more likely wrong than right``."""
+    reading = f": {verdict.reading}" if verdict.reading else ""
+    confidence = "" if verdict.confidence is None else f", confidence {verdict.confidence:.3f}{reading}"
     variant = f", {verdict.cscore} C-Score" if verdict.cscore else ""
     quality = ("" if verdict.quality1 is None else
                f"; quality {verdict.quality1:.3f} / {verdict.quality2:.3f}")

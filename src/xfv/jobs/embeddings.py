@@ -22,14 +22,8 @@ from xfv.faces import FaceDetector, detect_and_align, load_image
 from xfv.faces.images import check_image_file
 from xfv.faces.pipeline import load_face, model_detector
 from xfv.models import EmbeddingModel
-from xfv.quality import QUALITY_MEASURES, SHARPNESS, STABILITY
-from xfv.quality.heuristic import SHARPNESS_SIZE, crop_sharpness, face_sharpness
-from xfv.quality.stability import (
-    DEFAULT_PERTURBATIONS,
-    embed_with_perturbations,
-    perturbation_distances,
-    stability_from_distances,
-)
+from xfv.quality.rating import QUALITY_MEASURES, qualities, rate_crops
+from xfv.quality.stability import DEFAULT_PERTURBATIONS
 from xfv.store.cache import EmbeddingCache, content_hash
 from xfv.verification import cosine_distance
 
@@ -79,17 +73,18 @@ def embed_with_quality(
     aligned: bool = False, use_cache: bool = True, progress: bool = False, detector: FaceDetector | None = None,
     workers: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings ``(N, D)`` as :func:`embed_paths`, and each image's model-based quality ``(N,)``: the stability of
-    its embedding under ``perturbations`` (:mod:`xfv.quality.stability`), from the same crop, batched with it and
-    cached per image beside the embedding."""
-    embeddings, distances = _embed(paths, model, tuple(perturbations), aligned=aligned, use_cache=use_cache,
-                                   progress=progress, detector=detector, workers=workers)
-    return embeddings, stability_from_distances(distances)
+    """Embeddings ``(N, D)`` as :func:`embed_paths`, and each image's qualities ``(N, 2)`` by
+    :data:`~xfv.quality.rating.QUALITY_MEASURES` (the stability under ``perturbations`` and the sharpness), both
+    from the crop the model embeds, batched with it and cached per image beside the embedding."""
+    embeddings, ratings = _embed(paths, model, tuple(perturbations), aligned=aligned, use_cache=use_cache,
+                                 progress=progress, detector=detector, workers=workers)
+    return embeddings, qualities(ratings)
 
 
 def quality_namespace(namespace: str, perturbations: tuple[str, ...]) -> str:
-    """The cache namespace of the perturbation distances: the embeddings' plus the perturbations' names."""
-    return f"{namespace}-stability-{hashlib.sha256(','.join(perturbations).encode()).hexdigest()[:8]}"
+    """The cache namespace of the faces' ratings (:func:`xfv.quality.rating.rate_crops`: perturbation distances and
+    sharpness): the embeddings' plus the perturbations' names."""
+    return f"{namespace}-rated-{hashlib.sha256(','.join(perturbations).encode()).hexdigest()[:8]}"
 
 
 def _embed(
@@ -97,11 +92,11 @@ def _embed(
     use_cache: bool, progress: bool, detector: FaceDetector | None, stats: Counter | None = None,
     workers: int | None = None, warn: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Embeddings of ``paths`` and, with ``perturbations``, each image's ``(P,)`` perturbation distances."""
+    """Embeddings of ``paths`` and, with ``perturbations``, each image's ``(P + 1,)`` rating (:mod:`xfv.quality.rating`)."""
     detector = model_detector(detector, model.config.detector)
     namespace = cache_namespace(model, aligned, detector)
     cache = EmbeddingCache(namespace, dim=model.config.embedding_dim) if use_cache else None
-    rated = (EmbeddingCache(quality_namespace(namespace, perturbations), dim=len(perturbations))
+    rated = (EmbeddingCache(quality_namespace(namespace, perturbations), dim=len(perturbations) + 1)
              if use_cache and perturbations else None)
     unique = list(dict.fromkeys(str(p) for p in paths))
     for path in unique:
@@ -132,8 +127,8 @@ def _embed(
             chunk = missing[start : start + CHUNK]
             results = list(mapper(align, chunk))
             crops = np.stack([r[0] for r in results])
-            new, perturbed = embed_with_perturbations(model, crops, perturbations)
-            moved = perturbation_distances(new, perturbed) if perturbations else [None] * len(chunk)
+            new, moved = rate_crops(model, crops, perturbations) if perturbations else (model.embed(crops),
+                                                                                        [None] * len(chunk))
             for path, (_, source, messages), embedding, row in zip(chunk, results, new, moved):
                 embeddings[path] = embedding
                 for message in messages if warn else ():
@@ -149,7 +144,7 @@ def _embed(
             bar.update(len(chunk))
     bar.close()
     if not len(paths):
-        return np.zeros((0, 0), np.float32), (np.zeros((0, len(perturbations))) if perturbations else None)
+        return np.zeros((0, 0), np.float32), (np.zeros((0, len(perturbations) + 1)) if perturbations else None)
     out = np.stack([embeddings[str(p)] for p in paths])
     return out, (np.stack([distances[str(p)] for p in paths]) if perturbations else None)
 
@@ -179,46 +174,15 @@ def pair_distances_and_qualities(
     progress: bool = False, detector: FaceDetector | None = None,
     perturbations: tuple[str, ...] = DEFAULT_PERTURBATIONS, measures: tuple[str, ...] = QUALITY_MEASURES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`pair_distances` and both images' qualities ``(N, M)`` by ``measures`` (``stability``: the model's,
-    from one alignment and one batched model call per image; ``sharpness``: :func:`image_sharpness`)."""
+    """:func:`pair_distances` and both images' qualities ``(N, M)`` by ``measures`` (of
+    :data:`~xfv.quality.rating.QUALITY_MEASURES`), from the crop each image's embedding came from (one alignment and
+    one batched model call per image)."""
     unknown = set(measures) - set(QUALITY_MEASURES)
     if unknown:
         raise ValueError(f"Unknown quality measure(s) {sorted(unknown)}; expected some of {list(QUALITY_MEASURES)}.")
     paths = [pair_list.path(p) for pair in pair_list.pairs for p in (pair.image1, pair.image2)]
-    embeddings, stability = embed_with_quality(paths, model, perturbations=perturbations, aligned=aligned,
-                                               use_cache=use_cache, progress=progress,
-                                               detector=detector or dataset_detector())
-    columns = {STABILITY: stability}
-    if SHARPNESS in measures:
-        columns[SHARPNESS] = image_sharpness(paths, aligned=aligned, use_cache=use_cache)
-    quality = np.stack([columns[m] for m in measures], axis=1)
+    embeddings, quality = embed_with_quality(paths, model, perturbations=perturbations, aligned=aligned,
+                                             use_cache=use_cache, progress=progress,
+                                             detector=detector or dataset_detector())
+    quality = quality[:, [QUALITY_MEASURES.index(m) for m in measures]]
     return cosine_distance(embeddings[0::2], embeddings[1::2]), quality[0::2], quality[1::2]
-
-
-SHARPNESS_CACHE = "sharpness-hog-dlib112-log1p"  # the measure's definition names its cache
-
-
-def _sharpness(path: str, aligned: bool) -> float:
-    if aligned:
-        return crop_sharpness(load_face(path, alignment="none", size=SHARPNESS_SIZE, aligned=True))
-    return face_sharpness(load_image(path), name=path)
-
-
-def image_sharpness(paths: Sequence[str | Path], *, aligned: bool = False, use_cache: bool = True,
-                    workers: int | None = None) -> np.ndarray:
-    """Each image's sharpness measure (:func:`xfv.quality.heuristic.sharpness_measure`) on the crop ``xfv ingest``
-    measures (dlib's HOG, a centred box where it finds none, the dlib template at 112 px), cached per image."""
-    cache = EmbeddingCache(SHARPNESS_CACHE + ("-aligned" if aligned else ""), dim=1) if use_cache else None
-    unique = list(dict.fromkeys(str(p) for p in paths))
-    keys = {path: content_hash(Path(path).read_bytes()) for path in unique}
-    found = {path: cache.get(keys[path]) for path in unique} if cache else {}
-    missing = [path for path in unique if found.get(path) is None]
-    workers = min(workers or os.cpu_count() or 1, max(1, len(missing) // PARALLEL_MIN))
-    forkserver = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=forkserver) if workers > 1 else nullcontext() as pool:
-        mapper = partial(pool.map, chunksize=8) if pool else map
-        for path, value in zip(missing, mapper(partial(_sharpness, aligned=aligned), missing)):
-            found[path] = np.array([value])
-            if cache:
-                cache.put(keys[path], found[path])
-    return np.array([float(found[str(p)][0]) for p in paths])

@@ -35,7 +35,6 @@ from xfv.jobs.explain import expected_rows, make_explainer
 from xfv.jobs.verify import dataset_calibration
 from xfv.models import EmbeddingModel
 from xfv.quality import QUALITY_MEASURES, STABILITY
-from xfv.quality.heuristic import sharpness_measure
 from xfv.quality.stability import DEFAULT_PERTURBATIONS, MEASURE
 from xfv.store.db import transaction
 from xfv.store.models import (
@@ -166,14 +165,9 @@ def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: M
     (:func:`dataset_calibration`, its default variant), named per result either way."""
     labels = np.array([p.label for p in pair_list.pairs])
     folds = np.array([p.fold for p in pair_list.pairs])
-    distances, stability1, stability2 = pair_distances_and_qualities(
-        pair_list, model, progress=progress, perturbations=DEFAULT_PERTURBATIONS, measures=(STABILITY,))
-    stability1, stability2 = stability1[:, 0], stability2[:, 0]
-    with factory() as session:  # the sharpness xfv ingest stored (model-free)
-        stored = dict(session.execute(select(Image.path, Image.sharpness).where(Image.dataset_id == dataset.id)).all())
-    sharp1, sharp2 = (sharpness_measure(np.array([stored[getattr(p, side)] for p in pair_list.pairs]))
-                      for side in ("image1", "image2"))
-    quality1, quality2 = np.stack([stability1, sharp1], axis=1), np.stack([stability2, sharp2], axis=1)
+    distances, quality1, quality2 = pair_distances_and_qualities(  # both measures from the crop the model embeds
+        pair_list, model, progress=progress, perturbations=DEFAULT_PERTURBATIONS, measures=QUALITY_MEASURES)
+    stability1, stability2 = (q[:, QUALITY_MEASURES.index(STABILITY)] for q in (quality1, quality2))
     evaluation = evaluate_scores(distances, labels, folds, quality1=quality1, quality2=quality2)
     calibration = Calibration.fit(distances, labels, model=model.name, dataset=dataset.name,
                                   fingerprint=model.fingerprint)

@@ -4,8 +4,10 @@ For a pair it detects each face once with the photo detector (the model's own wh
 one), aligns it twice from that detection (the model's native crop, which decides, and the 112 x 112 crop the
 X-Maps occlude; docs/models.md measures the two against each other), embeds, takes the cosine distance (Eq. 1)
 and judges it with one calibration: threshold ``t`` and C-Score (Eq. 2-3), named in the verdict. A calibration
-with a quality-aware C-Score (docs/quality.md) also rates both faces by its quality measure, in the same batch as
-the embeddings, and the verdict says when a face's quality lies outside what the calibration was fitted on.
+with a quality-aware C-Score (docs/quality.md) also rates both faces by its quality measures, on the crops the model
+embeds and in the same batch as the embeddings; its confidence is the probability that the decision is right, which
+may fall below 0.5 (the decision is then more likely wrong than right, and the verdict says so), and the verdict says
+when a face's quality lies outside what the calibration was fitted on.
 """
 
 from __future__ import annotations
@@ -15,16 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from xfv.confidence import Calibration, default_calibration
+from xfv.confidence import Calibration, confidence_reading, default_calibration
 from xfv.confidence.calibration_file import QualityMeasure
 from xfv.errors import NotFoundError
 from xfv.faces import FaceDetector, align_face, load_image, model_detector
 from xfv.faces.pipeline import CANONICAL_SIZE, load_face
 from xfv.jobs.embeddings import cache_namespace, quality_namespace
 from xfv.models import EmbeddingModel
-from xfv.quality import SHARPNESS, STABILITY
-from xfv.quality.heuristic import crop_sharpness, face_sharpness
-from xfv.quality.stability import embed_with_perturbations, perturbation_distances, stability_from_distances
+from xfv.quality import QUALITY_MEASURES, STABILITY
+from xfv.quality.rating import qualities, rate_crops
 from xfv.store.cache import EmbeddingCache, content_hash
 from xfv.verification import cosine_distance
 
@@ -44,15 +45,15 @@ class PhotoFace:
     native: np.ndarray
     detector: str
     key: str | None = None
-    sharpness: float | None = None  # the face's sharpness measure (xfv.quality.heuristic), for quality-aware scores
 
 
 @dataclass(frozen=True)
 class Verdict:
     """A verified pair: distance (Eq. 1), the calibration's threshold, prediction and C-Score (Eq. 3);
     ``cscore``: the C-Score variant that gave the confidence (``paper``, ``continuous``, ``quality-aware``);
-    ``quality1``, ``quality2``: the faces' qualities by the calibration's measure (None if it has none);
-    ``quality_note``: what the verdict says of them (a face outside the qualities the calibration has seen)."""
+    ``quality1``, ``quality2``: the faces' stability (None without a quality-aware C-Score);
+    ``quality_note``: what the verdict says of them (a face outside the qualities the calibration has seen);
+    :attr:`reading`: the confidence in words (:func:`xfv.confidence.confidence_reading`)."""
 
     model: str
     distance: float
@@ -65,8 +66,14 @@ class Verdict:
     quality2: float | None = None
     quality_note: str | None = None
 
+    @property
+    def reading(self) -> str | None:
+        """The confidence in words where a number alone could mislead (a decision more likely wrong than right)."""
+        return None if self.confidence is None else confidence_reading(self.confidence)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields and the :attr:`reading` (JSON-ready)."""
+        return {**asdict(self), "reading": self.reading}
 
 
 def photo_detector(model: EmbeddingModel, method: str | None = None) -> FaceDetector:
@@ -89,18 +96,16 @@ def photo_face(image: np.ndarray | str | Path | bytes, model: EmbeddingModel, *,
             size = model.config.input_size
             crop = load_face(image, alignment="none", aligned=True, name=name)
             return PhotoFace(crop, load_face(image, alignment="none", size=size, aligned=True, name=name), "aligned",
-                             key, crop_sharpness(crop))
+                             key)
         image = load_image(image, name=name)
     name, size, alignment = name or "image", model.config.input_size, model.config.alignment
     if alignment == "none":
         crop = align_face(image, None, "none", CANONICAL_SIZE)
-        return PhotoFace(crop, align_face(image, None, "none", size), "none", key, crop_sharpness(crop))
+        return PhotoFace(crop, align_face(image, None, "none", size), "none", key)
     face = (detector or photo_detector(model)).detect_one(image, name=name)  # several faces: warns, takes the largest
     crop = align_face(image, face, alignment, CANONICAL_SIZE)
     native = crop if size == CANONICAL_SIZE else align_face(image, face, alignment, size)
-    same_crop = alignment == "dlib" and face.source == "hog"  # the crop the sharpness measure reads
-    return PhotoFace(crop, native, face.source, key,
-                     crop_sharpness(crop) if same_crop else face_sharpness(image, name=name))
+    return PhotoFace(crop, native, face.source, key)
 
 
 def photo_cache(model: EmbeddingModel, detector: FaceDetector, aligned: bool = False) -> EmbeddingCache:
@@ -111,16 +116,18 @@ def photo_cache(model: EmbeddingModel, detector: FaceDetector, aligned: bool = F
 def embed_native(model: EmbeddingModel, faces: list[PhotoFace], cache: EmbeddingCache | None = None,
                  perturbations: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray | None]:
     """The embeddings of the faces' native crops, from ``cache`` where it holds them (by the photos' content), and
-    with ``perturbations`` each face's stability quality (:mod:`xfv.quality.stability`; None without)."""
-    rated = (EmbeddingCache(quality_namespace(cache.namespace, perturbations), dim=len(perturbations))
+    with ``perturbations`` each face's qualities ``(2,)`` by :data:`~xfv.quality.rating.QUALITY_MEASURES`, rated on
+    the same native crop (:mod:`xfv.quality.rating`; None without)."""
+    rated = (EmbeddingCache(quality_namespace(cache.namespace, perturbations), dim=len(perturbations) + 1)
              if cache is not None and perturbations else None)
     keyed = [cache is not None and f.key is not None for f in faces]
     found = {i: cache.get(f.key) for i, f in enumerate(faces) if keyed[i]}
     moved = {i: rated.get(f.key) for i, f in enumerate(faces) if keyed[i] and rated is not None}
     missing = [i for i in range(len(faces)) if found.get(i) is None or (perturbations and moved.get(i) is None)]
     if missing:
-        new, perturbed = embed_with_perturbations(model, np.stack([faces[i].native for i in missing]), perturbations)
-        rows = perturbation_distances(new, perturbed) if perturbations else [None] * len(missing)
+        crops = np.stack([faces[i].native for i in missing])
+        new, rows = rate_crops(model, crops, perturbations) if perturbations else (model.embed(crops),
+                                                                                   [None] * len(missing))
         for i, embedding, row in zip(missing, new, rows):
             found[i], moved[i] = embedding, row
             if keyed[i]:
@@ -130,7 +137,7 @@ def embed_native(model: EmbeddingModel, faces: list[PhotoFace], cache: Embedding
     embeddings = np.stack([found[i] for i in range(len(faces))])
     if not perturbations:
         return embeddings, None
-    return embeddings, stability_from_distances(np.stack([moved[i] for i in range(len(faces))]))
+    return embeddings, qualities(np.stack([moved[i] for i in range(len(faces))]))
 
 
 def shipped_calibration(model_name: str, fingerprint: str) -> tuple[Calibration, str]:
@@ -207,24 +214,23 @@ def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, cali
         calibration.check_variant(variant)
     wants_quality = variant in (None, "quality-aware")
     measure = calibration.quality if calibration is not None and threshold is None and wants_quality else None
-    if measure is not None and not set(measure.measures) <= {STABILITY, SHARPNESS}:
+    if measure is not None and not set(measure.measures) <= set(QUALITY_MEASURES):
         raise ValueError(f"The calibration's quality measures {list(measure.measures)} are not all known to this xfv "
-                         f"({STABILITY}, {SHARPNESS}).")
+                         f"({', '.join(QUALITY_MEASURES)}).")
     embeddings, quality = embed_native(model, [face1, face2], cache, measure.perturbations if measure else ())
     distance = float(cosine_distance(embeddings[0], embeddings[1]))
     if threshold is not None:
         t = float(threshold)
         return Verdict(model.name, distance, t, "same" if distance <= t else "different", None,
                        "none: threshold given, so no C-Score")
-    rated = None
-    if quality is not None:
-        values = {STABILITY: quality, SHARPNESS: np.array([face1.sharpness, face2.sharpness], dtype=float)}
-        rated = np.stack([values[m] for m in measure.measures], axis=1)  # (2 faces, measures)
+    rated = None if quality is None else quality[:, [QUALITY_MEASURES.index(m) for m in measure.measures]]
     scored = calibration.score(np.array([distance]), *((None, None) if rated is None else (rated[:1], rated[1:])),
                                variant=variant)
-    q1, q2 = (None, None) if quality is None else (float(quality[0]), float(quality[1]))
+    stability = None if quality is None else quality[:, QUALITY_MEASURES.index(STABILITY)]
+    q1, q2 = (None, None) if stability is None else (float(stability[0]), float(stability[1]))
+    confidence = float(scored.confidence[0])
     return Verdict(model.name, distance, float(calibration.threshold),
-                   "same" if distance <= calibration.threshold else "different", float(scored.confidence[0]), name,
+                   "same" if distance <= calibration.threshold else "different", confidence, name,
                    scored.variant, q1, q2, None if rated is None else quality_note(measure, rated))
 
 

@@ -1,5 +1,5 @@
 """The image-statistics quality score (sharpness x exposure x contrast) of an aligned face crop, and the face's
-sharpness on its own, the second measure the quality-aware C-Score reads (docs/quality.md).
+sharpness on its own, the second measure the quality-aware C-Score reads, on the model's own crop (docs/quality.md).
 
 They need no model and say nothing about the face model's view of the image: ``docs/quality.md`` measures them
 against the model-based score (:mod:`xfv.quality.stability`) by the error-versus-discard curve.
@@ -7,20 +7,17 @@ against the model-based score (:mod:`xfv.quality.stability`) by the error-versus
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from xfv.faces import FaceDetector, detect_and_align
 
 SHARPNESS_SCALE = 60.0  # variance of the Laplacian at which the sharpness term reaches 1 - 1/e (LFW crops: 20-150)
 CONTRAST_SCALE = 40.0  # grey-level standard deviation from which contrast counts as full
 
 
 SHARPNESS = "sharpness"  # the measure's name in calibrations
-SHARPNESS_SIZE = 112  # sharpness is measured on the dlib-template crop of this size, as xfv ingest stores it
+SHARPNESS_SIZE = 112  # the sharpness measure reads a face crop at this size (the model's crop, resized)
 
 
 @dataclass(frozen=True)
@@ -52,25 +49,17 @@ def quality_score(crop: np.ndarray) -> ImageQuality:
 
 
 def sharpness_measure(laplacian_variance: float | np.ndarray) -> float | np.ndarray:
-    """The sharpness measure: ``log(1 + S)`` of the variance ``S`` of the Laplacian of the grey 112 px dlib-template
-    crop (the ``sharpness`` that ``xfv ingest`` stores); the log makes blur's multiplicative effect additive."""
+    """The sharpness measure: ``log(1 + S)`` of the variance ``S`` of the Laplacian of a grey 112 px face crop; the
+    log makes blur's multiplicative effect additive."""
     return np.log1p(laplacian_variance)
 
 
 def crop_sharpness(crop: np.ndarray) -> float:
-    """:func:`sharpness_measure` of an aligned crop (resized to 112 px first if it has another size)."""
+    """:func:`sharpness_measure` of an aligned crop, resized to 112 px first if it has another size (the quality-aware
+    C-Score reads it on the crop the model embeds: :mod:`xfv.quality.rating`)."""
     crop = np.ascontiguousarray(crop)
     if crop.shape[0] != SHARPNESS_SIZE:
         crop = cv2.resize(crop, (SHARPNESS_SIZE, SHARPNESS_SIZE),
                           interpolation=cv2.INTER_AREA if crop.shape[0] > SHARPNESS_SIZE else cv2.INTER_LINEAR)
     return float(sharpness_measure(quality_score(crop).sharpness))
 
-
-def face_sharpness(image: np.ndarray, name: str = "image") -> float:
-    """:func:`sharpness_measure` of a photo's face on the crop ``xfv ingest`` measures: dlib's HOG (a centred box
-    where it finds none; the largest of several faces), the dlib template at 112 px."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # several faces: the largest, as xfv ingest measures it
-        face = detect_and_align(image, alignment="dlib", size=SHARPNESS_SIZE,
-                                detector=FaceDetector("hog", fallback="centre"), name=name)
-    return crop_sharpness(face.crop)
