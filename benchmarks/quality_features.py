@@ -31,7 +31,9 @@ import numpy as np
 from PIL import Image
 
 from xfv.datasets import read_pairs
-from xfv.faces import FaceDetector, detect_and_align, load_image, model_detector
+from xfv.faces import FaceDetector, align_face, detect_and_align, load_image, model_detector
+from xfv.faces.detection import centre_box
+from xfv.faces.pipeline import AlignedFace
 from xfv.jobs.embeddings import cache_namespace, dataset_detector, quality_namespace
 from xfv.models import create_model
 from xfv.quality.heuristic import crop_sharpness, quality_score
@@ -47,12 +49,18 @@ CHUNK = 64
 
 
 def align(path: str, alignment: str, size: int, method: str, heuristic: bool) -> tuple:
+    """The dataset detector's face (``method``: the model's detector, or for an image aligned before, the detector
+    that found its face then: ``centre`` is the centred box the fallback gave)."""
     data = Path(path).read_bytes()
     image = load_image(data, name=path)
-    detector = model_detector(dataset_detector(), None if method == dataset_detector().method else method)
+    detector = model_detector(dataset_detector(), None if method in (dataset_detector().method, "centre") else method)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        face = detect_and_align(image, alignment=alignment, size=size, detector=detector, name=path)
+        if method == "centre":  # both detectors found nothing near the centre before: skip them
+            box = centre_box(image)
+            face = AlignedFace(align_face(image, box, alignment, size), box.box, box.source)
+        else:
+            face = detect_and_align(image, alignment=alignment, size=size, detector=detector, name=path)
         extra = None
         if heuristic:  # as xfv ingest: HOG, centre fallback, dlib template, 112 px
             crop = detect_and_align(image, alignment="dlib", size=112,
@@ -148,10 +156,15 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
         for start in range(0, len(unrated), CHUNK * 4):
             chunk = unrated[start:start + CHUNK * 4]
+            # the detector that found each face then (hog+cnn's CNN only where HOG had failed), so that the face is
+            # the same without running detectors that failed on it
+            methods = [str(store[shas[p]]["detector"]) for p in chunk]
             for result in pool.map(align, chunk, [model.config.alignment] * len(chunk),
-                                   [model.config.input_size] * len(chunk), [detector.method] * len(chunk),
-                                   [False] * len(chunk), chunksize=8):
-                store[result[0]]["crop_sharpness"] = result[5]
+                                   [model.config.input_size] * len(chunk), methods, [False] * len(chunk), chunksize=8):
+                record = store[result[0]]
+                if result[2] != record["detector"]:
+                    raise SystemExit(f"{result[0]}: found by {result[2]} now, by {record['detector']} before")
+                record["crop_sharpness"] = result[5]
             print(f"rated {start + len(chunk)}/{len(unrated)}, {time.perf_counter() - started:.0f} s, "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
             save_store(store_path, store, names)
