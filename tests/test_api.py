@@ -74,10 +74,14 @@ def test_pairs_contract(client):
         assert item["label"] == "same"
         result = item["results"]["lbp"]
         assert set(result) == {"distance", "threshold", "prediction", "correct", "confidence", "calibration",
-                               "engine", "faces", "face_found"}
+                               "engine", "faces", "face_found", "cscore", "quality1", "quality2", "quality"}
         assert result["engine"] == "python (in-process)"  # LBP runs no ONNX graph
         assert result["faces"] in (["hog", "hog"], ["hog", "cnn"], ["cnn", "hog"]) and result["face_found"] is True
         assert result["correct"] is False and result["prediction"] == "different"
+        # lbp's shipped calibration has only the paper's curve; the image qualities are the model's own
+        assert result["cscore"] == "paper" and result["quality"] == min(result["quality1"], result["quality2"])
+        assert (item["quality1"], item["quality2"]) == (result["quality1"], result["quality2"])
+        assert 0 <= item["heuristic1"] <= 100
         # 60 pairs are too few for their own calibration: the shipped one judges them, and is named
         assert result["calibration"].startswith("shipped: lbp on lfw, 6000 pairs")
         confidences.append(result["confidence"])
@@ -139,6 +143,26 @@ def test_per_model_filters_and_id_search(client):
     assert client.get("/api/pairs", params={"dataset": SAMPLE, "where": "nope:correct:true"}).status_code == 404
     first = page()["items"][0]["id"]
     assert [i["id"] for i in page(id=first)["items"]] == [first]
+
+
+def test_quality_column_sorts_and_filters_on_the_models_image_qualities(client):
+    def page(**params):
+        return client.get("/api/pairs", params={"dataset": SAMPLE, "model": "lbp", "page_size": 100, **params}).json()
+
+    items = page(sort="quality")["items"]
+    pair_quality = [i["results"]["lbp"]["quality"] for i in items]
+    assert len(items) == 60 and pair_quality == sorted(pair_quality) and len(set(pair_quality)) > 30
+    assert [i["quality1"] for i in page(sort="-quality1")["items"]] == sorted((i["quality1"] for i in items),
+                                                                               reverse=True)
+    heuristic = [i["heuristic2"] for i in page(sort="heuristic2")["items"]]
+    assert heuristic == sorted(heuristic)
+    cut = float(np.sort(pair_quality)[20])
+    assert page(quality_min=cut)["total"] == sum(q >= cut for q in pair_quality)
+    assert page(quality_max=cut)["total"] == sum(q <= cut for q in pair_quality)
+    assert page(where=f"lbp:quality_min:{cut}")["total"] == sum(q >= cut for q in pair_quality)
+    assert client.get("/api/pairs", params={"dataset": SAMPLE, "quality_min": 3}).status_code == 422
+    detail = client.get(f"/api/pairs/{items[0]['id']}").json()
+    assert detail["images"][0]["qualities"]["lbp"] == items[0]["quality1"]
 
 
 def test_neighbours_follow_the_filter_and_sort(client):
@@ -364,6 +388,7 @@ def test_pages_render(client):
 def test_landing_names_calibration_quality(client):
     text = client.get("/").text
     assert "ECE" in text and "Brier" in text and "too few for a calibration" in text
+    assert "Reliability by quality band" in text and text.count("quality</td>") >= 3  # low, medium, high
     assert "method 3: both faces occluded at the same place" in text
 
 

@@ -1,10 +1,13 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from xfv.cli import main
+from xfv.cli.common import verdict_line
+from xfv.jobs.verify import Verdict
 
 
 @pytest.fixture()
@@ -29,9 +32,23 @@ def test_verify_json_with_threshold(crop_files, capsys):
     assert main(["verify", crop_files[0], crop_files[0], "--aligned", "--model", "lbp", "--threshold", "0.1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["prediction"] == "same" and result["distance"] == pytest.approx(0, abs=1e-6)
-    assert set(result) == {"model", "distance", "threshold", "prediction", "confidence", "calibration", "engine"}
+    assert set(result) == {"model", "distance", "threshold", "prediction", "confidence", "calibration", "engine",
+                           "cscore", "quality1", "quality2", "quality_note", "reading"}
     assert result["engine"] == "python (in-process)"
     assert result["confidence"] is None and result["calibration"].startswith("none")
+    assert result["cscore"] is None and result["quality1"] is None and result["quality_note"] is None
+    assert result["reading"] is None
+
+
+def test_a_verdict_more_likely_wrong_than_right_says_so():
+    """The quality-aware C-Score is the probability that the decision is right and may fall below 0.5; the verdict
+    words it, in the line and in the JSON (docs/quality.md)."""
+    verdict = Verdict("dlib", 0.1069, 0.0928, "different", 0.37, "shipped: dlib on lfw, 6000 pairs",
+                      cscore="quality-aware", quality1=0.981, quality2=0.988)
+    assert "confidence 0.370: more likely wrong than right; model dlib" in verdict_line(verdict)
+    assert verdict.to_dict()["reading"] == "more likely wrong than right"
+    sure = replace(verdict, prediction="same", distance=0.05, confidence=0.93)
+    assert "confidence 0.930; model dlib" in verdict_line(sure) and sure.to_dict()["reading"] is None
 
 
 def test_cli_errors_are_clean(crop_files, tmp_path, capsys):

@@ -43,9 +43,30 @@ def test_ece_and_brier_by_hand():
     assert expected_calibration_error(correct, confidence, n_bins=1) == pytest.approx(abs(0.75 - 0.825))
 
 
+def test_confidences_below_one_half_fall_into_bins_of_the_same_width():
+    """The quality-aware C-Score's probability that a decision is right may lie below 0.5: the bins continue below
+    0.5 at the same width, and confidences in [0.5, 1] keep their bins (and the ECE its value)."""
+    correct = np.array([0, 0, 1, 1, 1, 0])
+    confidence = np.array([0.02, 0.33, 0.34, 0.9, 0.9, 0.9])
+    # bins of 0.05 from 0: {0.02} acc 0; {0.33, 0.34} acc 0.5 conf 0.335; {0.9 x 3} acc 2/3 conf 0.9
+    accuracy, mean_confidence, counts = calibration_curve(correct, confidence)
+    np.testing.assert_allclose(accuracy, [0, 0.5, 2 / 3])
+    np.testing.assert_allclose(mean_confidence, [0.02, 0.335, 0.9])
+    assert counts.tolist() == [1, 2, 3]
+    expected = (0.02 + 2 * 0.165 + 3 * abs(2 / 3 - 0.9)) / 6
+    assert expected_calibration_error(correct, confidence) == pytest.approx(expected)
+    # with one bin over [0.5, 1], one over [0, 0.5): the same split at 0.5
+    low = np.mean([0, 0, 1]) - np.mean([0.02, 0.33, 0.34])
+    assert expected_calibration_error(correct, confidence, n_bins=1) == pytest.approx(
+        (3 * abs(low) + 3 * abs(2 / 3 - 0.9)) / 6)
+    assert expected_calibration_error([1, 0], [0.0, 1.0]) == pytest.approx(1.0)
+
+
 def test_metrics_reject_bad_input():
-    with pytest.raises(ValueError, match=r"outside \[0.5, 1.0\]: \[0.3\]"):
-        expected_calibration_error([1, 0], [0.3, 0.9])
+    with pytest.raises(ValueError, match=r"outside \[0.0, 1.0\]: \[-0.3\]"):
+        expected_calibration_error([1, 0], [-0.3, 0.9])
+    with pytest.raises(ValueError, match=r"outside \[0.0, 1.0\]: \[1.5\]"):
+        brier_score([1, 0], [0.5, 1.5])
     with pytest.raises(ValueError, match=r"0/1 or boolean, got values \[2\]"):
         brier_score([2, 1], [0.6, 0.9])
     with pytest.raises(ValueError, match="equal length"):

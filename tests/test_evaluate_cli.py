@@ -203,3 +203,95 @@ def test_evaluate_keeps_images_under_root(tmp_path, capsys):
     assert main(["evaluate", "--dataset", "csv", "--root", str(tmp_path), "--model", "lbp",
                  "--allow-outside-root"]) == 2
     assert "a.jpg' not found" in capsys.readouterr().err  # the list is accepted; its images are looked for
+
+
+def write_rated_scores(path: Path, n: int = 3000, seed: int = 0) -> Path:
+    """10 folds of pairs with both images' qualities: a pair with a poor image (quality 0.3) has a flatter genuine
+    share around the same crossing (d = 0.5) than a clean one (0.8); labels drawn from that known curve."""
+    rng = np.random.default_rng(seed)
+    poor = rng.random(n) < 0.5
+    q1 = np.where(poor, 0.3, 0.8) + rng.normal(0, 0.03, n)
+    q2 = 0.8 + rng.normal(0, 0.03, n)
+    d = rng.uniform(0.1, 0.9, n)
+    labels = (rng.random(n) < 1 / (1 + np.exp(np.where(poor, 6.0, 40.0) * (d - 0.5)))).astype(int)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["distance", "label", "fold", "quality1", "quality2"])
+        writer.writerows(zip(np.round(d, 6), labels, np.arange(n) % 10, np.round(q1, 6), np.round(q2, 6)))
+    return path
+
+
+def test_evaluate_with_qualities_reports_the_variants_per_quality_band(tmp_path, capsys):
+    scores = write_rated_scores(tmp_path / "rated.csv")
+    assert main(["evaluate", "--scores", str(scores), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary["variants"]) == {"C-Score (continuous)", "C-Score (quality-aware)"}
+    assert summary["variants"]["C-Score (quality-aware)"]["brier"] < 0.95 * summary["brier"]
+    bands = summary["bands"]
+    assert set(bands) == {"low quality", "medium quality", "high quality"}
+    assert sum(b["pairs"] for b in bands.values()) == 3000
+    low = bands["low quality"]["methods"]
+    # the paper's is over-confident (0.11); the quality-aware one's probability that the decision is right, whose
+    # bins continue below 0.5, is near the sampling floor of 1,000 such pairs (about 0.03)
+    assert low["C-Score (quality-aware)"]["ece"] < 0.04 and low["C-Score"]["ece"] > 0.08
+    assert main(["evaluate", "--scores", str(scores)]) == 0
+    printed = capsys.readouterr().out
+    assert "C-Score (quality-aware)" in printed and "low quality: " in printed
+    bad = tmp_path / "bad.csv"
+    bad.write_text("distance,label,fold,quality1,quality2\n0.1,1,0,0.5,\n")
+    assert main(["evaluate", "--scores", str(bad)]) == 2
+    assert "bad.csv:2: quality1 and quality2 must be finite numbers, got ''" in capsys.readouterr().err
+
+
+def test_calibrate_with_variants_on_images_and_evaluate_with_it(tmp_path, monkeypatch, capsys):
+    """``--continuous --quality --quality-root --quality-folds`` on the sample and a degraded copy of it, with a
+    stand-in for the model's distances and qualities; evaluate --calibration then applies the quality-aware curve."""
+    import xfv.cli.evaluate as command
+    from xfv.datasets.degrade import degrade_dataset, read_manifest
+    from xfv.jobs import embeddings
+
+    copy = tmp_path / "degraded"
+    degrade_dataset("lfw", SAMPLE, copy, seed=3, fraction=0.5)
+    degraded = {p for p, bad in read_manifest(copy).items() if bad}
+    seen = []
+
+    def fake(pair_list, model, *, aligned, use_cache, progress, perturbations=None, detector=None, measures=()):
+        seen.append((pair_list.root, perturbations, measures))
+        rng = np.random.default_rng(len(seen))
+        q1 = np.array([0.3 if pair_list.root == copy and p.image1 in degraded else 0.9 for p in pair_list.pairs])
+        q2 = np.array([0.3 if pair_list.root == copy and p.image2 in degraded else 0.9 for p in pair_list.pairs])
+        spread = np.where(np.minimum(q1, q2) < 0.5, 0.2, 0.08)
+        d = np.array([rng.normal(0.3, s) if p.label else rng.normal(0.7, s) for p, s in zip(pair_list.pairs, spread)])
+        sharp = {0.3: 2.0, 0.9: 5.0}  # a second measure: the sharpness of the same images
+        both = [np.stack([q, [sharp[v] for v in q]], axis=1)[:, :len(measures)] for q in (q1, q2)]
+        return np.clip(d, 0, 2), *both
+
+    def fake_distances(pair_list, model, **options):
+        return fake(pair_list, model, **options)[0]
+
+    monkeypatch.setattr(embeddings, "pair_distances_and_qualities", fake)
+    monkeypatch.setattr(embeddings, "pair_distances", fake_distances)
+    stand_in = SimpleNamespace(name="dlib", fingerprint="stand-in", engine="stand-in engine")
+    monkeypatch.setattr(command, "model_from_args", lambda args: stand_in)
+    monkeypatch.setattr(Evaluation, "save_figures", lambda self, out: [])
+    saved = tmp_path / "cal.json"
+    assert main(["calibrate", "--dataset", "lfw", "--root", str(SAMPLE), "--save", str(saved), "--continuous",
+                 "--quality", "--quality-root", str(copy), "--quality-folds", "0-4", "--bins", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "variants: paper, continuous, quality-aware; default quality-aware" in printed
+    calibration = load_calibration(saved)
+    assert calibration.quality_pairs == 60  # folds 0-4 of both: 30 + 30 pairs
+    assert calibration.quality.measures == ("stability", "sharpness")
+    assert calibration.quality.seen == ((0.3, 0.9), (2.0, 5.0))
+    assert calibration.quality_dataset == "lfw + copy degraded, folds 0-4"
+    assert {root for root, _, _ in seen} == {SAMPLE, copy}
+    assert main(["evaluate", "--dataset", "lfw", "--root", str(copy), "--calibration", str(saved), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cscore"] == "quality-aware" and "paper" in summary
+    assert set(summary["bands"]) <= {"both clean", "one degraded", "both degraded"} and len(summary["bands"]) >= 2
+    assert main(["calibrate", "--scores", str(write_rated_scores(tmp_path / "r.csv")), "--model", "x",
+                 "--dataset", "y", "--save", str(tmp_path / "x.json"), "--quality"]) == 2
+    assert "--quality rates images" in capsys.readouterr().err
+    assert main(["calibrate", "--dataset", "lfw", "--root", str(SAMPLE), "--save", str(tmp_path / "x.json"),
+                 "--quality-folds", "0-4"]) == 2
+    assert "belong to --quality" in capsys.readouterr().err

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "xfv"
 #: the rank of each top-level part of the package; a module may import parts of its own rank or lower
 LAYERS = {
     "models": 0, "faces": 0,
-    "verification": 1, "confidence": 1, "xmaps": 1, "datasets": 1,
+    "verification": 1, "confidence": 1, "xmaps": 1, "datasets": 1, "quality": 1,
     "store": 2,
     "jobs": 3,
     "web": 4, "cli": 4, "__main__": 4,

@@ -79,6 +79,14 @@ def print_json(payload: dict) -> None:
 
 def add_calibration_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", help="calibration JSON (default: the one shipped for the model)")
+    add_cscore_argument(parser)
+
+
+def add_cscore_argument(parser: argparse.ArgumentParser) -> None:
+    from xfv.confidence.calibration_file import VARIANTS
+
+    parser.add_argument("--cscore", choices=VARIANTS, help="C-Score variant of the calibration (default: its own "
+                                                           "default; paper: the paper's Eq. 2-3; docs/quality.md)")
 
 
 def cli_calibration(args: argparse.Namespace, model: EmbeddingModel) -> tuple[Calibration, str]:
@@ -98,11 +106,17 @@ def cli_calibration(args: argparse.Namespace, model: EmbeddingModel) -> tuple[Ca
 
 
 def verdict_line(verdict) -> str:
-    """``same (distance 0.0412, threshold 0.0928, confidence 0.999; model dlib on <engine>; calibration ...)``."""
-    confidence = "" if verdict.confidence is None else f", confidence {verdict.confidence:.3f}"
+    """``same (distance 0.0412, threshold 0.0928, confidence 0.999; model dlib on <engine>; calibration ...)``; a
+    confidence below 0.5 (the quality-aware C-Score's) says ``confidence 0.370: more likely wrong than right``."""
+    reading = f": {verdict.reading}" if verdict.reading else ""
+    confidence = "" if verdict.confidence is None else f", confidence {verdict.confidence:.3f}{reading}"
     engine = f" on {verdict.engine}" if verdict.engine else ""
+    variant = f", {verdict.cscore} C-Score" if verdict.cscore else ""
+    quality = ("" if verdict.quality1 is None else
+               f"; quality {verdict.quality1:.3f} / {verdict.quality2:.3f}")
+    note = f"\nwarning: {verdict.quality_note}" if verdict.quality_note else ""
     return (f"{verdict.prediction} (distance {verdict.distance:.4f}, threshold {verdict.threshold:.4f}{confidence}; "
-            f"model {verdict.model}{engine}; calibration {verdict.calibration})")
+            f"model {verdict.model}{engine}; calibration {verdict.calibration}{variant}{quality}){note}")
 
 
 def verify_photos(args: argparse.Namespace, model: EmbeddingModel):
@@ -118,4 +132,5 @@ def verify_photos(args: argparse.Namespace, model: EmbeddingModel):
     threshold = getattr(args, "threshold", None)
     calibration, name = (None, "") if threshold is not None and not args.calibration else cli_calibration(args, model)
     cache = None if args.no_cache else photo_cache(model, detector, args.aligned)
-    return faces, verify_faces(model, *faces, calibration, name, threshold=threshold, cache=cache)
+    return faces, verify_faces(model, *faces, calibration, name, threshold=threshold, cache=cache,
+                               variant=getattr(args, "cscore", None))

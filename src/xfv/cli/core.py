@@ -12,12 +12,15 @@ from PIL import Image
 from xfv.cli.common import (
     add_calibration_argument,
     add_model_arguments,
+    add_outside_root_argument,
     model_from_args,
     print_json,
     show_progress,
     verdict_line,
     verify_photos,
 )
+from xfv.datasets import DATASET_FORMATS
+from xfv.datasets.degrade import MODES, DegradationRanges, degrade_dataset
 from xfv.datasets.download import REMOTE_DATASETS, download_dataset
 from xfv.faces import FaceDetector, load_face
 from xfv.faces.detection import DETECTORS
@@ -64,6 +67,28 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("--dest", default="data", help="destination folder (default ./data)")
     download.add_argument("--base-url", help="a mirror holding the same files (default: the official site)")
     download.set_defaults(handler=run_download)
+
+    degrade = data_commands.add_parser(
+        "degrade", help="write a seeded degraded copy of a pair-list dataset (XQLFW-style cross-quality benchmark; "
+                        "a derived variant, not XQLFW)")
+    degrade.add_argument("--dataset", required=True, choices=sorted(DATASET_FORMATS), help="pair-list format")
+    degrade.add_argument("--root", required=True, help="folder the image paths are relative to")
+    degrade.add_argument("--pairs", help="pair list (default: the format's usual file inside --root)")
+    degrade.add_argument("--out", required=True, help="new (or empty) folder for the copy")
+    degrade.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
+    degrade.add_argument("--mode", choices=MODES, default="image",
+                         help="image: each image degraded with probability --fraction (default); pair: one side of "
+                              "every pair")
+    degrade.add_argument("--fraction", type=float, default=0.5, help="mode image: share of images degraded (0.5)")
+    defaults = DegradationRanges()
+    for name, kind, help_text in (("size", int, "longer side after down-sampling, px"),
+                                  ("blur", float, "Gaussian blur sigma at that size, px"),
+                                  ("noise", float, "Gaussian noise, grey levels"), ("jpeg", int, "JPEG quality")):
+        low, high = getattr(defaults, name)
+        degrade.add_argument(f"--{name}", type=_range_of(kind), default=(low, high), metavar="LOW:HIGH",
+                             help=f"{help_text} (default {low}:{high})")
+    add_outside_root_argument(degrade)
+    degrade.set_defaults(handler=run_degrade)
 
 
 def _add_detector_argument(parser: argparse.ArgumentParser, default: str | None = "hog") -> None:
@@ -127,6 +152,28 @@ def run_verify(args: argparse.Namespace) -> int:
         print_json(verdict.to_dict())
     else:
         print(verdict_line(verdict))
+    return 0
+
+
+def _range_of(kind: type):
+    def parse(text: str) -> tuple:
+        low, sep, high = text.partition(":")
+        try:
+            return (kind(low), kind(high)) if sep else (kind(low), kind(low))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected LOW:HIGH ({kind.__name__}s), got {text!r}") from None
+    return parse
+
+
+def run_degrade(args: argparse.Namespace) -> int:
+    ranges = DegradationRanges(size=args.size, blur=args.blur, noise=args.noise, jpeg=args.jpeg)
+    report = degrade_dataset(args.dataset, args.root, args.out, pairs_file=args.pairs, seed=args.seed,
+                             mode=args.mode, fraction=args.fraction, ranges=ranges,
+                             allow_outside_root=args.allow_outside_root)
+    print(f"wrote {report.images} images ({report.degraded} degraded) and {report.pairs} pairs to {report.out}: "
+          f"{report.both_clean} both clean, {report.one_degraded} one degraded, {report.both_degraded} both degraded")
+    print(f"read it with --dataset {report.dataset_format} --root {report.out} (a derived variant, not XQLFW; see "
+          f"{report.out}/DEGRADED.md)")
     return 0
 
 

@@ -5,6 +5,7 @@ metrics (method.md §1). Baselines (``xfv.confidence.baselines``, scikit-learn) 
 from xfv.confidence.calibration_file import Calibration, default_calibration, load_calibration
 from xfv.confidence.cscore import CScore, FitError, bin_ratios, logistic
 from xfv.confidence.metrics import ECE_BINS, brier_score, calibration_curve, expected_calibration_error
+from xfv.confidence.quality_aware import confidence_reading
 
 __all__ = [
     "ECE_BINS",
@@ -14,6 +15,7 @@ __all__ = [
     "bin_ratios",
     "brier_score",
     "calibration_curve",
+    "confidence_reading",
     "default_calibration",
     "expected_calibration_error",
     "load_calibration",

@@ -30,6 +30,11 @@ Conventions, stated once:
 - ``weighted=True`` (not in the paper nor the authors' code; off by default) weighs each bin's residual by its
   number of pairs (``sigma = 1 / sqrt(n)``), so that sparse tail bins holding one or two pairs, whose ratio is
   exactly 0 or 1, pull the curve less. It excludes ``fill_empty`` (a filled bin has no pairs to weigh).
+- ``continuous=True`` (the *continuous* C-Score, not in the paper; off by default) fits Eq. 2 under the
+  constraint ``c(t) = 0.5``, so that Eq. 3 does not jump at ``t`` (the paper's fit need not cross 0.5 there:
+  SFace on LFW has ``c(t) = 0.69``, so a pair just left of ``t`` gets 0.69 and one just right of it 0.5). It is
+  fitted as ``(L, r, k)`` with ``b = 0.5 - r L`` and ``d0 = t - logit(r) / k``, ``0 < r < 1``, the same bins and
+  starts; perfectly separated bins give the step at ``t``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import warnings
 
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from xfv.errors import FitError
 from xfv.verification import check_scores
@@ -132,7 +137,7 @@ class CScore:
     """The C-Score of one model on one dataset (Eq. 2 and Eq. 3), in scikit-learn estimator shape.
 
     ``CScore(n_bins=400, density=False, fill_empty=False, start="auto", weighted=False, maxfev=20000,
-    bounded=True)``; after ``fit(distances, labels, threshold)`` the curve's parameters are ``L_``, ``d0_``,
+    bounded=True, continuous=False)``; after ``fit(distances, labels, threshold)`` the curve's parameters are ``L_``, ``d0_``,
     ``k_``, ``b_`` and the threshold ``threshold_``. :meth:`authors` gives the authors' code's fit.
     """
 
@@ -145,6 +150,7 @@ class CScore:
         weighted: bool = False,
         maxfev: int = 20000,
         bounded: bool = True,
+        continuous: bool = False,
     ) -> None:
         self.n_bins = n_bins
         self.density = density
@@ -153,6 +159,7 @@ class CScore:
         self.weighted = weighted
         self.maxfev = maxfev
         self.bounded = bounded
+        self.continuous = continuous
 
     @classmethod
     def authors(cls, **options) -> CScore:
@@ -161,8 +168,10 @@ class CScore:
                       **options})
 
     def get_params(self) -> dict:
-        return {"n_bins": self.n_bins, "density": self.density, "fill_empty": self.fill_empty,
-                "start": self.start, "weighted": self.weighted, "maxfev": self.maxfev, "bounded": self.bounded}
+        """The options; ``continuous`` only when set (files the paper's fit writes stay readable everywhere)."""
+        params = {"n_bins": self.n_bins, "density": self.density, "fill_empty": self.fill_empty,
+                  "start": self.start, "weighted": self.weighted, "maxfev": self.maxfev, "bounded": self.bounded}
+        return {**params, "continuous": True} if self.continuous else params
 
     def fit(self, distances: np.ndarray, labels: np.ndarray, threshold: float) -> CScore:
         """Fit Eq. 2 to the bin-wise genuine ratios of these pairs; ``threshold`` is the decision threshold t."""
@@ -172,6 +181,8 @@ class CScore:
             raise ValueError(f"maxfev must be a positive integer, got {self.maxfev!r}.")
         if self.weighted and self.fill_empty:
             raise ValueError("weighted=True and fill_empty=True exclude each other: a filled bin has no pairs.")
+        if self.continuous and not self.bounded:
+            raise ValueError("continuous=True needs bounded=True: the constraint c(t) = 0.5 is kept by bounds.")
         threshold = _check_threshold(threshold)
         present = set(np.unique(np.asarray(labels)).tolist())
         if present and present <= {0, 1} and len(present) == 1:
@@ -187,7 +198,7 @@ class CScore:
         k_max = 10.0 * self.n_bins / (DISTANCE_RANGE[1] - DISTANCE_RANGE[0])
         separated = np.all((ratios == 0.0) | (ratios == 1.0)) and np.all(np.diff(ratios) <= 0)
         if self.bounded and separated:
-            gap = (centres[ratios == 1.0].max() + centres[ratios == 0.0].min()) / 2.0
+            gap = threshold if self.continuous else (centres[ratios == 1.0].max() + centres[ratios == 0.0].min()) / 2
             self.L_, self.d0_, self.k_, self.b_ = 1.0, float(gap), -k_max, 0.0
             self.threshold_ = threshold
             return self
@@ -195,24 +206,48 @@ class CScore:
         if self.weighted:
             counts, _ = np.histogram(check_distances(distances), bins=int(self.n_bins), range=DISTANCE_RANGE)
             sigma = 1.0 / np.sqrt(counts[counts > 0])
+        if self.continuous:
+            return self._fit_continuous(centres, ratios, sigma, threshold, k_max)
         lower = np.array([0.0, DISTANCE_RANGE[0], -k_max, -1.0]) if self.bounded else np.full(4, -np.inf)
         upper = np.array([2.0, DISTANCE_RANGE[1], 0.0, 1.0]) if self.bounded else np.full(4, np.inf)
+        starts = [np.clip(p0, lower, upper) for p0 in self._starts(ratios, threshold, k_max)]
+        best = self._best_fit(logistic, starts, (lower, upper), centres, ratios, sigma, "The C-Score curve (Eq. 2)")
+        self.L_, self.d0_, self.k_, self.b_ = (float(p) for p in best)
+        self.threshold_ = threshold
+        return self
+
+    def _best_fit(self, function, starts: list[np.ndarray], bounds: tuple[np.ndarray, np.ndarray],
+                  centres: np.ndarray, ratios: np.ndarray, sigma: np.ndarray | None, what: str) -> np.ndarray:
+        """``curve_fit`` (dogbox) of ``function`` from each start; the parameters with the smallest (weighted)
+        squared residual. :class:`FitError` if no start converges."""
         best, best_cost, failures = None, np.inf, []
-        for p0 in self._starts(ratios, threshold, k_max):
+        for p0 in starts:
             try:
-                params, _ = curve_fit(logistic, centres, ratios, p0=np.clip(p0, lower, upper), sigma=sigma,
-                                      bounds=(lower, upper), method="dogbox", maxfev=int(self.maxfev))
+                params, _ = curve_fit(function, centres, ratios, p0=p0, sigma=sigma, bounds=bounds,
+                                      method="dogbox", maxfev=int(self.maxfev))
             except RuntimeError as error:
                 failures.append(f"start {np.round(p0, 4).tolist()}: {error}")
                 continue
-            residuals = logistic(centres, *params) - ratios
+            residuals = function(centres, *params) - ratios
             cost = float(np.sum((residuals if sigma is None else residuals / sigma) ** 2))
             if cost < best_cost:
                 best, best_cost = params, cost
         if best is None:
-            raise FitError(f"The C-Score curve (Eq. 2) did not converge within maxfev={self.maxfev}: "
-                           + "; ".join(failures))
-        self.L_, self.d0_, self.k_, self.b_ = (float(p) for p in best)
+            raise FitError(f"{what} did not converge within maxfev={self.maxfev}: " + "; ".join(failures))
+        return best
+
+    def _fit_continuous(self, centres: np.ndarray, ratios: np.ndarray, sigma: np.ndarray | None, threshold: float,
+                        k_max: float) -> CScore:
+        """Eq. 2 through ``(t, 0.5)``: parameters ``(L, r, k)``, ``b = 0.5 - r L``, ``d0 = t - logit(r) / k``."""
+        def through_t(d, L, r, k):
+            return logistic(d, L, threshold - logit(r) / k, k, 0.5 - r * L)
+
+        tiny = 1e-6
+        lower, upper = np.array([tiny, tiny, -k_max]), np.array([2.0, 1.0 - tiny, -tiny])
+        starts = [np.clip([max(L, 0.5), 0.5, k], lower, upper) for L, _, k, _ in self._starts(ratios, threshold, k_max)]
+        best = self._best_fit(through_t, starts, (lower, upper), centres, ratios, sigma, "The continuous C-Score curve")
+        L, r, k = (float(v) for v in best)
+        self.L_, self.d0_, self.k_, self.b_ = L, threshold - float(logit(r)) / k, k, 0.5 - r * L
         self.threshold_ = threshold
         return self
 

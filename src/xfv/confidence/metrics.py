@@ -1,13 +1,16 @@
 """Calibration of a confidence against correctness (method.md §1, checks): reliability curve, expected
-calibration error and Brier score. Confidences of a decision lie in [0.5, 1]; the bins are equal-width over
-that range, :data:`ECE_BINS` of them by default (0.05 wide)."""
+calibration error and Brier score. Eq. 3's confidences lie in [0.5, 1]; the bins are equal-width over that range,
+:data:`ECE_BINS` of them by default (0.05 wide). The quality-aware C-Score's probability that a decision is right
+may lie below 0.5 (docs/quality.md): below 0.5 the bins continue at the same width down to 0 (20 bins over [0, 1] by
+default), so that a confidence in [0.5, 1] falls into the same bin either way and the ECE of Eq. 3's confidences is
+what it always was."""
 
 from __future__ import annotations
 
 import numpy as np
 
-ECE_BINS = 10
-CONFIDENCE_RANGE = (0.5, 1.0)
+ECE_BINS = 10  # over [0.5, 1]; as many again over [0, 0.5) for confidences below 0.5
+CONFIDENCE_RANGE = (0.0, 1.0)  # what a confidence may be (Eq. 3's lie in [0.5, 1])
 
 
 def check_correct(correct: np.ndarray) -> np.ndarray:
@@ -37,24 +40,26 @@ def _check(correct: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.
 def calibration_curve(
     correct: np.ndarray, confidence: np.ndarray, *, n_bins: int = ECE_BINS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per non-empty bin of [0.5, 1]: share of correct decisions, mean confidence and number of pairs.
+    """Per non-empty bin: share of correct decisions, mean confidence and number of pairs, in bin order.
 
-    Bins are ``[left, right)``, the last one also holds 1.0.
+    ``n_bins`` equal-width bins over [0.5, 1], continued at the same width below 0.5 (``n_bins`` more over
+    [0, 0.5)) for a confidence under 0.5. Bins are ``[left, right)``, the last one also holds 1.0.
     """
     if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
     y, p = _check(correct, confidence)
-    low, high = CONFIDENCE_RANGE
-    index = np.minimum(((p - low) / (high - low) * n_bins).astype(np.int64), n_bins - 1)
-    counts = np.bincount(index, minlength=n_bins).astype(np.float64)
-    hits = np.bincount(index, weights=y, minlength=n_bins)
-    sums = np.bincount(index, weights=p, minlength=n_bins)
+    # the bin above 0.5 exactly as over [0.5, 1] alone; below 0.5, negative before the shift by n_bins
+    index = np.minimum(np.floor((p - 0.5) / 0.5 * n_bins).astype(np.int64), n_bins - 1) + n_bins
+    counts = np.bincount(index, minlength=2 * n_bins).astype(np.float64)
+    hits = np.bincount(index, weights=y, minlength=2 * n_bins)
+    sums = np.bincount(index, weights=p, minlength=2 * n_bins)
     filled = counts > 0
     return hits[filled] / counts[filled], sums[filled] / counts[filled], counts[filled].astype(np.int64)
 
 
 def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray, *, n_bins: int = ECE_BINS) -> float:
-    """``ECE = sum_b n_b / N * |accuracy_b - mean confidence_b|`` over equal-width bins of [0.5, 1]."""
+    """``ECE = sum_b n_b / N * |accuracy_b - mean confidence_b|`` over equal-width bins of [0.5, 1] (continued
+    below 0.5 at the same width: :func:`calibration_curve`)."""
     accuracy, mean_confidence, counts = calibration_curve(correct, confidence, n_bins=n_bins)
     return float(np.sum(counts * np.abs(accuracy - mean_confidence)) / np.sum(counts))
 

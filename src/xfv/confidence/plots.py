@@ -47,25 +47,27 @@ def plot_cscore_fit(distances: np.ndarray, labels: np.ndarray, cscore: CScore, p
 def plot_reliability(correct: np.ndarray, confidences: dict[str, np.ndarray], path: str | Path | BinaryIO, *,
                      n_bins: int = ECE_BINS, title: str = "") -> Path | BinaryIO:
     """Reliability diagram: share of correct decisions against mean confidence per bin, one line per method,
-    above the number of pairs per bin (log scale) that says how much each point weighs in the ECE."""
+    above the number of pairs per bin (log scale) that says how much each point weighs in the ECE. The axis starts
+    at 0.5, or at 0 where a confidence lies below 0.5 (the quality-aware C-Score's)."""
     figure = Figure(figsize=(5.5, 6.2))
     figure.subplots_adjust(left=0.13, right=0.96, bottom=0.08, top=0.94, hspace=0.08)
     axis, counts_axis = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
-    axis.plot([0.5, 1.0], [0.5, 1.0], color="0.6", linestyle=":", label="perfect calibration")
-    edges = np.linspace(0.5, 1.0, n_bins + 1)
+    low = 0.0 if any(np.min(c) < 0.5 for c in confidences.values() if len(c)) else 0.5
+    axis.plot([low, 1.0], [low, 1.0], color="0.6", linestyle=":", label="perfect calibration")
+    edges = np.linspace(low, 1.0, round(n_bins * (1.0 - low) / 0.5) + 1)
     for name, confidence in confidences.items():
         accuracy, mean_confidence, _ = calibration_curve(correct, confidence, n_bins=n_bins)
         line, = axis.plot(mean_confidence, accuracy, marker="o", label=name)
         counts, _ = np.histogram(confidence, bins=edges)
         counts_axis.stairs(counts, edges, color=line.get_color())
-    axis.set_xlim(0.5, 1.0)
+    axis.set_xlim(low, 1.0)
     axis.set_ylim(0.0, 1.02)
     axis.set_ylabel("share correct")
-    axis.set_title(title or f"Reliability ({n_bins} bins over [0.5, 1])", fontsize="medium")
+    axis.set_title(title or f"Reliability ({len(edges) - 1} bins over [{low:g}, 1])", fontsize="medium")
     axis.legend(fontsize="small")
     counts_axis.set_yscale("log")
     counts_axis.set_ylabel("pairs")
-    counts_axis.set_xlabel(f"mean confidence ({n_bins} bins)")
+    counts_axis.set_xlabel(f"mean confidence ({len(edges) - 1} bins over [{low:g}, 1])")
     return _save(figure, path)
 
 

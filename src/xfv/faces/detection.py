@@ -42,11 +42,14 @@ PIXEL_BUDGET = {"hog": 8_000_000, "cnn": 512 * 512}
 @dataclass(frozen=True)
 class DetectedFace:
     """A detection: ``box`` (left, top, right, bottom) in pixels, ``source`` the detector that found it,
-    ``points`` its 5 landmarks ``(x, y)`` in ArcFace order where the detector gives them (YuNet), else None."""
+    ``points`` its 5 landmarks ``(x, y)`` in ArcFace order where the detector gives them (YuNet), else None;
+    ``score`` the detector's own confidence (HOG: the SVM margin, CNN: the MMOD confidence, YuNet: its score in
+    [0, 1]; scales differ between detectors), None for the centred fallback box."""
 
     box: tuple[int, int, int, int]
     source: str
     points: tuple[tuple[float, float], ...] | None = None
+    score: float | None = None
 
     @property
     def area(self) -> int:
@@ -156,10 +159,14 @@ class FaceDetector:
         if scale < 1:
             view = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         sx, sy = w / view.shape[1], h / view.shape[0]
-        found = _detector(kind)(view, upsample)
-        rects = [d.rect for d in found] if kind == "cnn" else list(found)
+        if kind == "cnn":
+            found = [(d.rect, d.confidence) for d in _detector(kind)(view, upsample)]
+        else:  # run() is the call operator's detection, with the scores
+            rects, scores, _ = _detector(kind).run(view, upsample, 0.0)
+            found = list(zip(rects, scores))
         return self._near_centre([DetectedFace((round(r.left() * sx), round(r.top() * sy), round(r.right() * sx),
-                                                round(r.bottom() * sy)), kind) for r in rects], image)
+                                                round(r.bottom() * sy)), kind, score=float(score))
+                                  for r, score in found], image)
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         """All faces found (within ``max_offset`` of the centre, if set), largest first."""

@@ -24,6 +24,7 @@ class AlignedFace:
     box: tuple[int, int, int, int]  # the detection in the source image
     detector: str  # which detector found it ("hog", "cnn", "yunet", "centre")
     found: int = 1  # faces the detector found (0: none, the centre fallback); the selected one was aligned
+    score: float | None = None  # that detector's confidence (DetectedFace.score)
 
 
 def model_detector(detector: FaceDetector | None, required: str | None) -> FaceDetector:
@@ -49,7 +50,7 @@ def detect_and_align(
     if alignment == "none":
         return AlignedFace(align_face(image, None, "none", size), (0, 0, image.shape[1], image.shape[0]), "none")
     face, found = (detector or FaceDetector()).choose(image, name=name)
-    return AlignedFace(align_face(image, face, alignment, size), face.box, face.source, found)
+    return AlignedFace(align_face(image, face, alignment, size), face.box, face.source, found, face.score)
 
 
 def load_face(

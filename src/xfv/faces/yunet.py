@@ -67,5 +67,5 @@ def detect_yunet(image: np.ndarray, max_side: int = MAX_SIDE) -> list[DetectedFa
         x, y, bw, bh = (row[:4] / scale).tolist()
         box = (max(0, round(x)), max(0, round(y)), min(w, round(x + bw)), min(h, round(y + bh)))
         points = tuple((float(px / scale), float(py / scale)) for px, py in row[4:14].reshape(5, 2))
-        faces.append(DetectedFace(box, "yunet", points))
+        faces.append(DetectedFace(box, "yunet", points, float(row[14])))
     return faces

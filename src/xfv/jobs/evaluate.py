@@ -5,6 +5,12 @@ Fold-wise: for fold k the threshold ``t_k`` comes from :func:`kfold_verification
 C-Score curve and each baseline are fitted on the other folds at ``t_k``, then applied to fold k. With a fixed
 :class:`Calibration`, its threshold and curve decide and score every pair instead; the baselines are still
 fitted fold-wise at that threshold, so the figures compare like with like.
+
+The C-Score variants beyond the paper (docs/quality.md) are compared the same way: the continuous curve always,
+the quality-aware curve where both images' qualities are given. With a fixed calibration, the ``confidence``
+column is the calibration's default variant (quality-aware where it has one and qualities are given). Given
+``bands`` (a label per pair: "both clean", "one degraded", ... from a degraded copy, or quality bands), every
+method's calibration is also reported per band.
 """
 
 from __future__ import annotations
@@ -17,13 +23,17 @@ import numpy as np
 
 from xfv.confidence import ECE_BINS, Calibration, CScore, brier_score, expected_calibration_error
 from xfv.confidence.baselines import BASELINES
+from xfv.confidence.calibration_file import CONTINUOUS, PAPER, QUALITY_AWARE
 from xfv.confidence.cscore import DISTANCE_RANGE, RANGE_TOLERANCE, check_pairs
+from xfv.confidence.quality_aware import QualityAwareCScore
 from xfv.datasets.pairs import check_fold, read_text_lines
 from xfv.errors import XfvError
 from xfv.verification import FoldResult, accuracy, kfold_verification
 
 CSCORE = "C-Score"
+VARIANT_METHODS = {CONTINUOUS: "C-Score (continuous)", QUALITY_AWARE: "C-Score (quality-aware)"}
 SCORE_COLUMNS = ("distance", "label", "fold")
+QUALITY_COLUMNS = ("quality1", "quality2")
 
 
 @dataclass
@@ -86,11 +96,22 @@ def evaluate_scores(
     dataset: str | None = None,
     model: str | None = None,
     calibration: Calibration | None = None,
+    quality1: np.ndarray | None = None,
+    quality2: np.ndarray | None = None,
+    bands: np.ndarray | None = None,
     **cscore_options,
 ) -> Evaluation:
-    """The 10-fold protocol with out-of-fold C-Score and baseline confidences (or a fixed ``calibration``)."""
+    """The 10-fold protocol with out-of-fold C-Score and baseline confidences (or a fixed ``calibration``); with
+    ``quality1`` and ``quality2`` the quality-aware C-Score too; with ``bands`` every method per band."""
     d, y = check_pairs(distances, labels, folds)
     folds = np.asarray(folds)
+    qualities = None if quality1 is None or quality2 is None else (np.asarray(quality1, float),
+                                                                    np.asarray(quality2, float))
+    if qualities is not None and not (qualities[0].shape == qualities[1].shape and len(qualities[0]) == len(d)):
+        raise ValueError(f"quality1 and quality2 need one row per pair ({len(d)}), got shapes "
+                         f"{qualities[0].shape} and {qualities[1].shape}.")
+    if bands is not None and np.asarray(bands).shape != d.shape:
+        raise ValueError(f"bands need one label per pair ({len(d)}), got shape {np.asarray(bands).shape}.")
     fold_ids = np.unique(folds)
     if len(fold_ids) < 2:
         raise ValueError(f"Fold-wise evaluation needs at least 2 folds, got {fold_ids.tolist()}.")
@@ -106,7 +127,14 @@ def evaluate_scores(
     predictions = d <= thresholds
     correct = predictions == (y == 1)
 
-    confidences = {name: np.empty_like(d) for name in (CSCORE, *BASELINES)}
+    methods = [CSCORE, *BASELINES, VARIANT_METHODS[CONTINUOUS]]
+    if qualities is not None:
+        methods.append(VARIANT_METHODS[QUALITY_AWARE])
+    confidences = {name: np.empty_like(d) for name in methods}
+    if calibration is not None and VARIANT_METHODS[CONTINUOUS] in confidences and calibration.continuous is None:
+        del confidences[VARIANT_METHODS[CONTINUOUS]]
+    if calibration is not None and qualities is not None and calibration.quality_aware is None:
+        del confidences[VARIANT_METHODS[QUALITY_AWARE]]
     fits: dict[int, tuple[CScore, np.ndarray]] = {}
     for result in fold_results:
         held_out = folds == result.fold
@@ -119,7 +147,7 @@ def evaluate_scores(
                            "imposter pairs (spread both labels over the folds, or give more pairs).")
         try:
             fits[result.fold] = _fit_fold(d, y, train, held_out, result.threshold, calibration, cscore_options,
-                                          confidences)
+                                          confidences, qualities)
         except ValueError as error:
             raise XfvError(f"Fold {result.fold}: the confidences are fitted on the other folds' {int(train.sum())} "
                            f"pairs ({genuine} genuine, {int(train.sum()) - genuine} imposter), and the fit failed: "
@@ -138,13 +166,29 @@ def evaluate_scores(
         "brier": brier_score(correct, confidences[CSCORE]),
         "baselines": {name: {"ece": expected_calibration_error(correct, confidences[name]),
                              "brier": brier_score(correct, confidences[name])} for name in BASELINES},
+        "variants": {name: {"ece": expected_calibration_error(correct, confidences[name]),
+                            "brier": brier_score(correct, confidences[name])}
+                     for name in VARIANT_METHODS.values() if name in confidences},
         "ece_bins": ECE_BINS,
     }
+    if bands is not None:
+        summary["bands"] = band_metrics(np.asarray(bands), correct, confidences)
     if calibration is None:
         summary["cscore_options"] = CScore(**cscore_options).get_params()
     else:
         summary["calibration"] = {"model": calibration.model, "dataset": calibration.dataset,
-                                  "threshold": calibration.threshold, "date": calibration.date}
+                                  "threshold": calibration.threshold, "date": calibration.date,
+                                  "variants": list(calibration.variants)}
+        chosen = calibration.score(d, *(qualities or (None, None)))
+        summary["cscore"] = chosen.variant
+        if chosen.variant != PAPER:  # the calibration's default variant scores the pairs, as verify does
+            confidences[f"{CSCORE} (paper)"] = confidences[CSCORE]
+            confidences[CSCORE] = chosen.confidence
+            summary["paper"] = {"ece": summary["ece"], "brier": summary["brier"]}
+            summary["ece"] = expected_calibration_error(correct, chosen.confidence)
+            summary["brier"] = brier_score(correct, chosen.confidence)
+            if bands is not None:
+                summary["bands"] = band_metrics(np.asarray(bands), correct, confidences)
     columns = {
         "fold": folds,
         "label": y,
@@ -154,32 +198,73 @@ def evaluate_scores(
         "correct": correct,
         "confidence": confidences[CSCORE],
     }
+    if qualities is not None:  # the first measure (the stability, where there are several)
+        columns["quality1"], columns["quality2"] = (q if q.ndim == 1 else q[:, 0] for q in qualities)
+    if bands is not None:
+        columns["band"] = np.asarray(bands)
     return Evaluation(summary, columns, confidences, fits)
+
+
+def band_metrics(bands: np.ndarray, correct: np.ndarray, confidences: dict[str, np.ndarray]) -> dict:
+    """Per band: pairs, accuracy, and each method's mean confidence, ECE and Brier."""
+    out = {}
+    for band in dict.fromkeys(bands.tolist()):
+        mask = bands == band
+        out[str(band)] = {"pairs": int(mask.sum()), "accuracy": float(correct[mask].mean()),
+                          "methods": {name: {"mean": float(c[mask].mean()),
+                                             "ece": expected_calibration_error(correct[mask], c[mask]),
+                                             "brier": brier_score(correct[mask], c[mask])}
+                                      for name, c in confidences.items()}}
+    return out
 
 
 def _fit_fold(
     d: np.ndarray, y: np.ndarray, train: np.ndarray, held_out: np.ndarray, t: float,
     calibration: Calibration | None, cscore_options: dict, confidences: dict[str, np.ndarray],
+    qualities: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[CScore, np.ndarray]:
-    """Fit the C-Score (unless ``calibration`` is fixed) and the baselines on ``train`` at ``t``; fill the held-out
-    fold's ``confidences``; return the C-Score and the mask of the pairs its figure shows."""
+    """Fit the C-Score (unless ``calibration`` is fixed), its variants and the baselines on ``train`` at ``t``; fill
+    the held-out fold's ``confidences``; return the C-Score and the mask of the pairs its figure shows."""
     if calibration is None:
         cscore, shown = CScore(**cscore_options).fit(d[train], y[train], t), train
     else:
         cscore, shown = calibration.cscore, held_out
     confidences[CSCORE][held_out] = cscore.confidence(d[held_out])
+    continuous_name, aware_name = VARIANT_METHODS[CONTINUOUS], VARIANT_METHODS[QUALITY_AWARE]
+    if continuous_name in confidences:
+        continuous = (CScore(**{**cscore_options, "continuous": True}).fit(d[train], y[train], t)
+                      if calibration is None else calibration.continuous)
+        confidences[continuous_name][held_out] = continuous.confidence(d[held_out])
+    if aware_name in confidences:
+        q1, q2 = qualities
+        aware = (QualityAwareCScore().fit(d[train], y[train], q1[train], q2[train], t)
+                 if calibration is None else calibration.quality_aware)
+        confidences[aware_name][held_out] = aware.confidence(d[held_out], q1[held_out], q2[held_out])
     train_correct = (d[train] <= t) == (y[train] == 1)
     for name, baseline in BASELINES.items():
         confidences[name][held_out] = baseline().fit(d[train], train_correct, t).confidence(d[held_out])
     return cscore, shown
 
 
-def read_scores_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read the ``distance,label,fold`` columns (header required, other columns ignored).
+QUALITY_BANDS = ("low quality", "medium quality", "high quality")
+
+
+def quality_bands(quality1: np.ndarray, quality2: np.ndarray) -> np.ndarray:
+    """Per pair its quality band (:data:`QUALITY_BANDS`): the tertile of its pair quality (the lower image quality;
+    of the first measure where there are several) among these pairs."""
+    q1, q2 = (np.asarray(q, float) for q in (quality1, quality2))
+    low = np.minimum(q1 if q1.ndim == 1 else q1[:, 0], q2 if q2.ndim == 1 else q2[:, 0])
+    edges = np.quantile(low, [1 / 3, 2 / 3])
+    return np.array(QUALITY_BANDS)[np.searchsorted(edges, low, side="right")]
+
+
+def read_scores_csv(path: Path, qualities: bool = False):
+    """Read the ``distance,label,fold`` columns (header required, other columns ignored); with ``qualities``
+    also ``quality1,quality2`` where the file has both (returned as a pair, else None) as a fourth value.
 
     UTF-8 (a byte-order mark and spaces around the header's names are fine); each value is checked: a cosine
-    distance in [0, 2] (Eq. 1), a label 1 (genuine) or 0 (imposter), a fold from 0 to 9. Every error names the
-    file and its 1-based line.
+    distance in [0, 2] (Eq. 1), a label 1 (genuine) or 0 (imposter), a fold from 0 to 9, a finite quality. Every
+    error names the file and its 1-based line.
     """
     path = Path(path)
     if not path.is_file():
@@ -190,7 +275,9 @@ def read_scores_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if missing:
         raise XfvError(f"{path}:1: missing column(s) {missing}; expected a header with distance,label,fold.")
     columns = [names.index(name) for name in SCORE_COLUMNS]
-    distances, labels, folds = [], [], []
+    rated = qualities and all(name in names for name in QUALITY_COLUMNS)
+    quality_columns = [names.index(name) for name in QUALITY_COLUMNS] if rated else []
+    distances, labels, folds, rates = [], [], [], []
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue
@@ -210,6 +297,21 @@ def read_scores_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         distances.append(value)
         labels.append(int(label))
         folds.append(check_fold(fold, path, line))
+        if rated:
+            rates.append([_quality(row[i].strip() if i < len(row) else "", path, line) for i in quality_columns])
     if not distances:
         raise XfvError(f"{path}:2: no pairs below the header.")
-    return np.array(distances), np.array(labels), np.array(folds)
+    result = np.array(distances), np.array(labels), np.array(folds)
+    if not qualities:
+        return result
+    return (*result, (np.array(rates)[:, 0], np.array(rates)[:, 1]) if rated else None)
+
+
+def _quality(text: str, path: Path, line: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value):
+        raise XfvError(f"{path}:{line}: quality1 and quality2 must be finite numbers, got {text!r}.")
+    return value

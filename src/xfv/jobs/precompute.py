@@ -1,5 +1,9 @@
 """Precompute a dataset for the platform: every pair's distance, fold-wise threshold and C-Score per model,
-the calibrations, and X-Maps for a chosen number of pairs.
+each image's model-based quality, the calibrations, and X-Maps for a chosen number of pairs.
+
+The stored confidence is the quality-aware C-Score (docs/quality.md), out of fold like the paper's, whose fold
+fits are stored beside it (Fig. 2); a dataset too small for a calibration of its own is judged by the model's
+shipped calibration, by its default variant. Each result names its calibration and variant.
 
 Idempotent and resumable: a model's results for a dataset are written in one transaction (thresholds and
 C-Scores depend on all pairs, so they are one unit), X-Maps in batches of whole pairs (:mod:`xfv.jobs.cluster`,
@@ -20,17 +24,30 @@ from sqlalchemy import Integer, cast, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from xfv.confidence import Calibration
+from xfv.confidence import Calibration, CScore
+from xfv.confidence.calibration_file import QUALITY_AWARE, QualityMeasure
+from xfv.confidence.quality_aware import QualityAwareCScore
 from xfv.datasets import Pair as PairRecord
 from xfv.datasets import PairList
 from xfv.jobs.cluster import ModelSpec, PairWork, distinct_images, run_in_process, run_on_cluster, store_maps
-from xfv.jobs.embeddings import pair_distances
-from xfv.jobs.evaluate import evaluate_scores
+from xfv.jobs.embeddings import pair_distances_and_qualities
+from xfv.jobs.evaluate import VARIANT_METHODS, evaluate_scores
 from xfv.jobs.explain import expected_rows, job_rate, make_explainer, passes_per_face, record_rate
 from xfv.jobs.verify import dataset_calibration
 from xfv.models import EmbeddingModel
+from xfv.quality import QUALITY_MEASURES, STABILITY
+from xfv.quality.stability import DEFAULT_PERTURBATIONS, MEASURE
 from xfv.store.db import transaction
-from xfv.store.models import CalibrationRecord, Dataset, Image, ModelRecord, Pair, Result, XMapRecord
+from xfv.store.models import (
+    CalibrationRecord,
+    Dataset,
+    Image,
+    ImageQualityRecord,
+    ModelRecord,
+    Pair,
+    Result,
+    XMapRecord,
+)
 from xfv.store.queries import get_dataset, results_calibration
 
 if TYPE_CHECKING:
@@ -61,7 +78,7 @@ def register_model(session: Session, model: EmbeddingModel) -> ModelRecord:
         record = ModelRecord(name=model.name, fingerprint=model.fingerprint, description=repr(model))
         session.add(record)
     elif record.fingerprint != model.fingerprint:
-        for table in (Result, CalibrationRecord, XMapRecord):
+        for table in (Result, CalibrationRecord, XMapRecord, ImageQualityRecord):
             session.execute(delete(table).where(table.model_id == record.id))
         record.fingerprint, record.description = model.fingerprint, repr(model)
     session.flush()
@@ -119,6 +136,7 @@ def precompute(
         pair_list, pair_ids = dataset_pair_list(session, dataset)
         done = session.scalar(select(func.count(Result.id)).join(Pair).where(
             Pair.dataset_id == dataset.id, Result.model_id == record.id, Result.calibration.is_not(None),
+            Result.cscore.is_not(None),  # results from before the image qualities are recomputed
             Result.face1.is_not(None), Result.face2.is_not(None))) or 0
     if not pair_ids:
         raise ValueError(f"Dataset {dataset_name!r} has no pairs; run 'xfv ingest' first.")
@@ -169,37 +187,60 @@ def precompute(
 
 def _compute_results(factory: sessionmaker[Session], dataset: Dataset, record: ModelRecord, model: EmbeddingModel,
                      pair_list: PairList, pair_ids: list[int], progress: bool) -> None:
-    """Distances (Eq. 1), the fold-wise fits, and each pair's threshold and C-Score (Eq. 3) out of fold; on a
-    dataset too small for a calibration, from the model's shipped one (:func:`dataset_calibration`), named per
-    result either way."""
+    """Distances (Eq. 1), image qualities, the fold-wise fits, and each pair's threshold and C-Score (Eq. 3) out
+    of fold (the quality-aware variant); on a dataset too small for a calibration, from the model's shipped one
+    (:func:`dataset_calibration`, its default variant), named per result either way; the detector that found each
+    face."""
     detectors: dict[str, str] = {}
-    distances = pair_distances(pair_list, model, progress=progress, detectors=detectors)
     labels = np.array([p.label for p in pair_list.pairs])
     folds = np.array([p.fold for p in pair_list.pairs])
-    evaluation = evaluate_scores(distances, labels, folds)
+    distances, quality1, quality2 = pair_distances_and_qualities(  # both measures from the crop the model embeds
+        pair_list, model, progress=progress, perturbations=DEFAULT_PERTURBATIONS, measures=QUALITY_MEASURES,
+        detectors=detectors)
+    stability1, stability2 = (q[:, QUALITY_MEASURES.index(STABILITY)] for q in (quality1, quality2))
+    evaluation = evaluate_scores(distances, labels, folds, quality1=quality1, quality2=quality2)
     calibration = Calibration.fit(distances, labels, model=model.name, dataset=dataset.name,
                                   fingerprint=model.fingerprint)
+    t = calibration.threshold
+    calibration = calibration.with_variants(
+        continuous=CScore(continuous=True).fit(distances, labels, t),
+        quality_aware=QualityAwareCScore().fit(distances, labels, quality1, quality2, t),
+        quality=QualityMeasure.of(QUALITY_MEASURES, DEFAULT_PERTURBATIONS, quality1, quality2),
+        quality_dataset=dataset.name, quality_pairs=len(distances), default=QUALITY_AWARE)
     shipped, calibration_name = dataset_calibration(calibration, model.fingerprint)
     if shipped is None:
         columns = evaluation.columns
         threshold = columns["threshold"].astype(float)
         prediction = columns["prediction"] == "same"
-        confidence = columns.get("confidence")
+        confidence, variant = evaluation.confidences[VARIANT_METHODS[QUALITY_AWARE]], QUALITY_AWARE
     else:
         threshold = np.full(len(distances), float(shipped.threshold))
         prediction = shipped.predictions(distances)
-        confidence = shipped.confidence(distances)
+        if shipped.quality is not None and shipped.quality.perturbations != DEFAULT_PERTURBATIONS:
+            raise ValueError(f"The shipped calibration of {model.name} reads the stability under "
+                             f"{shipped.quality.perturbations}, not {DEFAULT_PERTURBATIONS}: refit it.")
+        scored = shipped.score(distances, quality1, quality2)
+        confidence, variant = scored.confidence, scored.variant
     correct = prediction == (labels == 1)
     with transaction(factory) as session:
+        image_ids = dict(session.execute(select(Image.path, Image.id).where(Image.dataset_id == dataset.id)).all())
         session.execute(delete(Result).where(Result.model_id == record.id, Result.pair_id.in_(pair_ids)))
         session.execute(delete(CalibrationRecord).where(CalibrationRecord.model_id == record.id,
                                                         CalibrationRecord.dataset_id == dataset.id))
+        session.execute(delete(ImageQualityRecord).where(ImageQualityRecord.model_id == record.id,
+                                                         ImageQualityRecord.image_id.in_(image_ids.values())))
+        rated = {}
+        for pair, q1, q2 in zip(pair_list.pairs, stability1, stability2):
+            rated.setdefault(image_ids[pair.image1], float(q1))
+            rated.setdefault(image_ids[pair.image2], float(q2))
+        session.add_all(ImageQualityRecord(image_id=image_id, model_id=record.id, measure=MEASURE, quality=q)
+                        for image_id, q in rated.items())
         session.add_all(Result(
             pair_id=pair_id, model_id=record.id, distance=float(distances[i]), threshold=float(threshold[i]),
             prediction=bool(prediction[i]), correct=bool(correct[i]),
             confidence=None if confidence is None or not np.isfinite(confidence[i]) else float(confidence[i]),
-            calibration=calibration_name, engine=model.engine, face1=detectors[str(pair_list.path(pair.image1))],
-            face2=detectors[str(pair_list.path(pair.image2))],
+            calibration=calibration_name, cscore=variant, engine=model.engine,
+            face1=detectors[str(pair_list.path(pair.image1))], face2=detectors[str(pair_list.path(pair.image2))],
         ) for i, (pair_id, pair) in enumerate(zip(pair_ids, pair_list.pairs)))
         for fold in evaluation.summary["folds"]:
             session.add(CalibrationRecord(model_id=record.id, dataset_id=dataset.id, fold=int(fold["fold"]),

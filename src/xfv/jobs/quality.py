@@ -13,7 +13,7 @@ import numpy as np
 
 from xfv.confidence import CScore, brier_score, expected_calibration_error
 from xfv.confidence.baselines import BASELINES
-from xfv.jobs.evaluate import CSCORE
+from xfv.jobs.evaluate import CSCORE, QUALITY_BANDS, quality_bands
 
 POOR_ECE = 0.05  # an expected calibration error above this is a poor fit
 GOOD_ECE = 0.01  # at most this: c(t) off 0.5 is noted, not called a poor fit (few pairs lie near t)
@@ -31,6 +31,20 @@ class FoldFit:
     train: np.ndarray
 
 
+@dataclass(frozen=True)
+class BandReliability:
+    """How the stored confidences hold in one quality band: its pairs, the range of their pair quality, accuracy,
+    mean confidence and ECE."""
+
+    band: str
+    pairs: int
+    low: float
+    high: float
+    accuracy: float
+    mean_confidence: float
+    ece: float
+
+
 @dataclass
 class CalibrationQuality:
     """Accuracy, ECE and Brier of the stored out-of-fold C-Scores, the baselines' ECE and Brier, ``c(t_k)`` per
@@ -45,6 +59,7 @@ class CalibrationQuality:
     confidences: dict[str, np.ndarray]  # per pair: "C-Score" (stored) and each baseline, for the reliability diagram
     correct: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    bands: list[BandReliability] = field(default_factory=list)  # by pair quality tertile, where qualities are known
 
     @property
     def best_baseline(self) -> tuple[str, dict[str, float]]:
@@ -57,11 +72,28 @@ def fold_fits(folds: np.ndarray, parameters: dict[int, tuple[float, dict[str, fl
     return [FoldFit(k, t, CScore.from_parameters(p, t), folds != k) for k, (t, p) in sorted(parameters.items())]
 
 
+def reliability_by_band(quality1: np.ndarray, quality2: np.ndarray, correct: np.ndarray,
+                        confidence: np.ndarray) -> list[BandReliability]:
+    """The stored confidences per quality band (tertiles of the pair quality, the lower image quality)."""
+    bands = quality_bands(quality1, quality2)
+    low = np.minimum(quality1, quality2)
+    rows = []
+    for band in QUALITY_BANDS:
+        mask = bands == band
+        if mask.any():
+            rows.append(BandReliability(band, int(mask.sum()), float(low[mask].min()), float(low[mask].max()),
+                                        float(correct[mask].mean()), float(confidence[mask].mean()),
+                                        expected_calibration_error(correct[mask], confidence[mask])))
+    return rows
+
+
 def calibration_quality(distances: np.ndarray, labels: np.ndarray, folds: np.ndarray, confidence: np.ndarray,
                         correct: np.ndarray, fits: list[FoldFit], *, min_pairs: int,
-                        shipped: bool = False) -> CalibrationQuality:
+                        shipped: bool = False, qualities: tuple[np.ndarray, np.ndarray] | None = None
+                        ) -> CalibrationQuality:
     """Quality of the stored C-Scores of one model on one dataset, with a warning where they fit poorly;
-    ``shipped``: the ``fits`` are the shipped calibration, which judges a dataset of fewer than ``min_pairs``."""
+    ``shipped``: the ``fits`` are the shipped calibration, which judges a dataset of fewer than ``min_pairs``;
+    ``qualities``: both images' qualities per pair, for the reliability by quality band."""
     correct = np.asarray(correct, dtype=bool)
     d, y = np.asarray(distances, dtype=float), np.asarray(labels)
     confidences = {CSCORE: np.asarray(confidence, dtype=float), **{name: np.empty_like(d) for name in BASELINES}}
@@ -86,6 +118,8 @@ def calibration_quality(distances: np.ndarray, labels: np.ndarray, folds: np.nda
     elif off_centre:
         quality.warnings.append(f"c(t) = {centre:.2f} instead of 0.5 at the threshold: Eq. 3 jumps there, but so few "
                                 f"pairs lie near t that the C-Score stays well calibrated (ECE {quality.ece:.3f}).")
+    if qualities is not None:
+        quality.bands = reliability_by_band(*qualities, correct, np.asarray(confidence, dtype=float))
     if len(distances) < min_pairs:
         judged = ("these confidences and uploaded pairs use the shipped benchmark calibration" if shipped else
                   "uploaded pairs are judged with the shipped benchmark calibration, where one ships")

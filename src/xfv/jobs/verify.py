@@ -3,7 +3,11 @@
 For a pair it detects each face once with the photo detector (the model's own where its configuration names
 one), aligns it twice from that detection (the model's native crop, which decides, and the 112 x 112 crop the
 X-Maps occlude; docs/models.md measures the two against each other), embeds, takes the cosine distance (Eq. 1)
-and judges it with one calibration: threshold ``t`` and C-Score (Eq. 2-3), named in the verdict.
+and judges it with one calibration: threshold ``t`` and C-Score (Eq. 2-3), named in the verdict. A calibration
+with a quality-aware C-Score (docs/quality.md) also rates both faces by its quality measures, on the crops the model
+embeds and in the same batch as the embeddings; its confidence is the probability that the decision is right, which
+may fall below 0.5 (the decision is then more likely wrong than right, and the verdict says so), and the verdict says
+when a face's quality lies outside what the calibration was fitted on.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from xfv.confidence import Calibration, default_calibration
+from xfv.confidence import Calibration, confidence_reading, default_calibration
+from xfv.confidence.calibration_file import QualityMeasure
 from xfv.errors import NotFoundError
 from xfv.faces import FaceDetector, align_face, load_image, model_detector
 from xfv.faces.pipeline import CANONICAL_SIZE, load_face
-from xfv.jobs.embeddings import cache_namespace
+from xfv.jobs.embeddings import cache_namespace, quality_namespace
 from xfv.models import EmbeddingModel
+from xfv.quality import QUALITY_MEASURES, STABILITY
+from xfv.quality.rating import qualities, rate_crops
 from xfv.store.cache import EmbeddingCache, content_hash
 from xfv.verification import cosine_distance
 
@@ -46,7 +53,11 @@ class PhotoFace:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A verified pair: distance (Eq. 1), the calibration's threshold, prediction and C-Score (Eq. 3)."""
+    """A verified pair: distance (Eq. 1), the calibration's threshold, prediction and C-Score (Eq. 3);
+    ``cscore``: the C-Score variant that gave the confidence (``paper``, ``continuous``, ``quality-aware``);
+    ``quality1``, ``quality2``: the faces' stability (None without a quality-aware C-Score);
+    ``quality_note``: what the verdict says of them (a face outside the qualities the calibration has seen);
+    :attr:`reading`: the confidence in words (:func:`xfv.confidence.confidence_reading`)."""
 
     model: str
     distance: float
@@ -55,9 +66,19 @@ class Verdict:
     confidence: float | None
     calibration: str
     engine: str = ""  # what computed the embeddings (runtime, provider, precision): EmbeddingModel.engine
+    cscore: str | None = None
+    quality1: float | None = None
+    quality2: float | None = None
+    quality_note: str | None = None
+
+    @property
+    def reading(self) -> str | None:
+        """The confidence in words where a number alone could mislead (a decision more likely wrong than right)."""
+        return None if self.confidence is None else confidence_reading(self.confidence)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields and the :attr:`reading` (JSON-ready)."""
+        return {**asdict(self), "reading": self.reading}
 
 
 def photo_detector(model: EmbeddingModel, method: str | None = None) -> FaceDetector:
@@ -79,8 +100,9 @@ def photo_face(image: np.ndarray | str | Path | bytes, model: EmbeddingModel, *,
         name = name or ("the uploaded image" if isinstance(image, bytes) else str(image))
         if aligned:
             size = model.config.input_size
-            return PhotoFace(load_face(image, alignment="none", aligned=True, name=name),
-                             load_face(image, alignment="none", size=size, aligned=True, name=name), "aligned", key)
+            crop = load_face(image, alignment="none", aligned=True, name=name)
+            return PhotoFace(crop, load_face(image, alignment="none", size=size, aligned=True, name=name), "aligned",
+                             key)
         image = load_image(image, name=name)
     name, size, alignment = name or "image", model.config.input_size, model.config.alignment
     if alignment == "none":
@@ -98,16 +120,31 @@ def photo_cache(model: EmbeddingModel, detector: FaceDetector, aligned: bool = F
     return EmbeddingCache(cache_namespace(model, aligned, detector))
 
 
-def embed_native(model: EmbeddingModel, faces: list[PhotoFace], cache: EmbeddingCache | None = None) -> np.ndarray:
-    """The embeddings of the faces' native crops, from ``cache`` where it holds them (by the photos' content)."""
-    found = {i: cache.get(f.key) for i, f in enumerate(faces) if cache is not None and f.key is not None}
-    missing = [i for i in range(len(faces)) if found.get(i) is None]
+def embed_native(model: EmbeddingModel, faces: list[PhotoFace], cache: EmbeddingCache | None = None,
+                 perturbations: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray | None]:
+    """The embeddings of the faces' native crops, from ``cache`` where it holds them (by the photos' content), and
+    with ``perturbations`` each face's qualities ``(2,)`` by :data:`~xfv.quality.rating.QUALITY_MEASURES`, rated on
+    the same native crop (:mod:`xfv.quality.rating`; None without)."""
+    rated = (EmbeddingCache(quality_namespace(cache.namespace, perturbations), dim=len(perturbations) + 1)
+             if cache is not None and perturbations else None)
+    keyed = [cache is not None and f.key is not None for f in faces]
+    found = {i: cache.get(f.key) for i, f in enumerate(faces) if keyed[i]}
+    moved = {i: rated.get(f.key) for i, f in enumerate(faces) if keyed[i] and rated is not None}
+    missing = [i for i in range(len(faces)) if found.get(i) is None or (perturbations and moved.get(i) is None)]
     if missing:
-        for i, embedding in zip(missing, model.embed(np.stack([faces[i].native for i in missing]))):
-            found[i] = embedding
-            if cache is not None and faces[i].key is not None:
+        crops = np.stack([faces[i].native for i in missing])
+        new, rows = rate_crops(model, crops, perturbations) if perturbations else (model.embed(crops),
+                                                                                   [None] * len(missing))
+        for i, embedding, row in zip(missing, new, rows):
+            found[i], moved[i] = embedding, row
+            if keyed[i]:
                 cache.put(faces[i].key, embedding)
-    return np.stack([found[i] for i in range(len(faces))])
+                if rated is not None:
+                    rated.put(faces[i].key, row)
+    embeddings = np.stack([found[i] for i in range(len(faces))])
+    if not perturbations:
+        return embeddings, None
+    return embeddings, qualities(np.stack([moved[i] for i in range(len(faces))]))
 
 
 def shipped_calibration(model_name: str, fingerprint: str) -> tuple[Calibration, str]:
@@ -175,18 +212,44 @@ def dataset_calibration(own: Calibration, fingerprint: str) -> tuple[Calibration
 
 
 def verify_faces(model: EmbeddingModel, face1: PhotoFace, face2: PhotoFace, calibration: Calibration | None,
-                 name: str, *, threshold: float | None = None, cache: EmbeddingCache | None = None) -> Verdict:
+                 name: str, *, threshold: float | None = None, cache: EmbeddingCache | None = None,
+                 variant: str | None = None) -> Verdict:
     """Embed the native crops (through ``cache`` if given), Eq. 1, and judge with ``calibration`` (named ``name``);
     a ``threshold`` of one's own replaces the calibration's, and then there is no C-Score (Eq. 3 belongs to the
-    calibration's t)."""
+    calibration's t); ``variant``: the C-Score variant (default: the calibration's default)."""
     if calibration is None and threshold is None:
         raise ValueError("verify_faces needs a calibration or a threshold.")
-    embeddings = embed_native(model, [face1, face2], cache)
+    if calibration is not None:
+        calibration.check_variant(variant)
+    wants_quality = variant in (None, "quality-aware")
+    measure = calibration.quality if calibration is not None and threshold is None and wants_quality else None
+    if measure is not None and not set(measure.measures) <= set(QUALITY_MEASURES):
+        raise ValueError(f"The calibration's quality measures {list(measure.measures)} are not all known to this xfv "
+                         f"({', '.join(QUALITY_MEASURES)}).")
+    embeddings, quality = embed_native(model, [face1, face2], cache, measure.perturbations if measure else ())
     distance = float(cosine_distance(embeddings[0], embeddings[1]))
     if threshold is not None:
         t = float(threshold)
         return Verdict(model.name, distance, t, "same" if distance <= t else "different", None,
                        "none: threshold given, so no C-Score", model.engine)
-    confidence = float(calibration.confidence(np.array([distance]))[0])
+    rated = None if quality is None else quality[:, [QUALITY_MEASURES.index(m) for m in measure.measures]]
+    scored = calibration.score(np.array([distance]), *((None, None) if rated is None else (rated[:1], rated[1:])),
+                               variant=variant)
+    stability = None if quality is None else quality[:, QUALITY_MEASURES.index(STABILITY)]
+    q1, q2 = (None, None) if stability is None else (float(stability[0]), float(stability[1]))
+    confidence = float(scored.confidence[0])
     return Verdict(model.name, distance, float(calibration.threshold),
-                   "same" if distance <= calibration.threshold else "different", confidence, name, model.engine)
+                   "same" if distance <= calibration.threshold else "different", confidence, name, model.engine,
+                   scored.variant, q1, q2, None if rated is None else quality_note(measure, rated))
+
+
+def quality_note(measure: QualityMeasure, rated: np.ndarray) -> str | None:
+    """What a verdict says of the faces' qualities (``rated``: one row per face, one column per measure): which lie
+    outside the ranges the calibration's quality-aware C-Score was fitted on (its confidence is then an
+    extrapolation), or None."""
+    parts = [f"face {i} {name} {value:.3f} ({'below' if value < low else 'above'} {low:.3f}-{high:.3f})"
+             for i, row in enumerate(rated, start=1) for name, value, low, high in measure.outside(row)]
+    if not parts:
+        return None
+    return (f"Quality outside what the calibration has seen: {'; '.join(parts)}, the ranges of the pairs it was "
+            "fitted on; the confidence is an extrapolation.")

@@ -49,7 +49,7 @@ class Image(Base):
     """One image file of a dataset; ``path`` is relative to the dataset root, ``sha256`` its content hash.
 
     ``quality`` (0-100) combines ``sharpness`` (variance of the Laplacian), ``brightness`` and ``contrast``
-    of the aligned crop (see ``xfv.jobs.ingest.quality_score``); ``aligned`` is False when no face was found and
+    of the aligned crop (see ``xfv.quality.heuristic.quality_score``); ``aligned`` is False when no face was found and
     the measures come from the centre of the photo instead.
     """
 
@@ -134,6 +134,27 @@ class Result(Base):
     # the detector that found each face in the model's pipeline; "centre": none did, the photo's centre was compared
     face1: Mapped[str | None] = mapped_column(String(10), nullable=True)
     face2: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    cscore: Mapped[str | None] = mapped_column(String(20), nullable=True)  # the C-Score variant of the confidence
+
+
+class ImageQualityRecord(Base):
+    """A model-based quality of one image for one model (``measure``: ``stability``, docs/quality.md): how far the
+    model's embedding of the image moves under small perturbations, ``1 - mean distance``; higher is better.
+
+    Per image *and* model: each model has its own view of a photo. Written by ``xfv precompute`` with the model's
+    results; the explorer sorts and filters on it."""
+
+    __tablename__ = "image_qualities"
+    __table_args__ = (
+        UniqueConstraint("image_id", "model_id", name="uq_image_qualities_image_model"),
+        Index("ix_image_qualities_model_quality", "model_id", "quality"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    measure: Mapped[str] = mapped_column(String(40))
+    quality: Mapped[float] = mapped_column(Float)
 
 
 class CalibrationRecord(Base):
@@ -216,6 +237,10 @@ class UploadRecord(Base):
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     calibration: Mapped[str] = mapped_column(String(200))
     engine: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    cscore: Mapped[str | None] = mapped_column(String(20), nullable=True)  # the C-Score variant of the confidence
+    quality1: Mapped[float | None] = mapped_column(Float, nullable=True)  # the faces' qualities (calibration's measure)
+    quality2: Mapped[float | None] = mapped_column(Float, nullable=True)
+    quality_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # a face outside the calibration's qualities
     task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # what detection found: {"found": [faces in photo 1, in photo 2], "notes": ["image1: 3 faces found, ..."]}
     faces: Mapped[dict | None] = mapped_column(JSON, nullable=True)

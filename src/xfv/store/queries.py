@@ -8,15 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Integer, and_, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from xfv.errors import NotFoundError
-from xfv.store.models import CalibrationRecord, Dataset, Image, ModelRecord, Pair, Result, XMapRecord
+from xfv.store.models import (
+    CalibrationRecord,
+    Dataset,
+    Image,
+    ImageQualityRecord,
+    ModelRecord,
+    Pair,
+    Result,
+    XMapRecord,
+)
 
 _Image1 = aliased(Image, name="image1")
 _Image2 = aliased(Image, name="image2")
 _Result = aliased(Result, name="result")
+_Quality1 = aliased(ImageQualityRecord, name="quality1")
+_Quality2 = aliased(ImageQualityRecord, name="quality2")
+_PAIR_QUALITY = case((_Quality1.quality <= _Quality2.quality, _Quality1.quality), else_=_Quality2.quality)
 
 SORT_COLUMNS: dict[str, ColumnElement] = {
     "id": Pair.id,
@@ -26,8 +38,11 @@ SORT_COLUMNS: dict[str, ColumnElement] = {
     "image2": _Image2.path,
     "identity1": _Image1.identity,
     "identity2": _Image2.identity,
-    "quality1": _Image1.quality,
-    "quality2": _Image2.quality,
+    "heuristic1": _Image1.quality,
+    "heuristic2": _Image2.quality,
+    "quality1": _Quality1.quality,
+    "quality2": _Quality2.quality,
+    "quality": _PAIR_QUALITY,
     "distance": _Result.distance,
     "threshold": _Result.threshold,
     "prediction": _Result.prediction,
@@ -35,9 +50,10 @@ SORT_COLUMNS: dict[str, ColumnElement] = {
     "confidence": _Result.confidence,
 }
 RESULT_COLUMNS = {"distance", "threshold", "prediction", "correct", "confidence"}
+QUALITY_COLUMNS = {"quality1", "quality2", "quality"}  # the model's image qualities (image_qualities)
 
 
-MODEL_FILTERS = ("prediction", "correct", "confidence_min", "confidence_max")
+MODEL_FILTERS = ("prediction", "correct", "confidence_min", "confidence_max", "quality_min", "quality_max")
 NO_FACE = "centre"
 """The detector name of a face that was not found: the centre of the photo was compared instead."""
 
@@ -58,7 +74,8 @@ class ModelFilter:
 @dataclass(frozen=True)
 class PairQuery:
     """Filters, sort and page of the pair table. ``model`` picks whose results are sorted on and filtered by
-    ``prediction``, ``correct`` and the confidence range; ``where`` filters any model's results (all must hold).
+    ``prediction``, ``correct``, the confidence range and the quality range (of the pair: the lower of its two
+    images' qualities for that model); ``where`` filters any model's results (all must hold).
     Comparing models: ``disagree`` keeps the pairs whose predictions differ among these models, ``all_wrong`` those
     every one of them gets wrong (both need each model's result). ``face_found``: False keeps the pairs where some
     model's pipeline found no face in an image, True those where every model found both."""
@@ -73,6 +90,8 @@ class PairQuery:
     correct: bool | None = None
     confidence_min: float | None = None
     confidence_max: float | None = None
+    quality_min: float | None = None
+    quality_max: float | None = None
     identity: str | None = None
     path: str | None = None
     disagree: tuple[str, ...] = ()
@@ -99,6 +118,7 @@ class PairRow:
     image1: Image
     image2: Image
     results: dict[str, Result] = field(default_factory=dict)
+    qualities: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)  # model -> both images
 
 
 def get_dataset(session: Session, name: str) -> Dataset:
@@ -125,7 +145,7 @@ def default_model(session: Session, dataset: Dataset) -> ModelRecord | None:
     return next((m for m in models if m.name == "dlib"), models[0] if models else None)
 
 
-IMAGE_COLUMNS = {"image1", "image2", "identity1", "identity2", "quality1", "quality2"}
+IMAGE_COLUMNS = {"image1", "image2", "identity1", "identity2", "heuristic1", "heuristic2"}
 
 
 def _filtered(session: Session, query: PairQuery):
@@ -136,24 +156,40 @@ def _filtered(session: Session, query: PairQuery):
     needs_result = key in RESULT_COLUMNS or any(
         v is not None for v in (query.prediction, query.correct, query.confidence_min, query.confidence_max))
     needs_images = key in IMAGE_COLUMNS or bool(query.identity) or bool(query.path)
-    if needs_result and model is None:
+    needs_quality = key in QUALITY_COLUMNS or query.quality_min is not None or query.quality_max is not None
+    if (needs_result or needs_quality) and model is None:
         raise NotFoundError(f"Dataset {dataset.name!r} has no results yet: run 'xfv precompute' first.")
     ids = select(Pair.id).where(Pair.dataset_id == dataset.id)
     if needs_images:
         ids = ids.join(_Image1, Pair.image1_id == _Image1.id).join(_Image2, Pair.image2_id == _Image2.id)
     if needs_result:
         ids = ids.outerjoin(_Result, and_(_Result.pair_id == Pair.id, _Result.model_id == model.id))
+    if needs_quality:
+        ids = _join_qualities(ids, _Quality1, _Quality2, model.id)
     for condition in _conditions(query):
         ids = ids.where(condition)
     joined: dict[str, object] = {model.name: _Result} if needs_result else {}
     compared = (*query.disagree, *query.all_wrong)
-    for name in dict.fromkeys((*(f.model for f in query.where), *compared)):  # one join per filtered model
+    on_results = [f for f in query.where if not f.field.startswith("quality")]
+    on_quality = [f for f in query.where if f.field.startswith("quality")]
+    for name in dict.fromkeys((*(f.model for f in on_results), *compared)):  # one join per filtered model
         if name not in joined:
             joined[name] = aliased(Result, name=f"where{len(joined)}")
             ids = ids.join(joined[name], and_(joined[name].pair_id == Pair.id,
                                               joined[name].model_id == get_model(session, name).id))
-        for f in (f for f in query.where if f.model == name):
+        for f in (f for f in on_results if f.model == name):
             ids = ids.where(_model_condition(joined[name], f))
+    for index, name in enumerate(dict.fromkeys(f.model for f in on_quality)):  # one join per model's qualities
+        if needs_quality and name == model.name:
+            pair_quality = _PAIR_QUALITY
+        else:
+            q1 = aliased(ImageQualityRecord, name=f"whereq1_{index}")
+            q2 = aliased(ImageQualityRecord, name=f"whereq2_{index}")
+            ids = _join_qualities(ids, q1, q2, get_model(session, name).id)
+            pair_quality = case((q1.quality <= q2.quality, q1.quality), else_=q2.quality)
+        for f in (f for f in on_quality if f.model == name):
+            ids = ids.where(pair_quality >= float(f.value) if f.field == "quality_min" else
+                            pair_quality <= float(f.value))
     if query.disagree:  # one model never disagrees with itself
         first, *others = (joined[name] for name in query.disagree)
         ids = ids.where(or_(false(), *(other.prediction != first.prediction for other in others)))
@@ -165,6 +201,12 @@ def _filtered(session: Session, query: PairQuery):
     column = SORT_COLUMNS[key]
     order = column.desc() if query.sort.startswith("-") else column.asc()
     return ids, (order.nulls_last(), Pair.id)
+
+
+def _join_qualities(ids, quality1, quality2, model_id: int):
+    """``ids`` joined (outer) with both images' qualities for the model ``model_id``."""
+    return (ids.outerjoin(quality1, and_(quality1.image_id == Pair.image1_id, quality1.model_id == model_id))
+            .outerjoin(quality2, and_(quality2.image_id == Pair.image2_id, quality2.model_id == model_id)))
 
 
 def _model_condition(result, f: ModelFilter) -> ColumnElement[bool]:
@@ -253,6 +295,10 @@ def _conditions(query: PairQuery) -> list[ColumnElement[bool]]:
         conditions.append(_Result.confidence >= query.confidence_min)
     if query.confidence_max is not None:
         conditions.append(_Result.confidence <= query.confidence_max)
+    if query.quality_min is not None:
+        conditions.append(_PAIR_QUALITY >= query.quality_min)
+    if query.quality_max is not None:
+        conditions.append(_PAIR_QUALITY <= query.quality_max)
     if query.identity:
         pattern = _contains(query.identity)
         conditions.append(or_(_Image1.identity.ilike(pattern, escape="\\"), _Image2.identity.ilike(pattern, escape="\\")))
@@ -275,6 +321,15 @@ def _attach_results(session: Session, rows: list[PairRow]) -> None:
     stmt = select(Result, ModelRecord.name).join(ModelRecord).where(Result.pair_id.in_(by_pair)).order_by(ModelRecord.name)
     for result, model_name in session.execute(stmt).all():
         by_pair[result.pair_id].results[model_name] = result
+    images = {image_id for row in rows for image_id in (row.pair.image1_id, row.pair.image2_id)}
+    known: dict[tuple[int, str], float] = {
+        (image_id, name): quality for image_id, name, quality in session.execute(
+            select(ImageQualityRecord.image_id, ModelRecord.name, ImageQualityRecord.quality)
+            .join(ModelRecord, ModelRecord.id == ImageQualityRecord.model_id)
+            .where(ImageQualityRecord.image_id.in_(images))).all()}
+    for row in rows:
+        for name in row.results:
+            row.qualities[name] = (known.get((row.pair.image1_id, name)), known.get((row.pair.image2_id, name)))
 
 
 def get_pair(session: Session, pair_id: int) -> PairRow:
@@ -378,6 +433,28 @@ def model_results(session: Session, dataset: Dataset, model: ModelRecord) -> lis
         .where(Pair.dataset_id == dataset.id, Result.model_id == model.id)
         .order_by(Pair.position)
     ).all()]
+
+
+def model_pair_qualities(session: Session, dataset: Dataset, model: ModelRecord) -> list[tuple[float | None, float | None]]:
+    """``(quality1, quality2)`` of ``model`` for every pair of ``dataset`` with a result of ``model``, in the order of
+    :func:`model_results` (None where an image has no stored quality)."""
+    q1, q2 = aliased(ImageQualityRecord), aliased(ImageQualityRecord)
+    return [tuple(row) for row in session.execute(
+        select(q1.quality, q2.quality)
+        .select_from(Result).join(Pair, Pair.id == Result.pair_id)
+        .outerjoin(q1, and_(q1.image_id == Pair.image1_id, q1.model_id == model.id))
+        .outerjoin(q2, and_(q2.image_id == Pair.image2_id, q2.model_id == model.id))
+        .where(Pair.dataset_id == dataset.id, Result.model_id == model.id)
+        .order_by(Pair.position)
+    ).all()]
+
+
+def results_variant(session: Session, dataset: Dataset, model: ModelRecord) -> str | None:
+    """The C-Score variant behind the stored confidences of ``model`` on ``dataset`` (None: stored before variants,
+    the paper's)."""
+    return session.scalar(
+        select(Result.cscore).join(Pair, Pair.id == Result.pair_id)
+        .where(Pair.dataset_id == dataset.id, Result.model_id == model.id).limit(1))
 
 
 def results_calibration(session: Session, dataset: Dataset, model: ModelRecord) -> str | None:

@@ -12,7 +12,8 @@ from xfv.store.queries import MODEL_FILTERS, SORT_COLUMNS
 SORT_PATTERN = r"^-?(" + "|".join(sorted(SORT_COLUMNS)) + r")$"
 # MODEL:FIELD:VALUE, each field with the values it takes (the schema documents them, the route checks them).
 WHERE_VALUES = {"prediction": "same|different", "correct": "true|false",
-                "confidence_min": r"0(\.[0-9]+)?|1(\.0+)?", "confidence_max": r"0(\.[0-9]+)?|1(\.0+)?"}
+                "confidence_min": r"0(\.[0-9]+)?|1(\.0+)?", "confidence_max": r"0(\.[0-9]+)?|1(\.0+)?",
+                "quality_min": r"-?[01](\.[0-9]+)?", "quality_max": r"-?[01](\.[0-9]+)?"}
 WHERE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*:(" + "|".join(
     f"{field}:({WHERE_VALUES[field]})" for field in MODEL_FILTERS) + r")$"
 MODEL_LIST = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*(,[A-Za-z0-9][A-Za-z0-9_.+-]*)+$"  # two or more model names
@@ -40,6 +41,9 @@ class PairFilters(BaseModel):
     correct: bool | None = None
     confidence_min: float | None = Field(None, ge=0.0, le=1.0)
     confidence_max: float | None = Field(None, ge=0.0, le=1.0)
+    quality_min: float | None = Field(None, ge=-1.0, le=1.0, description="pair quality (the lower image quality "
+                                      "for `model`, docs/quality.md) at least this")
+    quality_max: float | None = Field(None, ge=-1.0, le=1.0, description="pair quality at most this")
     identity: str | None = Field(None, pattern=TEXT, max_length=100, description="substring of either identity")
     path: str | None = Field(None, pattern=TEXT, max_length=200, description="substring of either image path")
     disagree: str | None = Field(None, pattern=MODEL_LIST, max_length=300,
@@ -67,6 +71,12 @@ class ResultOut(BaseModel):
                                                 "pipeline; 'centre': none did, the centre of the photo was compared")
     face_found: bool | None = Field(description="whether both faces were found (None: not recorded); when false, "
                                                 "the C-Score does not hold: it is calibrated on found faces")
+    cscore: str | None = Field(None, description="the C-Score variant of the confidence: paper, continuous or "
+                                                 "quality-aware (docs/quality.md)")
+    quality1: float | None = Field(None, description="image 1's quality for this model (embedding stability, "
+                                                     "docs/quality.md; higher is better)")
+    quality2: float | None = Field(None, description="image 2's quality for this model")
+    quality: float | None = Field(None, description="the pair's quality: the lower of the two")
 
 
 class ImageOut(BaseModel):
@@ -79,6 +89,8 @@ class ImageOut(BaseModel):
     aligned: bool
     url: str
     thumbnail: str
+    qualities: dict[str, float] = Field(default_factory=dict, description="per model the image's quality "
+                                        "(embedding stability, docs/quality.md); `quality` is the image statistics")
 
 
 class PairOut(BaseModel):
@@ -91,8 +103,11 @@ class PairOut(BaseModel):
     image2: str
     identity1: str
     identity2: str
-    quality1: float
-    quality2: float
+    quality1: float | None = Field(description="image 1's quality for the table's model (embedding stability, "
+                                               "docs/quality.md; sort key quality1), None if not computed")
+    quality2: float | None = Field(description="image 2's quality for the table's model (sort key quality2)")
+    heuristic1: float = Field(description="image 1's image-statistics quality, 0-100 (sort key heuristic1)")
+    heuristic2: float = Field(description="image 2's image-statistics quality, 0-100")
     thumbnail1: str
     thumbnail2: str
     results: dict[str, ResultOut]
@@ -222,6 +237,15 @@ class VerifyOut(BaseModel):
                                                             "of each was compared (None: not recorded)")
     notes: list[str] = Field(default_factory=list, description="what was chosen, in words (several faces)")
     engine: str = Field("", description="what computed the embeddings: runtime, provider, precision, threads")
+    cscore: str | None = Field(None, description="the C-Score variant of the confidence: paper, continuous or "
+                                                 "quality-aware (docs/quality.md)")
+    quality1: float | None = Field(None, description="face 1's quality by the calibration's measure, if it has one")
+    quality2: float | None = Field(None, description="face 2's quality")
+    quality_note: str | None = Field(None, description="set when a face's quality lies outside what the "
+                                                       "calibration has seen")
+    reading: str | None = Field(None, description="the confidence in words where the number alone could mislead: "
+                                                  "'more likely wrong than right' below 0.5 (the quality-aware "
+                                                  "C-Score's probability that the decision is right, docs/quality.md)")
 
 
 class ExplainOut(VerifyOut):

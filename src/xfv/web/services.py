@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from pathlib import Path
@@ -56,8 +56,10 @@ from xfv.store.queries import (
     get_dataset,
     get_model,
     latest_calibration,
+    model_pair_qualities,
     model_results,
     results_calibration,
+    results_variant,
     stored_xmaps,
 )
 from xfv.store.uploads import (
@@ -175,6 +177,7 @@ class CalibrationView:
     quality: CalibrationQuality
     calibration: str  # the name of the calibration behind the stored results
     shipped: Calibration | None  # the shipped calibration, where it judges the stored results (small datasets)
+    variant: str = "paper"  # the C-Score variant of the stored confidences
 
 
 class Services:
@@ -254,7 +257,7 @@ class Services:
         """:meth:`prepare`, then store the pair and queue its X-Maps (``BusyError`` when the task queue is full)."""
         self.tasks.check_room()
         pair = self.prepare(data1, data2, model_name)
-        verdict = {key: value for key, value in pair.verdict.to_dict().items() if key != "model"}
+        verdict = {key: value for key, value in asdict(pair.verdict).items() if key != "model"}  # stored fields
         upload = UploadRecord(id=uuid.uuid4().hex, model=pair.model.name, face1=png_bytes(pair.face1),
                               face2=png_bytes(pair.face2), faces=pair.faces, **verdict)
         with transaction(self.factory) as session:
@@ -394,9 +397,13 @@ class Services:
                 else:  # every fold judged by the shipped t and curve
                     fits = [FoldFit(int(k), float(shipped.threshold), shipped.cscore, folds != k)
                             for k in np.unique(folds)]
+                rated = np.array(model_pair_qualities(session, dataset, model), dtype=float).reshape(-1, 2)
+                qualities = (rated[:, 0], rated[:, 1]) if len(rated) and np.all(np.isfinite(rated)) else None
                 quality = calibration_quality(distances, labels, folds, confidence.astype(float), correct, fits,
-                                              min_pairs=MIN_CALIBRATION_PAIRS, shipped=shipped is not None)
-                view = self._views[key] = CalibrationView(distances, labels, fits, quality, name, shipped)
+                                              min_pairs=MIN_CALIBRATION_PAIRS, shipped=shipped is not None,
+                                              qualities=qualities)
+                variant = results_variant(session, dataset, model) or "paper"
+                view = self._views[key] = CalibrationView(distances, labels, fits, quality, name, shipped, variant)
         return view
 
     def warm_calibration_views(self, factory: sessionmaker[Session]) -> threading.Thread:

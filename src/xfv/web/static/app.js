@@ -12,7 +12,7 @@ async function fetchJSON(url, options) {
   return body;
 }
 
-// A C-Score in [0.5, 1] read like a probability: the number, and five stars filled in proportion (none at 0.5,
+// A C-Score (in [0.5, 1] for Eq. 3) read like a probability: the number, and five stars filled in proportion (none at 0.5,
 // a coin flip that carries no information). It is an estimate from a finite calibration set, never certainty:
 // a value that would round to 1.000 reads "> 0.999" (the fitted curve may even be clipped at 1 there).
 const CSCORE_CEILING = 0.9995;
@@ -29,19 +29,27 @@ function confidenceTitle(confidence) {
   return `${exact} (0.5 = no information, a coin flip)`;
 }
 
+// The quality-aware C-Score may fall below 0.5 (docs/quality.md): then the decision is more likely wrong than right,
+// and the view says so in words.
+const LIKELY_WRONG = "more likely wrong than right";
+
 // ``faceFound`` false: a face was not found, so the number does not hold (it is calibrated on found faces).
 function confidenceView(confidence, faceFound = true, lostImages = []) {
   if (confidence === null || confidence === undefined) return document.createTextNode("–");
   const share = Math.max(0, Math.min(1, (confidence - 0.5) / 0.5));
   const fill = el("span", { class: "fill" }, "★★★★★");
   fill.style.width = `${(100 * share).toFixed(1)}%`;
+  const wrong = confidence < 0.5;
   let title = confidenceTitle(confidence);
+  if (wrong) title += `; below 0.5 the decision is ${LIKELY_WRONG}`;
   if (faceFound === false) {
     title = `No face found in image ${lostImages.join(" and ")}: the model compared the centre of the photo. ` +
       "This C-Score is calibrated on found faces and does not hold here. " + title;
   }
-  const view = el("span", { class: faceFound === false ? "confidence unreliable" : "confidence", title },
+  const classes = ["confidence", faceFound === false ? "unreliable" : "", wrong ? "likely-wrong" : ""];
+  const view = el("span", { class: classes.filter(Boolean).join(" "), title },
     el("span", { class: "stars", "aria-hidden": "true" }, "☆☆☆☆☆", fill), ` ${formatConfidence(confidence)}`);
+  if (wrong) view.append(el("span", { class: "reading" }, `: ${LIKELY_WRONG}`));
   if (faceFound === false) view.prepend(el("span", { class: "face-flag" }, "⚠ "));
   return view;
 }

@@ -34,7 +34,12 @@ function showVerdict(answer) {
   const rows = [["model", answer.model], ["faces found", faces], ["distance", answer.distance.toFixed(4)],
     ["threshold", answer.threshold.toFixed(4)], ["prediction", answer.prediction],
     ["confidence", answer.confidence === null ? "–" : confidenceView(answer.confidence)],
-    ["calibration", answer.calibration], ["engine", answer.engine || "–"]];
+    ["calibration", answer.calibration + (answer.cscore ? ` (${answer.cscore} C-Score)` : "")],
+    ["engine", answer.engine || "–"]];
+  if (answer.quality1 !== null && answer.quality1 !== undefined) {
+    rows.push(["quality", `${answer.quality1.toFixed(3)} / ${answer.quality2.toFixed(3)}`]);
+  }
+  if (answer.quality_note) rows.push(["quality note", "⚠ " + answer.quality_note]);
   document.querySelector("#verdict tbody").replaceChildren(
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
   const notes = document.getElementById("notes");

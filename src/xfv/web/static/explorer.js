@@ -19,7 +19,7 @@ const PAIR_COLUMNS = [
   { key: "files", title: "files", sort: "image1", help: "the image files, relative to the dataset's folder",
     search: { name: "path", type: "search", placeholder: "file name", label: "file path (either image)" } },
   { key: "quality", title: "quality", sort: "quality1",
-    help: "image quality 0-100 (sharpness × exposure × contrast of the aligned crop)" },
+    help: "image quality for the model: how stable its embedding stays under small shifts, zooms, a mirror and occlusions (1 − mean distance; higher is better; docs/quality.md)" },
   { key: "found", title: "face", menu: "face found", help: "face found: whether every model's pipeline found a face in both images",
     search: { name: "face_found", label: "face found (✓ in both images, ⚠ not found in one)",
       options: [["", "any"], ["true", "✓"], ["false", "⚠"]] } },
@@ -29,7 +29,7 @@ const MODEL_COLUMNS = [
   { key: "distance", title: "distance", help: "cosine distance d (Eq. 1); same if d ≤ t (the header's t)" },
   { key: "threshold", title: "t", help: "the threshold the pair was judged with (its fold's, or the shipped calibration's)" },
   { key: "confidence", title: "confidence",
-    help: "C-Score (Eq. 3): the estimated probability that the decision is right; 0.5 = no information" },
+    help: "C-Score (Eq. 3): the estimated probability that the decision is right; 0.5 = no information; below 0.5 (quality-aware C-Score): more likely wrong than right" },
 ];
 const MODEL_SEARCH = {
   prediction: [
@@ -240,7 +240,8 @@ function renderRow(item) {
     identities: () => el("span", { class: "identities" },
       el("span", {}, ...breakable(item.identity1)), el("span", {}, ...breakable(item.identity2))),
     files: () => el("span", { class: "stacked files" }, fileName(item.image1), fileName(item.image2)),
-    quality: () => el("span", { class: "stacked" }, el("span", {}, item.quality1.toFixed(0)), el("span", {}, item.quality2.toFixed(0))),
+    quality: () => el("span", { class: "stacked" }, ...[item.quality1, item.quality2].map(
+      (q) => el("span", {}, q === null || q === undefined ? "–" : q.toFixed(3)))),
     found: () => foundCell(item),
   };
   const cells = PAIR_COLUMNS.filter((c) => visible(c.key))

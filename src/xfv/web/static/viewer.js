@@ -28,9 +28,11 @@ function verdictRows(model) {
     ...rows.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v))));
 }
 
-function metadata(image, detector) {
+function metadata(image, model, detector) {
+  const stability = (image.qualities || {})[model];
   const items = [["identity", image.identity], ["file", image.path], ["size", `${image.width} × ${image.height} px`],
-    ["quality", `${image.quality.toFixed(0)} / 100`], ["face", detectorText(detector)]];
+    ["quality", stability === undefined ? "–" : `${stability.toFixed(3)} (${model})`],
+    ["image statistics", `${image.quality.toFixed(0)} / 100`], ["face", detectorText(detector)]];
   return items.flatMap(([k, v]) => [el("dt", {}, k),
     el("dd", { class: k === "face" && detector === "centre" ? "face-lost" : "", "data-key": k }, ...(k === "file" ? breakable(v) : [v]))]);
 }
@@ -159,7 +161,7 @@ async function showSingle(token) {
     const face = document.getElementById(`face${index + 1}`);
     face.querySelector(".base").src = faceUrl(model, index + 1);
     const r = detail.pair.results[model];
-    face.querySelector(".meta").replaceChildren(...metadata(image, r ? r.faces[index] : null));
+    face.querySelector(".meta").replaceChildren(...metadata(image, model, r ? r.faces[index] : null));
     for (const img of face.querySelectorAll(".overlay, .rawmap")) img.removeAttribute("src");
   });
   const pending = document.getElementById("pending");

@@ -46,28 +46,36 @@ def image_url(dataset: str, path: str, size: int | None = None) -> str:
     return f"{url}?size={size}" if size else url
 
 
-def pair_out(row: PairRow, dataset: str, thumbnail_size: int) -> PairOut:
+def pair_out(row: PairRow, dataset: str, thumbnail_size: int, model: str | None = None) -> PairOut:
+    """A pair; ``quality1``/``quality2`` are ``model``'s image qualities (default: the first model with results)."""
+    model = model if model in row.qualities else next(iter(row.qualities), None)
+    quality1, quality2 = row.qualities.get(model, (None, None))
     return PairOut(
         id=row.pair.id, dataset=dataset, position=row.pair.position, fold=row.pair.fold, label=LABELS[row.pair.label],
         image1=row.image1.path, image2=row.image2.path, identity1=row.image1.identity, identity2=row.image2.identity,
-        quality1=row.image1.quality, quality2=row.image2.quality,
+        quality1=quality1, quality2=quality2, heuristic1=row.image1.quality, heuristic2=row.image2.quality,
         thumbnail1=image_url(dataset, row.image1.path, thumbnail_size),
         thumbnail2=image_url(dataset, row.image2.path, thumbnail_size),
-        results={name: result_out(r) for name, r in row.results.items()},
+        results={name: result_out(r, row.qualities.get(name, (None, None))) for name, r in row.results.items()},
     )
 
 
-def result_out(r: Result) -> ResultOut:
+def result_out(r: Result, qualities: tuple[float | None, float | None] = (None, None)) -> ResultOut:
+    """A model's result on a pair; ``qualities``: both images' qualities for that model."""
+    q1, q2 = qualities
     faces = [r.face1, r.face2]
     return ResultOut(distance=r.distance, threshold=r.threshold, prediction=LABELS[int(r.prediction)],
-                     correct=r.correct, confidence=r.confidence, calibration=r.calibration, engine=r.engine, faces=faces,
-                     face_found=None if None in faces else NO_FACE not in faces)
+                     correct=r.correct, confidence=r.confidence, calibration=r.calibration, engine=r.engine,
+                     faces=faces, face_found=None if None in faces else NO_FACE not in faces,
+                     cscore=r.cscore, quality1=q1, quality2=q2,
+                     quality=None if q1 is None or q2 is None else min(q1, q2))
 
 
-def image_out(image: Image, dataset: str, thumbnail_size: int) -> ImageOut:
+def image_out(image: Image, dataset: str, thumbnail_size: int, qualities: dict[str, float] | None = None) -> ImageOut:
     return ImageOut(path=image.path, identity=image.identity, quality=image.quality, width=image.width,
                     height=image.height, sha256=image.sha256, aligned=image.aligned,
-                    url=image_url(dataset, image.path), thumbnail=image_url(dataset, image.path, thumbnail_size))
+                    url=image_url(dataset, image.path), thumbnail=image_url(dataset, image.path, thumbnail_size),
+                    qualities=qualities or {})
 
 
 def pair_query(filters: PairFilters, dataset: str, model: str | None) -> PairQuery:
@@ -77,9 +85,9 @@ def pair_query(filters: PairFilters, dataset: str, model: str | None) -> PairQue
         fold=filters.fold, label=None if filters.label is None else int(filters.label == "same"),
         prediction=None if filters.prediction is None else filters.prediction == "same",
         correct=filters.correct, confidence_min=filters.confidence_min, confidence_max=filters.confidence_max,
-        identity=filters.identity, path=filters.path, disagree=_models(filters.disagree),
-        all_wrong=_models(filters.all_wrong), face_found=filters.face_found, sort=filters.sort,
-        page=filters.page, page_size=filters.page_size,
+        quality_min=filters.quality_min, quality_max=filters.quality_max, identity=filters.identity,
+        path=filters.path, disagree=_models(filters.disagree), all_wrong=_models(filters.all_wrong),
+        face_found=filters.face_found, sort=filters.sort, page=filters.page, page_size=filters.page_size,
     )
 
 
@@ -99,8 +107,9 @@ def _where(item: str) -> ModelFilter:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise XfvError(f"where={item!r}: {field_name} must be a number in [0, 1].")
+    low = -1.0 if field_name.startswith("quality") else 0.0
+    if not low <= value <= 1.0:
+        raise XfvError(f"where={item!r}: {field_name} must be a number in [{low:g}, 1].")
     return ModelFilter(model, field_name, value)
 
 
@@ -122,7 +131,7 @@ def pairs(filters: Annotated[PairFilters, Query()], session: SessionDep, service
     size = services.settings.thumbnail_size
     return PairPage(total=total, dataset_total=dataset_size(session, dataset), page=filters.page,
                     page_size=filters.page_size, dataset=dataset, model=model, sort=filters.sort,
-                    items=[pair_out(row, dataset, size) for row in rows])
+                    items=[pair_out(row, dataset, size, model) for row in rows])
 
 
 @router.get("/{pair_id}/neighbours", response_model=NeighboursOut)
@@ -153,7 +162,7 @@ def compare(pair_id: PairId, session: SessionDep, services: ServicesDep,
                             f"{sorted(row.results)}.")
     suffix = f"?scale={scale}" if scale else ""
     views = [ModelView(
-        model=name, result=result_out(row.results[name]), xmaps=services.xmap_status(session, pair_id, name),
+        model=name, result=result_out(row.results[name], row.qualities.get(name, (None, None))), xmaps=services.xmap_status(session, pair_id, name),
         maps={i: f"/api/pairs/{pair_id}/xmaps/{quote(name)}/{method}/{i}.png{suffix}" for i in (1, 2)},
         faces={i: f"/api/pairs/{pair_id}/faces/{i}.png?model={quote(name)}" for i in (1, 2)},
     ) for name in names]
@@ -170,6 +179,7 @@ def pair_detail(pair_id: PairId, session: SessionDep, services: ServicesDep) -> 
     size = services.settings.thumbnail_size
     return PairDetail(
         pair=pair_out(row, dataset, size),
-        images=[image_out(row.image1, dataset, size), image_out(row.image2, dataset, size)],
+        images=[image_out(image, dataset, size, {name: q[i] for name, q in row.qualities.items() if q[i] is not None})
+                for i, image in enumerate((row.image1, row.image2))],
         xmaps={name: services.xmap_status(session, pair_id, name) for name in row.results},
     )

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import numpy as np
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
+from xfv.confidence import confidence_reading
 from xfv.errors import NotFoundError, TooLargeError
 from xfv.store.models import UploadRecord
 from xfv.store.uploads import upload_map
@@ -54,6 +55,8 @@ def _explain_out(upload: UploadRecord, services: Services) -> ExplainOut:
         id=upload.id, model=upload.model, distance=upload.distance, threshold=upload.threshold,
         prediction=upload.prediction, confidence=upload.confidence, calibration=upload.calibration,
         engine=upload.engine or "", faces_found=faces.get("found"), notes=faces.get("notes", []),
+        cscore=upload.cscore, quality1=upload.quality1, quality2=upload.quality2, quality_note=upload.quality_note,
+        reading=None if upload.confidence is None else confidence_reading(upload.confidence),
         faces=[f"/api/uploads/{upload.id}/faces/{i}.png" for i in (1, 2)], task=TaskOut.of(task),
         xmaps={f"{m}-{i}": f"/api/uploads/{upload.id}/xmaps/{m}/{i}.png" for m in METHODS for i in (1, 2)},
         expires_at=created + timedelta(hours=services.settings.upload_ttl_hours),
