@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xfv.models.base import EmbeddingModel, ModelConfig
-from xfv.xmaps import OcclusionConfig, XMapExplainer
+from xfv.xmaps import CoalitionDesign, OcclusionConfig, XMapExplainer
 from xfv.xmaps.faithfulness import (
     FaithfulnessResult,
     auc,
@@ -25,6 +25,7 @@ from xfv.xmaps.faithfulness import (
     step_counts,
 )
 from xfv.xmaps.figures import faithfulness_figure
+from xfv.xmaps.peers import make_peers
 
 
 class CornerToy(EmbeddingModel):
@@ -195,6 +196,33 @@ def test_maps_of_every_method_beat_random_orders_on_a_toy_model(rng):
         faithfulness_experiment(explainer, [], seeds=0)
     with pytest.raises(ValueError, match="methods must be a non-empty selection"):
         faithfulness_experiment(explainer, [], methods=(7,))
+
+
+def test_peers_and_budgets_are_orders_and_method_4_is_compared_with_each(rng):
+    face1 = np.repeat(np.repeat(rng.integers(0, 256, (14, 14, 3), dtype=np.uint8), 8, 0), 8, 1)
+    face2 = face1.copy()
+    face2[:32, :32] = 0
+    explainer = XMapExplainer(CornerToy(), occlusion=OcclusionConfig(patch_sizes=(28,), stride=14),
+                              coalitions=CoalitionDesign(masks=200))
+    peers = make_peers(["rise", "lime"], masks=60, cell=28)
+    result = faithfulness_experiment(explainer, [(0, face1, face1.copy(), True), (1, face1, face2, False)],
+                                     methods=(2, 4), peers=peers, budgets=(100,), seeds=1, steps=7)
+    summary = result.summary()
+    for label in ("genuine", "imposter"):
+        orders = summary["classes"][label]["orders"]
+        assert set(orders) == {"method 2", "method 4", "method 4 (100 masks)", "RISE", "LIME", "centre", "edge",
+                               "random"}
+        record = next(r for r in result.records if r["genuine"] == (label == "genuine"))
+        for mode, sign in (("deletion", 1), ("insertion", -1)):
+            beats = orders["method 4"][f"{mode}_full_beats"]
+            assert set(beats) == {"method 2", "method 4 (100 masks)", "RISE", "LIME"}
+            for other, share in beats.items():  # one pair per class: 1.0 or 0.0, from the AUCs by hand
+                mine, theirs = record["auc"]["method 4"][mode]["full"], record["auc"][other][mode]["full"]
+                assert share == float(sign * (mine - theirs) < 0), (label, mode, other)
+            assert "deletion_full_beats" in orders["method 4 (100 masks)"]
+            assert "deletion_full_beats" not in orders["RISE"]
+    with pytest.raises(ValueError, match="include method 4"):
+        faithfulness_experiment(explainer, [], methods=(2,), budgets=(100,))
 
 
 # The command and the real model ------------------------------------------------------------------------------

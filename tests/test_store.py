@@ -42,15 +42,17 @@ def test_url_precedence(monkeypatch):
     assert resolve_db_url("sqlite:///given.db") == "sqlite:///given.db"
 
 
-def test_the_former_method_4_maps_are_dropped_by_migration_0004(fresh_sample):
-    """Method 4 changed its definition: a database from before keeps methods 1-3 and loses method 4's maps, which
-    precompute then recomputes (the pairs no longer have all their rows)."""
+@pytest.mark.parametrize("before_revision", ["0003_result_calibration", "0004_method4_coalitions"])
+def test_the_former_method_4_maps_are_dropped_by_migrations_0004_and_0005(fresh_sample, before_revision):
+    """Method 4 changed its definition (0004: coalitions; 0005: shifted grids and a multi-scale fit): a database from
+    before keeps methods 1-3 and loses method 4's maps, which precompute then recomputes (the pairs no longer have
+    all their rows)."""
     factory = fresh_sample
     engine = factory.kw["bind"]
     with factory() as session:
         before = session.scalar(select(func.count(XMapRecord.id)).where(XMapRecord.method != 4))
         assert session.scalar(select(func.count(XMapRecord.id)).where(XMapRecord.method == 4)) == 2 * 2
-    downgrade(engine, "0003_result_calibration")
+    downgrade(engine, before_revision)
     migrate(engine)
     with factory() as session:
         assert session.scalar(select(func.count(XMapRecord.id)).where(XMapRecord.method == 4)) == 0

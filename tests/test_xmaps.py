@@ -215,34 +215,67 @@ def test_similarity_map_is_eq_9_by_hand():
         similarity_map(distances[:3], 0.3, grid)
 
 
-def test_coalition_design_pairs_complements_and_covers_every_coalition_size():
+def test_coalition_design_pairs_complements_on_shifted_grids_and_covers_every_coalition_size():
     design = CoalitionDesign()
     kept = design.kept
-    assert kept.shape == (1058, 8, 8) and design.masks == 1058
-    np.testing.assert_array_equal(kept[:529], ~kept[529:])  # complementary pairs
-    shares = kept[:529].mean(axis=(1, 2))
+    assert kept.shape == (1058, 16, 16) and design.masks == 1058 and design.atom == 7
+    np.testing.assert_array_equal(kept[0::2], ~kept[1::2])  # complementary pairs, side by side
+    shares = kept[0::2].mean(axis=(1, 2))
     assert 0 < shares.min() < 0.05 and 0.95 < shares.max() < 1 and abs(np.median(shares) - 0.5) < 0.1  # uniform sizes
+    assert design.offsets() == [(0, 0), (0, 7), (7, 0), (7, 7)]
+    for k, (dy, dx) in enumerate(design.offsets()):  # pair k keeps whole cells of grid k mod 4
+        pixels = np.repeat(np.repeat(kept[2 * k], 7, 0), 7, 1)
+        padded = np.pad(pixels, ((dy, 14 - dy), (dx, 14 - dx)), mode="edge")[: 126, : 126]
+        cells = padded.reshape(9, 14, 9, 14)
+        assert (cells.min(axis=(1, 3)) == cells.max(axis=(1, 3))).all(), (dy, dx)
     np.testing.assert_array_equal(CoalitionDesign().kept, kept)  # seeded: the same design for every face
     assert not np.array_equal(CoalitionDesign(seed=1).kept, kept)
+    np.testing.assert_array_equal(CoalitionDesign(masks=200).kept, kept[:200])  # a smaller design: a prefix
 
 
-def test_coalition_attribution_recovers_an_additive_model_by_hand(rng):
-    """If the similarity is b_0 + sum_c b_c [c kept], the least-squares fit returns every b_c (step 4)."""
-    design = CoalitionDesign(masks=200, cell=28)  # 4 x 4 cells
+def test_former_design_recovers_an_additive_model_by_hand(rng):
+    """One grid and no prior (the former method 4): if the similarity is b_0 + sum_c b_c [c kept], the least-squares
+    fit returns every b_c (step 4)."""
+    design = CoalitionDesign(masks=200, cell=28, shifts=1, prior=(0, 0, 0))  # 4 x 4 cells
     effects = rng.normal(size=(4, 4))
     similarities = 0.3 + (design.kept * effects).sum(axis=(1, 2))
     attribution = design.attribution(similarities)
     assert attribution.shape == (112, 112)
-    np.testing.assert_allclose(attribution[::28, ::28], effects, atol=1e-10)
-    np.testing.assert_allclose(attribution[27, 55], effects[0, 1], atol=1e-10)  # each pixel: its cell's b_c
-    with pytest.raises(ValueError, match="Expected 200 similarities"):
-        design.attribution(similarities[:5])
+    np.testing.assert_allclose(attribution[::28, ::28], effects, atol=1e-8)
+    np.testing.assert_allclose(attribution[27, 55], effects[0, 1], atol=1e-8)  # each pixel: its cell's b_c
+    with pytest.raises(ValueError, match=r"Expected the similarities of the first 2 to 200 masked faces"):
+        design.attribution(similarities[:1])
+    with pytest.raises(ValueError, match=r"got shape \(201,\)"):
+        design.attribution(np.zeros(201))
+
+
+def test_the_multiscale_fit_solves_the_penalised_least_squares(rng):
+    """Step 4 against a stacked least-squares problem built here row by row: the similarities, then one row per
+    penalised component (sqrt(lambda) on the component, 0 as target); atoms = 28 px block + cell + own part."""
+    design = CoalitionDesign(masks=120, cell=28, shifts=2, prior=(2.0, 3.0, 7.0))  # 14 px atoms, 8 x 8
+    similarities = rng.normal(size=120)
+    atoms = design.kept.reshape(120, 64).astype(float)
+    index = np.arange(8)
+    block = (index[:, None] // 2 * 4 + index[None, :] // 2).ravel()  # 28 px blocks: 2 x 2 atoms
+    # parameters: intercept, 16 blocks of 28 px (prior 2) and 64 atoms (prior 7); the coarsest component and the
+    # cells are both 28 px here, so the cells' component (prior 3) is left out as redundant
+    columns = 1 + 16 + 64
+    rows = [np.concatenate([[1.0], [a[block == q].sum() for q in range(16)], a]) for a in atoms]
+    targets = list(similarities)
+    for j in range(16 + 64):
+        row = np.zeros(columns)
+        row[1 + j] = np.sqrt(2.0 if j < 16 else 7.0)
+        rows.append(row)
+        targets.append(0.0)
+    solution = np.linalg.lstsq(np.array(rows), np.array(targets), rcond=None)[0]
+    expected = (solution[1:17][block] + solution[17:]).reshape(8, 8)
+    np.testing.assert_allclose(design.attribution(similarities)[::14, ::14], expected, atol=1e-7)
 
 
 def test_smoothing_solves_the_penalised_fit(rng):
-    """With smoothing lambda the effects minimise |s - b_0 - X b|^2 + lambda sum (b_c - b_c')^2 over 4-neighbours:
-    checked against a stacked least-squares problem built here, row by row."""
-    design = CoalitionDesign(masks=200, cell=28, smoothing=7.5)
+    """With smoothing lambda the atoms' effects minimise |s - b_0 - X b|^2 + lambda sum (b_a - b_a')^2 over
+    4-neighbours: checked against a stacked least-squares problem built here, row by row."""
+    design = CoalitionDesign(masks=200, cell=28, shifts=1, prior=(0, 0, 0), smoothing=7.5)
     similarities = rng.normal(size=200)
     rows = [np.concatenate([[1.0], kept.ravel()]) for kept in design.kept.astype(float)]
     targets = list(similarities)
@@ -255,30 +288,89 @@ def test_smoothing_solves_the_penalised_fit(rng):
                     rows.append(row)
                     targets.append(0.0)
     expected = np.linalg.lstsq(np.array(rows), np.array(targets), rcond=None)[0][1:].reshape(4, 4)
-    np.testing.assert_allclose(design.attribution(similarities)[::28, ::28], expected, atol=1e-10)
-    plain = CoalitionDesign(masks=200, cell=28).attribution(similarities)[::28, ::28]
+    np.testing.assert_allclose(design.attribution(similarities)[::28, ::28], expected, atol=1e-7)
+    plain = CoalitionDesign(masks=200, cell=28, shifts=1, prior=(0, 0, 0)).attribution(similarities)[::28, ::28]
     assert np.ptp(expected) < np.ptp(plain)  # smoother: the effects spread less
-    assert design.cache_key("{}") == CoalitionDesign(masks=200, cell=28).cache_key("{}")  # same masked faces
+    assert design.cache_key("{}") == CoalitionDesign(masks=200, cell=28, shifts=1).cache_key("{}")  # same faces
+
+
+class SquareToy(EmbeddingModel):
+    """Sees only one 7 px aligned square, rows 35-49, columns 63-70 (two atoms, straddling two 14 px cells)."""
+
+    config = ModelConfig(name="square", input_size=112, alignment="none")
+
+    def _forward(self, faces: np.ndarray) -> np.ndarray:
+        inside = faces[:, 35:49, 63:70].mean(axis=(1, 2, 3)) / 255.0 - 0.5
+        return np.stack([np.ones(len(faces)), inside], axis=1)
+
+
+def test_a_model_that_sees_one_small_region_gets_a_map_of_that_region_at_7_px(rng):
+    """The shifted grids resolve 7 px: the map of a model that reads two atoms (an area smaller than a 14 px cell,
+    straddling two of them) is largest on those atoms, and beyond their 7 px neighbours it stays under a quarter
+    of their value (measured: 20 %; the prior spreads some of it over their cells, up to 58 % on the nearest
+    atoms); the former one-grid design can only mark the two whole 14 px cells."""
+    face = rng.integers(150, 256, (112, 112, 3), dtype=np.uint8)
+    model = SquareToy()
+    other = model.embed(face[None])[0]
+    fill = np.zeros_like(face)
+
+    def effects(design: CoalitionDesign) -> np.ndarray:
+        masked = model.embed(design.render(face, fill))
+        similarities = masked @ other / (np.linalg.norm(masked, axis=1) * np.linalg.norm(other))
+        return design.attribution(similarities)
+
+    values = effects(CoalitionDesign())
+    atoms = values[::7, ::7]
+    assert set(zip(*np.unravel_index(np.argsort(atoms, axis=None)[-2:], atoms.shape))) == {(5, 9), (6, 9)}
+    near = np.zeros((16, 16), dtype=bool)
+    near[4:8, 8:11] = True  # the two atoms and their neighbours
+    assert np.abs(atoms[~near]).max() < 0.25 * atoms[5:7, 9].min()
+    former = effects(CoalitionDesign(shifts=1, prior=(0, 0, 0)))[::14, ::14]  # 14 px cells
+    assert former[2:4, 4].min() > 0 and np.isclose(former[2, 4], former[3, 4], rtol=0.2)  # both cells, no finer
+
+
+def test_a_fit_on_the_first_masks_is_a_coarse_version_of_the_final_map(rng):
+    """Progressive display: the fit on any even prefix is a map; with few masks the prior keeps it coarse (28 px
+    blocks), and it approaches the final map as masks arrive."""
+    design = CoalitionDesign()
+    effects = np.zeros((16, 16))
+    effects[4:8, 2:6] = 1.0  # a 28 px block that matters
+    effects[5, 9] = 0.5  # and one atom
+    similarities = 0.2 + design.kept.reshape(1058, -1) @ effects.ravel() * 0.01
+    similarities += rng.normal(scale=0.002, size=1058)
+    final = design.attribution(similarities)
+    correlations = []
+    for count in (64, 128, 256, 1058):
+        early = design.attribution(similarities[:count])
+        assert early.shape == (112, 112) and np.isfinite(early).all()
+        correlations.append(np.corrcoef(early.ravel(), final.ravel())[0, 1])
+        assert early[35, 21] > early[100, 100], count  # the block shows from the start
+    assert correlations == sorted(correlations) and correlations[0] > 0.6 and correlations[-1] == pytest.approx(1.0)
+    early = design.attribution(similarities[:64])[::7, ::7]
+    assert np.ptp(early[4:8, 2:6]) < 0.5 * np.ptp(early)  # coarse: the block is nearly one value
 
 
 def test_coalition_masks_show_the_fill_where_a_cell_is_removed(rng):
-    design = CoalitionDesign(masks=200, cell=28)
+    design = CoalitionDesign(masks=200)
     face = rng.integers(1, 255, (112, 112, 3), dtype=np.uint8)
     fill = np.zeros_like(face)
     images = design.render(face, fill, 3, 7)
     assert images.shape == (4, 112, 112, 3) and images.dtype == np.uint8
     for image, kept in zip(images, design.kept[3:7]):
-        pixels = np.repeat(np.repeat(kept, 28, 0), 28, 1)
+        pixels = np.repeat(np.repeat(kept, 7, 0), 7, 1)
         np.testing.assert_array_equal(image[pixels], face[pixels])
         assert not image[~pixels].any()
 
 
 @pytest.mark.parametrize("arguments", [
-    {"cell": 10}, {"cell": 0}, {"masks": 1057}, {"masks": 20}, {"masks": 10**9},
+    {"cell": 10}, {"cell": 0}, {"masks": 1057}, {"masks": 0}, {"masks": 10**9}, {"shifts": 3}, {"shifts": 0},
+    {"seed": -1}, {"prior": (1.0, 2.0)}, {"prior": (-1.0, 2.0, 3.0)}, {"prior": (1.0, 2.0, float("inf"))},
+    {"prior": "abc"},
     {"smoothing": -1.0}, {"smoothing": float("nan")}, {"smoothing": float("inf")}, {"smoothing": "1"},
 ])
 def test_a_bad_coalition_design_is_a_clear_error(arguments):
-    with pytest.raises(ValueError, match="cell must|masks must|smoothing must be a finite number >= 0"):
+    with pytest.raises(ValueError, match="cell must|masks must|shifts must|seed must|prior must|"
+                                         "smoothing must be a finite number >= 0"):
         CoalitionDesign(**arguments)
 
 
@@ -368,12 +460,14 @@ def test_a_model_that_sees_only_the_left_half_gets_maps_of_the_left_half_only(me
         values = explanation.map(method, image)
         # Method 1 (Eq. 6) measures from d_orig, not from mean_j d(N(I1), F2_j): patches the model ignores
         # carry a constant offset, which Eq. 9's sum spreads as the pattern of patch coverage (faint, not 0).
-        # Method 4 fits its cells' effects on a finite random design: cells the model ignores keep a little
-        # sampling noise (the effects of the left cells are not exactly additive).
-        tolerance = 0.05 if method in (1, 4) else 1e-6
+        # Method 4 fits its atoms' effects on a finite random design: atoms the model ignores keep some sampling
+        # noise (the effects of the left cells are not exactly additive; 256 atoms are noisier than the former
+        # 64 cells), and the prior, shrinking the left atoms in a design whose cells go together through the
+        # shares, moves a little of their effect elsewhere (measured: 0.149 and 0.158 of the peak).
+        tolerance = {1: 0.05, 4: 0.2}.get(method, 1e-6)
         assert np.abs(values[:, reach:]).max() < tolerance, (method, image)
         # Between 56 and the reach, patches that straddle the middle spread their effect over their footprint.
-        assert np.abs(values[:, :56]).mean() > 2 * np.abs(values[:, 56:]).mean(), (method, image)
+        assert np.abs(values[:, :56]).mean() > (5 if method == 4 else 2) * np.abs(values[:, 56:]).mean(), (method, image)
 
 
 def test_maps_do_not_depend_on_the_batch_size(toy_pair):

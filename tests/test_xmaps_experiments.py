@@ -10,10 +10,11 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from xfv.models.base import EmbeddingModel, ModelConfig
-from xfv.xmaps import OcclusionConfig, XMapExplainer
+from xfv.xmaps import CoalitionDesign, OcclusionConfig, XMapExplainer
 from xfv.xmaps.experiments import (
     PASTE_EFFECT_BANDS,
     REGIONS,
+    RESPONSIVE,
     TEMPLATE_POINTS,
     cut_paste_experiment,
     paste,
@@ -22,6 +23,7 @@ from xfv.xmaps.experiments import (
     sensitivity_experiment,
 )
 from xfv.xmaps.figures import cut_paste_figure, overview_figure, sensitivity_figure
+from xfv.xmaps.peers import make_peers
 
 
 class BlockToy(EmbeddingModel):
@@ -98,9 +100,11 @@ def test_cut_paste_marks_the_pasted_region_similar(rng):
     assert summary["methods"]["4"]["inside_above_outside"] == 1.0
     assert set(method3["regions"]) == set(REGIONS)
     assert {"pair", "region", "method", "inside", "outside", "auc"} <= set(result.rows()[0])
-    # Two example rows of composite, source and four maps, then one bar chart of the mean AUCs.
+    # Two example rows of composite, source and four maps, then bar charts of the mean AUCs: over the cases the
+    # model responded to (the headline), and over all cases.
     figure = cut_paste_figure(result)
-    *panels, bars = figure.get_axes()
+    *panels, responsive, bars = figure.get_axes()
+    assert responsive.get_title() == "cases with effect > 0.05" and bars.get_title() == "all cases"
     assert len(panels) == 2 * (2 + 4)
     assert [panels[6 * row].get_title() for row in range(2)] == [
         f"pair {e.pair}: {e.region}" for e in result.examples
@@ -154,6 +158,36 @@ def test_cut_paste_records_how_the_model_took_each_paste(rng):
     )
     only_pair_1 = cut_paste_experiment(XMapExplainer(model, occlusion=GRAY), pairs[1:], "arcface", methods=(2,))
     assert only_pair_1.summary()["methods"]["2"]["where_paste_helps"] is None
+
+
+def test_cut_paste_scores_peers_and_budgets_and_heads_with_the_responsive_cases(rng):
+    """Every explainer gets a record per case (methods by number, method 4 on a prefix of its masks and the
+    peers by name); the headline (``responsive``) holds the cases whose paste lowered the distance by more than
+    0.05, per region too."""
+    pairs = [(k, _textured(rng), _textured(rng)) for k in range(2)]
+    explainer = XMapExplainer(BlockToy(), occlusion=GRAY, coalitions=CoalitionDesign(masks=300))
+    peers = make_peers(["rise", "corrrise"], masks=40)
+    result = cut_paste_experiment(explainer, pairs, "arcface", methods=(2, 4), peers=peers, budgets=(150,))
+    summary = result.summary()
+    assert list(summary["methods"]) == ["2", "4", "method 4 (150 masks)", "RISE", "CorrRISE"]
+    assert len(result.records) == 2 * 3 * 5
+    for name, row in summary["methods"].items():
+        chosen = [r for r in result.records if str(r.method) == name
+                  and r.distance_before - r.distance_after > RESPONSIVE]
+        assert chosen, name  # the pastes move this toy's distance
+        assert row["responsive"]["cases"] == len(chosen)
+        assert row["responsive"]["auc_mean"] == pytest.approx(np.mean([r.auc for r in chosen]))
+        for region in REGIONS:
+            in_region = [r.auc for r in chosen if r.region == region]
+            entry = row["regions"][region]["responsive"]
+            assert (entry is None) if not in_region else entry["auc_mean"] == pytest.approx(np.mean(in_region))
+    full = [r for r in result.records if r.method == 4]
+    prefix = [r for r in result.records if r.method == "method 4 (150 masks)"]
+    assert [r.auc for r in full] != [r.auc for r in prefix]  # a different fit of the same masked faces
+    with pytest.raises(ValueError, match="a budget must be an integer from 2 to method 4's 299 masks, got 300"):
+        cut_paste_experiment(explainer, pairs, "arcface", methods=(4,), budgets=(300,))
+    with pytest.raises(ValueError, match="include method 4"):
+        cut_paste_experiment(explainer, pairs, "arcface", methods=(2,), budgets=(100,))
 
 
 def test_sensitivity_explains_each_distinct_configuration_once(rng):
@@ -265,24 +299,32 @@ def test_explain_reuses_the_cache_unless_told_not_to(run_cli, face_files, tmp_pa
     assert second["distance"] == pytest.approx(uncached["distance"])
 
 
-def test_explain_smoothing_refits_method_4_from_the_cached_masks(run_cli, face_files, tmp_path):
+def test_explain_smoothing_and_prior_refit_method_4_from_the_cached_masks(run_cli, face_files, tmp_path):
     options = ("--aligned", "--model", "lbp", "--methods", "4", "--masks", "200", "--cell", "28", "--json")
     plain = json.loads(run_cli("explain", *face_files, *options, "--out", str(tmp_path / "plain"))[1])
     smooth = json.loads(
         run_cli("explain", *face_files, *options, "--smoothing", "50", "--out", str(tmp_path / "smooth"))[1]
     )
-    assert plain["method4"] == {"masks": 200, "cell": 28, "seed": 0, "smoothing": 0.0}
-    assert smooth["method4"]["smoothing"] == 50.0
-    assert plain["forward_passes"] >= 2 * 200 and smooth["forward_passes"] == 0  # the same masked faces, cached
-    with np.load(tmp_path / "plain" / "maps.npz") as a, np.load(tmp_path / "smooth" / "maps.npz") as b:
-        cells = [m[::28, ::28] for m in (a["method4_image1"], b["method4_image1"])]
-    assert np.ptp(cells[1]) < np.ptp(cells[0])  # the smoothed cells spread less
+    flat = json.loads(
+        run_cli("explain", *face_files, *options, "--prior", "0,0,1e6", "--out", str(tmp_path / "flat"))[1]
+    )
+    assert plain["method4"] == {"masks": 200, "cell": 28, "shifts": 2, "seed": 0, "prior": [10.0, 100.0, 300.0],
+                                "smoothing": 0.0}
+    assert smooth["method4"]["smoothing"] == 50.0 and flat["method4"]["prior"] == [0.0, 0.0, 1e6]
+    assert plain["forward_passes"] >= 2 * 200 and smooth["forward_passes"] == flat["forward_passes"] == 0  # cached
+    with (np.load(tmp_path / "plain" / "maps.npz") as a, np.load(tmp_path / "smooth" / "maps.npz") as b,
+          np.load(tmp_path / "flat" / "maps.npz") as c):
+        atoms = [m[::14, ::14] for m in (a["method4_image1"], b["method4_image1"], c["method4_image1"])]
+    assert np.ptp(atoms[1]) < np.ptp(atoms[0])  # the smoothed atoms spread less
+    assert not np.array_equal(atoms[2], atoms[0])  # another fit of the same masked faces
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
         (("--smoothing", "-1"), "smoothing must be a finite number >= 0, got -1.0"),
+        (("--prior", "1,2"), "prior must be three finite numbers >= 0"),
+        (("--shifts", "3"), "shifts must be a positive integer that divides the cell (14), got 3"),
         (("--methods", "5"), "methods must be a non-empty selection"),
         (("--patch-sizes", "200"), "patch_sizes must be distinct integers in [1, 111], got (200,)"),
         (("--stride", "0"), "stride must be a positive integer, got 0"),

@@ -24,10 +24,11 @@ from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import EmbeddingModel
 from xfv.xmaps import PATCH_METHODS, CoalitionDesign, OcclusionCache, OcclusionConfig, XMapExplainer
 from xfv.xmaps.blend import COLORMAPS
-from xfv.xmaps.experiments import REGIONS, cut_paste_experiment, sensitivity_experiment
+from xfv.xmaps.experiments import REGIONS, RESPONSIVE, cut_paste_experiment, sensitivity_experiment
 from xfv.xmaps.faithfulness import FaithfulnessResult, faithfulness_experiment
 from xfv.xmaps.figures import cut_paste_figure, faithfulness_figure, overview_figure, sensitivity_figure
 from xfv.xmaps.methods import METHODS
+from xfv.xmaps.peers import PEERS, make_peers
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -112,6 +113,27 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _peer_list(text: str) -> tuple[str, ...]:
+    names = tuple(PEERS) if text == "all" else tuple(n.strip().lower() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown peer(s) {unknown}; expected a subset of {list(PEERS)} or 'all'")
+    return names
+
+
+def _peers(args: argparse.Namespace, explainer: XMapExplainer) -> dict:
+    """The peers asked for, at ``--peer-masks`` forward passes per face (default: method 4's masks)."""
+    masks = explainer.coalitions.masks if args.peer_masks is None else args.peer_masks
+    return make_peers(args.peers, masks, cell=args.peer_cell)
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def _region_list(text: str) -> tuple[str, ...]:
     regions = tuple(text.split(","))
     unknown = [r for r in regions if r not in REGIONS]
@@ -121,9 +143,25 @@ def _region_list(text: str) -> tuple[str, ...]:
 
 
 def _add_experiment_arguments(parser: argparse.ArgumentParser, out: str) -> None:
-    """Model, occlusion and batch options, ``--out`` and ``--json`` of an experiment over pairs."""
+    """Model, occlusion, benchmark and batch options, ``--out`` and ``--json`` of an experiment over pairs."""
     add_model_arguments(parser)
     _add_occlusion_arguments(parser)
+    benchmark = parser.add_argument_group("explainers measured beside methods 1-4 (docs/faithfulness.md)")
+    benchmark.add_argument(
+        "--peers", type=_peer_list, default=(), metavar="NAMES",
+        help=f"comma-separated peer explainers, from {','.join(PEERS)} or 'all' (default none; "
+             "kernelshap and lime need xfv[peers])",
+    )
+    benchmark.add_argument(
+        "--peer-masks", type=int, metavar="N", help="forward passes per face of each peer (default: --masks)"
+    )
+    benchmark.add_argument(
+        "--peer-cell", type=int, default=14, help="cell size of KernelSHAP and LIME in pixels (default 14)"
+    )
+    benchmark.add_argument(
+        "--budgets", type=_int_list, default=(), metavar="COUNTS",
+        help="also fit method 4 on the first COUNTS of its masks, comma-separated (e.g. 128,256,512)",
+    )
     _add_batch_argument(parser)
     parser.add_argument("--out", default=out, help=f"output folder (default ./{out})")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -157,14 +195,28 @@ def _add_occlusion_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--colormap", default="red-green", choices=list(COLORMAPS), help="blend colours (default red-green)"
     )
-    coalitions = parser.add_argument_group("method 4 (random coalitions of cells, filled with --color)")
-    coalitions.add_argument("--cell", type=int, default=14, help="cell size in pixels, divides 112 (default 14)")
-    coalitions.add_argument("--masks", type=int, default=1058, help="masks per face, even (default 1058)")
+    defaults = CoalitionDesign()
+    coalitions = parser.add_argument_group("method 4 (random coalitions of cells on shifted grids, filled with --color)")
+    coalitions.add_argument(
+        "--cell", type=int, default=defaults.cell, help=f"cell size in pixels, divides 112 (default {defaults.cell})"
+    )
+    coalitions.add_argument(
+        "--shifts", type=int, default=defaults.shifts,
+        help=f"grids per axis, shifted by cell/shifts px: the map's resolution (default {defaults.shifts})",
+    )
+    coalitions.add_argument(
+        "--masks", type=int, default=defaults.masks, help=f"masks per face, even (default {defaults.masks})"
+    )
+    coalitions.add_argument(
+        "--prior", type=_float_list, default=defaults.prior, metavar="COARSE,CELL,ATOM",
+        help="penalties of the fit's 28 px, cell and atom components (default "
+             + ",".join(f"{p:g}" for p in defaults.prior) + ")",
+    )
     coalitions.add_argument(
         "--smoothing",
         type=float,
         default=0.0,
-        help="penalty on neighbouring cells' differences: region-shaped maps, weaker deletion order (default 0)",
+        help="penalty on neighbouring atoms' differences: region-shaped maps, weaker deletion order (default 0)",
     )
 
 
@@ -173,7 +225,9 @@ def _explainer(
 ) -> XMapExplainer:
     cache = None if args.no_cache else OcclusionCache()
     coalitions = (  # else the defaults
-        CoalitionDesign(masks=args.masks, cell=args.cell, smoothing=args.smoothing) if "cell" in args else None
+        CoalitionDesign(masks=args.masks, cell=args.cell, shifts=args.shifts, prior=args.prior,
+                        smoothing=args.smoothing)
+        if "cell" in args else None
     )
     return XMapExplainer(model, occlusion=occlusion, coalitions=coalitions, batch_size=args.batch_size, cache=cache)
 
@@ -284,11 +338,14 @@ def run_cut_paste(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     quiet = not show_progress(args)
     explainer = _explainer(args, model, _occlusion(args))
+    peers = _peers(args, explainer)
     result = cut_paste_experiment(
         explainer,
         _imposter_faces(args.root, args.pairs, model),
         model.config.alignment,
         regions=args.regions,
+        peers=peers,
+        budgets=args.budgets,
         progress=None if quiet else lambda index, region: print(f"pair {index}: {region}", file=sys.stderr),
     )
     out = Path(args.out)
@@ -298,6 +355,7 @@ def run_cut_paste(args: argparse.Namespace) -> int:
         "engine": model.engine,
         "occlusion": asdict(explainer.occlusion),
         "method4": asdict(explainer.coalitions),
+        "peers": [peer.describe() for peer in peers.values()],
         **result.summary(),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -312,9 +370,14 @@ def run_cut_paste(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label(name: str) -> str:
+    """``"4"`` -> ``"method 4"``; other explainers' names as they are."""
+    return f"method {name}" if name.isdigit() else name
+
+
 def _cut_paste_lines(summary: dict) -> list[str]:
-    """How the model took the pastes, then per method the region's score against the rest, over all cases and
-    over those whose paste lowered the distance (the model's side of the premise)."""
+    """How the model took the pastes; the headline, per explainer, over the cases the model responded to (per
+    region), then over all cases and over those whose paste lowered the distance at all."""
     response = summary["paste_lowers_distance"]
     lines = [
         f"the paste lowered the distance in {response['share']:.0%} of {response['cases']} cases ("
@@ -322,10 +385,17 @@ def _cut_paste_lines(summary: dict) -> list[str]:
         + f"; mean distance {response['distance_before_mean']:.3f} -> {response['distance_after_mean']:.3f})"
     ]
     for method, row in summary["methods"].items():
+        responsive = row["responsive"]
+        if responsive is None:
+            headline = f"no case lowered the distance by more than {RESPONSIVE}"
+        else:
+            headline = f"mean pixel AUC {responsive['auc_mean']:.3f} on {responsive['cases']} responsive cases (" + (
+                ", ".join(f"{region} {entry['responsive']['auc_mean']:.3f} ({entry['responsive']['cases']})"
+                          for region, entry in row["regions"].items() if entry["responsive"]) + ")")
         helped = row["where_paste_helps"]
         lines.append(
-            f"method {method}: inside {row['inside_mean']:+.3f} vs outside {row['outside_mean']:+.3f}, "
-            f"inside > outside in {row['inside_above_outside']:.0%} of {row['cases']} cases, "
+            f"{_label(method)}: {headline}; all cases: inside {row['inside_mean']:+.3f} vs outside "
+            f"{row['outside_mean']:+.3f}, inside > outside in {row['inside_above_outside']:.0%} of {row['cases']}, "
             f"mean pixel AUC {row['auc_mean']:.3f}"
             + (
                 f"; where the paste lowered the distance: {helped['inside_above_outside']:.0%} / "
@@ -388,6 +458,7 @@ def run_faithfulness(args: argparse.Namespace) -> int:
     alignment = model.config.alignment
     pair_list = read_pairs(args.dataset, args.root, args.pairs_file)
     explainer = _explainer(args, model, _occlusion(args))
+    peers = _peers(args, explainer)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {
@@ -397,6 +468,8 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         "methods": list(args.methods),
         "occlusion": asdict(explainer.occlusion),
         "method4": asdict(explainer.coalitions),
+        "budgets": list(args.budgets),
+        "peers": [peer.describe() for peer in peers.values()],
     }
     started = time.perf_counter()
 
@@ -423,6 +496,8 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         explainer,
         _pair_faces(pair_list, args.pairs, (1, 0), model),
         methods=args.methods,
+        peers=peers,
+        budgets=args.budgets,
         seeds=args.seeds,
         steps=args.steps,
         block=args.block,
@@ -436,6 +511,8 @@ def run_faithfulness(args: argparse.Namespace) -> int:
             ((i, f1, f2) for i, f1, f2, _ in _pair_faces(pair_list, args.cut_paste, (0,), model)),
             alignment,
             methods=args.methods,
+            peers=peers,
+            budgets=args.budgets,
             progress=lambda index, region: print(f"cut-and-paste: pair {index}, {region}", file=sys.stderr),
         )
         report["cut_paste"] = cut_paste.summary()
@@ -458,9 +535,13 @@ def run_faithfulness(args: argparse.Namespace) -> int:
                     )
                 )
                 print(
-                    f"  {name:9s} deletion AUC {row['deletion_start_auc']:.4f} / {row['deletion_full_auc']:.4f}, "
+                    f"  {name:22s} deletion AUC {row['deletion_start_auc']:.4f} / {row['deletion_full_auc']:.4f}, "
                     f"insertion AUC {row['insertion_start_auc']:.4f} / {row['insertion_full_auc']:.4f}{wins}"
                 )
+                if name == "method 4" and row["deletion_full_beats"]:
+                    print("    method 4 beats, pair by pair (deletion / insertion, whole curve): " + ", ".join(
+                        f"{other} {row['deletion_full_beats'][other]:.0%} / {row['insertion_full_beats'][other]:.0%}"
+                        for other in row["deletion_full_beats"]))
         if "cut_paste" in report:
             for line in _cut_paste_lines(report["cut_paste"]):
                 print(f"cut-and-paste: {line}")

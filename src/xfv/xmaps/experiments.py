@@ -20,24 +20,26 @@ cases where the paste lowered the distance.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
 from xfv.verification import cosine_distance
-from xfv.xmaps.explainer import Explanation, XMapExplainer, check_face
+from xfv.xmaps.explainer import Explanation, PeerDesign, XMapExplainer, check_face, check_methods
+from xfv.xmaps.faithfulness import check_budgets, explainer_maps
 from xfv.xmaps.methods import METHODS
 from xfv.xmaps.occlusion import IMAGE_SIZE, OcclusionConfig
 
 REGIONS = ("eyes", "half", "eye_mouth")
+RESPONSIVE = 0.05  # a paste that lowered the pair's distance by more than this: the model responded to it
 # How far a paste lowered the pair's distance (before - after): bands (name, low, high], for the summary.
 PASTE_EFFECT_BANDS = (
     ("none or negative", -np.inf, 0.0),
     ("up to 0.02", 0.0, 0.02),
-    ("0.02 to 0.05", 0.02, 0.05),
-    ("over 0.05", 0.05, np.inf),
+    ("0.02 to 0.05", 0.02, RESPONSIVE),
+    ("over 0.05", RESPONSIVE, np.inf),
 )
 
 # (left eye, right eye, left mouth corner, right mouth corner) as (x, y) on the 112 crop; "left" = image left.
@@ -123,7 +125,7 @@ class CutPasteRecord:
 
     pair: int
     region: str
-    method: int
+    method: int | str  # a method's number, or a name: method 4 on a budget, a peer
     inside: float
     outside: float
     auc: float
@@ -158,7 +160,7 @@ class CutPasteResult:
             "paste_lowers_distance": _with_regions(_paste_response, cases),
             "methods": {
                 str(method): _with_regions(_summarise, [r for r in self.records if r.method == method])
-                for method in sorted({r.method for r in self.records})
+                for method in dict.fromkeys(r.method for r in self.records)
             },
         }
 
@@ -189,17 +191,21 @@ def _paste_response(cases: list[CutPasteRecord]) -> dict:
 
 def _summarise(rows: list[CutPasteRecord]) -> dict:
     """Per case (pair and region) and per pair (found in every region case of the pair), then the same over the
-    cases whose paste lowered the distance (``where_paste_helps``) and per band of the paste's effect on the
-    distance (``by_paste_effect``, bands :data:`PASTE_EFFECT_BANDS`; ``None`` for an empty selection), and the
-    Spearman correlation of the effect and the pixel AUC (``None`` when either is constant)."""
+    cases the model responded to (``responsive``: the paste lowered the distance by more than
+    :data:`RESPONSIVE`, the headline), over those whose paste lowered the distance at all (``where_paste_helps``)
+    and per band of the paste's effect on the distance (``by_paste_effect``, bands :data:`PASTE_EFFECT_BANDS`;
+    ``None`` for an empty selection), and the Spearman correlation of the effect and the pixel AUC (``None`` when
+    either is constant)."""
     effects = [r.distance_before - r.distance_after for r in rows]
     bands = {}
     for name, low, high in PASTE_EFFECT_BANDS:
         chosen = [r for r, effect in zip(rows, effects) if low < effect <= high]
         bands[name] = _scores(chosen) if chosen else None
     helped = [r for r in rows if r.paste_lowers_distance]
+    responsive = [r for r, effect in zip(rows, effects) if effect > RESPONSIVE]
     constant = len(set(effects)) < 2 or len({r.auc for r in rows}) < 2
     return _scores(rows) | {
+        "responsive": _scores(responsive) if responsive else None,
         "where_paste_helps": _scores(helped) if helped else None,
         "by_paste_effect": bands,
         "auc_effect_spearman": None if constant else float(spearmanr(effects, [r.auc for r in rows])[0]),
@@ -227,16 +233,21 @@ def cut_paste_experiment(
     *,
     regions: Iterable[str] = REGIONS,
     methods: Iterable[int] = METHODS,
+    peers: Mapping[str, PeerDesign] | None = None,
+    budgets: Iterable[int] = (),
     examples: int = 6,
     progress: Callable[[int, str], None] | None = None,
 ) -> CutPasteResult:
     """Section 4.3 on imposter pairs ``(index, face1, face2)``: paste each region of face 2 into face 1,
-    explain ``(composite, face 2)`` and score the composite's map against the region.
+    explain ``(composite, face 2)`` and score the composite's map against the region, for every method (by
+    number), method 4 on the first ``budgets`` masks and every peer (by name, :mod:`xfv.xmaps.peers`).
 
-    Keeps the first ``examples`` cases for figures.
+    Keeps the first ``examples`` cases (their explanations of ``methods``) for figures.
     """
     masks = {region: region_mask(region, alignment) for region in regions}
-    methods = tuple(methods)
+    methods = check_methods(methods)
+    peers = dict(peers or {})
+    budgets = check_budgets(budgets, explainer.coalitions.masks, methods)
     records: list[CutPasteRecord] = []
     kept: list[CutPasteExample] = []
     for index, face1, face2 in pairs:
@@ -244,14 +255,15 @@ def cut_paste_experiment(
         for region, mask in masks.items():
             if progress is not None:
                 progress(index, region)
-            explanation = explainer.explain(paste(face1, face2, mask), face2, methods=methods)
-            for method in methods:
-                values = explanation.map(method, 1)
+            composite = paste(face1, face2, mask)
+            maps, explanation = explainer_maps(explainer, composite, face2, methods=methods, peers=peers,
+                                               budgets=budgets)
+            for name, (values, _) in maps.items():
                 records.append(
                     CutPasteRecord(
                         pair=index,
                         region=region,
-                        method=method,
+                        method=name,
                         inside=float(values[mask].mean()),
                         outside=float(values[~mask].mean()),
                         auc=pixel_auc(values, mask),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 import numpy as np
 
@@ -35,6 +36,28 @@ from xfv.xmaps.occlusion import IMAGE_SIZE, OcclusionConfig
 
 Progress = Callable[[int, int], None]
 ORIGINAL = "original"
+
+
+class MaskedDesign(Protocol):
+    """A fixed set of ``masks`` masked versions of any face (method 4's :class:`CoalitionDesign`, the peers of
+    :mod:`xfv.xmaps.peers`): rendered in slices, embedded in the explainer's batches, cached per face under
+    ``cache_key``."""
+
+    @property
+    def masks(self) -> int: ...
+
+    def cache_key(self, fill_key: str) -> str: ...
+
+    def render(self, face: np.ndarray, fill: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray: ...
+
+
+class PeerDesign(MaskedDesign, Protocol):
+    """A masked design that makes its own map from the masked faces' similarities to the other face intact and
+    the intact pair's similarity (:mod:`xfv.xmaps.peers`)."""
+
+    name: str
+
+    def attribution(self, similarities: np.ndarray, intact: float) -> np.ndarray: ...
 
 
 def check_face(face: object, name: str) -> np.ndarray:
@@ -160,10 +183,9 @@ class XMapExplainer:
         face1, face2 = check_face(face1, "face1"), check_face(face2, "face2")
         methods = check_methods(methods)
         started = time.perf_counter()
-        digest1, digest2 = face_hash(face1), face_hash(face2)
-        embeddings, forward_passes = self._embed({digest1: face1, digest2: face2}, methods, progress)
+        (embeddings1, embeddings2), forward_passes = self.embed_faces([face1, face2], methods, progress=progress)
         embedded = time.perf_counter()
-        explanation = self.assemble(face1, face2, embeddings[digest1], embeddings[digest2], methods=methods)
+        explanation = self.assemble(face1, face2, embeddings1, embeddings2, methods=methods)
         finished = time.perf_counter()
         return dataclasses.replace(
             explanation,
@@ -177,12 +199,26 @@ class XMapExplainer:
         masked faces (method 4), from the cache or the model.
 
         The costly half of :meth:`explain`, done once per face whatever the number of pairs it is in; the keys
-        are ``"original"``, :meth:`OcclusionConfig.cache_key` of each patch size and
-        :meth:`CoalitionDesign.cache_key`. ``progress(done, total)`` after every batch (total: the passes not cached).
+        are ``"original"``, :meth:`OcclusionConfig.cache_key` of each patch size and :meth:`design_key` of
+        method 4's design. ``progress(done, total)`` after every batch (total: the passes not cached).
         """
-        face = check_face(face, "face")
-        digest = face_hash(face)
-        return self._embed({digest: face}, check_methods(methods), progress)[0][digest]
+        return self.embed_faces([face], methods, progress=progress)[0][0]
+
+    def embed_faces(
+        self,
+        faces: Sequence[np.ndarray],
+        methods: Iterable[int] = METHODS,
+        designs: Iterable[MaskedDesign] = (),
+        progress: Progress | None = None,
+    ) -> tuple[list[dict[str, np.ndarray]], int]:
+        """:meth:`embed_face` for several faces in shared batches (a face given twice is embedded once), plus the
+        masked faces of other ``designs`` (e.g. the peers, :mod:`xfv.xmaps.peers`) under :meth:`design_key`;
+        returns the embeddings per face and the forward passes spent."""
+        faces = [check_face(face, f"faces[{k}]") for k, face in enumerate(faces)]
+        digests = [face_hash(face) for face in faces]
+        embeddings, forward_passes = self._embed(dict(zip(digests, faces)), check_methods(methods),
+                                                 tuple(designs), progress)
+        return [embeddings[digest] for digest in digests], forward_passes
 
     def assemble(
         self,
@@ -192,8 +228,13 @@ class XMapExplainer:
         embeddings2: dict[str, np.ndarray],
         *,
         methods: Iterable[int] = METHODS,
+        count: int | None = None,
     ) -> Explanation:
-        """The cheap half of :meth:`explain`: maps from both faces' :meth:`embed_face` results (Eq. 6-10)."""
+        """The cheap half of :meth:`explain`: maps from both faces' :meth:`embed_face` results (Eq. 6-10).
+
+        ``count``: method 4 fitted on the first ``count`` masks of its design only (default: all), the map a
+        viewer can show after ``count`` forward passes per face (:meth:`CoalitionDesign.attribution`).
+        """
         methods = check_methods(methods)
         started = time.perf_counter()
         distance = float(cosine_distance(embeddings1[ORIGINAL][0], embeddings2[ORIGINAL][0]))
@@ -202,9 +243,10 @@ class XMapExplainer:
         maps, raw_maps, scale_maps = {}, {}, {}
         for method in methods:
             if method not in PATCH_METHODS:  # method 4: each masked face against the intact other face
-                key = self._coalition_key()
-                raw_maps[method] = (self.coalitions.attribution(unit1[key] @ unit2[ORIGINAL][0]),
-                                    self.coalitions.attribution(unit2[key] @ unit1[ORIGINAL][0]))
+                key = self.design_key(self.coalitions)
+                masked1, masked2 = unit1[key][:count], unit2[key][:count]
+                raw_maps[method] = (self.coalitions.attribution(masked1 @ unit2[ORIGINAL][0]),
+                                    self.coalitions.attribution(masked2 @ unit1[ORIGINAL][0]))
                 maps[method], scale_maps[method] = self._display(raw_maps[method]), {}
                 continue
             sizes1: dict[int, np.ndarray] = {}
@@ -231,27 +273,45 @@ class XMapExplainer:
             occlusion=self.occlusion,
         )
 
+    def peer_maps(
+        self, embeddings1: dict[str, np.ndarray], embeddings2: dict[str, np.ndarray], peers: Mapping[str, PeerDesign]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each peer's maps of both faces (blurred and normalised as method 4's) from :meth:`embed_faces` results
+        that include the peers' designs: each masked face scored against the other face intact."""
+        original1, original2 = unit_rows(embeddings1[ORIGINAL])[0], unit_rows(embeddings2[ORIGINAL])[0]
+        intact = float(original1 @ original2)
+        maps = {}
+        for name, peer in peers.items():
+            key = self.design_key(peer)
+            raw = (peer.attribution(unit_rows(embeddings1[key]) @ original2, intact),
+                   peer.attribution(unit_rows(embeddings2[key]) @ original1, intact))
+            maps[name] = self._display(raw)
+        return maps
+
+    def design_key(self, design: MaskedDesign) -> str:
+        """The cache key of a design's masked faces: the design and what fills the removed parts."""
+        fill = {"color": self.occlusion.color} | ({"seed": self.occlusion.seed} if self.occlusion.color == "noise" else {})
+        return design.cache_key(json.dumps(fill, sort_keys=True))
+
     def _display(self, pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Blur and normalise both images' maps (method.md §4)."""
         return tuple(normalise_map(blur_map(r, self.occlusion.stride)) for r in pair)
 
-    def _coalition_key(self) -> str:
-        """The masked faces' cache key: the design and what fills the removed cells."""
-        fill = {"color": self.occlusion.color} | ({"seed": self.occlusion.seed} if self.occlusion.color == "noise" else {})
-        return self.coalitions.cache_key(json.dumps(fill, sort_keys=True))
-
-    def _jobs(self, digest: str, face: np.ndarray, fill: np.ndarray, methods: tuple[int, ...]) -> Iterator[_Job]:
+    def _jobs(self, digest: str, face: np.ndarray, fill: np.ndarray, methods: tuple[int, ...],
+              designs: tuple[MaskedDesign, ...]) -> Iterator[_Job]:
         yield _Job(digest, ORIGINAL, 1, lambda start, stop: face[None])
         if any(m in PATCH_METHODS for m in methods):
             for grid in self.occlusion.grids():
                 render = partial(grid.render, face, fill)
                 yield _Job(digest, self.occlusion.cache_key(grid.patch_size), len(grid), render)
         if any(m not in PATCH_METHODS for m in methods):
-            render = partial(self.coalitions.render, face, fill)
-            yield _Job(digest, self._coalition_key(), self.coalitions.masks, render)
+            designs = (self.coalitions, *designs)
+        for design in designs:
+            yield _Job(digest, self.design_key(design), design.masks, partial(design.render, face, fill))
 
     def _embed(
-        self, faces: dict[str, np.ndarray], methods: tuple[int, ...], progress: Progress | None
+        self, faces: dict[str, np.ndarray], methods: tuple[int, ...], designs: tuple[MaskedDesign, ...],
+        progress: Progress | None,
     ) -> tuple[dict[str, dict[str, np.ndarray]], int]:
         """Embeddings of each distinct face's original, occlusions and masked faces that ``methods`` need, from
         the cache or in batches."""
@@ -260,7 +320,7 @@ class XMapExplainer:
         results: dict[str, dict[str, np.ndarray]] = {digest: {} for digest in faces}
         pending: list[_Job] = []
         for digest, face in faces.items():
-            for job in self._jobs(digest, face, fill, methods):
+            for job in self._jobs(digest, face, fill, methods, designs):
                 cached = self.cache.get(fingerprint, digest, job.key, job.count) if self.cache else None
                 if cached is None:
                     pending.append(job)

@@ -21,17 +21,21 @@ Protocol (arrays in, arrays out; the caller chooses the pairs):
 - **Baselines** that know nothing of the model: random orders (seeded), a centre prior (blocks nearest the crop
   centre first) and an edge prior (blocks with the largest mean Sobel gradient magnitude of the face first).
   They order the blocks the same way for genuine and imposter pairs.
+- **Explainers** measured beside methods 1-4: method 4 fitted on the first masks of its design (a smaller
+  budget, :func:`budget_name`) and the peers' explainers (:mod:`xfv.xmaps.peers`), each at a stated number of
+  forward passes per face; their maps order the blocks like the methods' maps.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from xfv.xmaps.explainer import XMapExplainer, check_methods
+from xfv.xmaps.explainer import Explanation, PeerDesign, XMapExplainer, check_methods
 from xfv.xmaps.methods import METHODS
 from xfv.xmaps.occlusion import COLORS, IMAGE_SIZE
 
@@ -238,7 +242,8 @@ class FaithfulnessResult:
 
     def summary(self) -> dict:
         """Per class (genuine / imposter) and order: mean AUCs, and the share of pairs whose AUC beats the
-        mean of the random orders (deletion: lower, insertion: higher), plus the mean curves."""
+        mean of the random orders (deletion: lower, insertion: higher), plus the mean curves; for method 4 (and
+        its budgets) also the share of pairs where it beats each other explainer (``*_beats``)."""
         out: dict = {"steps": self.steps, "block": self.block, "start_fraction": START, "classes": {}}
         for label, genuine in (("genuine", True), ("imposter", False)):
             rows = [r for r in self.records if r["genuine"] == genuine]
@@ -254,10 +259,14 @@ class FaithfulnessResult:
                         values = np.array([_auc(r, name, randoms, mode, part) for r in rows])
                         entry[f"{mode}_{part}_auc"] = float(values.mean())
                         if name != "random":
-                            chance = np.array([_auc(r, "random", randoms, mode, part) for r in rows])
-                            entry[f"{mode}_{part}_beats_random"] = float(
-                                np.mean(sign * (values - chance) < 0)
-                            )
+                            entry[f"{mode}_{part}_beats_random"] = _share_better(values, "random", rows, randoms,
+                                                                                  mode, part, sign)
+                        if name.startswith("method 4"):  # against every other explainer, pair by pair
+                            entry[f"{mode}_{part}_beats"] = {
+                                other: _share_better(values, other, rows, randoms, mode, part, sign)
+                                for other in names
+                                if other not in (*randoms, *BASELINES, name)
+                            }
                     entry[f"{mode}_curve"] = np.mean(
                         [
                             np.mean(
@@ -273,6 +282,14 @@ class FaithfulnessResult:
         return out
 
 
+def _share_better(values: np.ndarray, other: str, rows: list[dict], randoms: list[str], mode: str, part: str,
+                  sign: float) -> float:
+    """The share of pairs whose ``values`` (AUCs) beat ``other``'s: lower for deletion (``sign`` 1), higher for
+    insertion (-1)."""
+    theirs = np.array([_auc(r, other, randoms, mode, part) for r in rows])
+    return float(np.mean(sign * (values - theirs) < 0))
+
+
 def _auc(record: dict, name: str, randoms: list[str], mode: str, part: str) -> float:
     """One pair's AUC of an order; ``random`` is the mean over the random orders."""
     if name == "random":
@@ -280,31 +297,75 @@ def _auc(record: dict, name: str, randoms: list[str], mode: str, part: str) -> f
     return record["auc"][name][mode][part]
 
 
+def budget_name(count: int) -> str:
+    """The name of method 4 fitted on its first ``count`` masks."""
+    return f"method 4 ({count} masks)"
+
+
+def check_budgets(budgets: Iterable[int], masks: int, methods: tuple[int, ...]) -> tuple[int, ...]:
+    """Mask counts below method 4's ``masks`` at which to fit it again (prefixes of its design)."""
+    budgets = tuple(dict.fromkeys(budgets))
+    if budgets and 4 not in methods:
+        raise ValueError("budgets are prefixes of method 4's masks: include method 4 in methods.")
+    for count in budgets:
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 2 <= count < masks:
+            raise ValueError(f"a budget must be an integer from 2 to method 4's {masks - 1} masks, got {count!r}.")
+    return budgets
+
+
+def explainer_maps(
+    explainer: XMapExplainer,
+    face1: np.ndarray,
+    face2: np.ndarray,
+    *,
+    methods: tuple[int, ...],
+    peers: Mapping[str, PeerDesign],
+    budgets: tuple[int, ...],
+) -> tuple[dict[int | str, tuple[np.ndarray, np.ndarray]], Explanation]:
+    """Normalised maps of both faces, one embedding pass for all: ``methods`` by number, method 4 fitted on each
+    budget's first masks by :func:`budget_name`, the ``peers`` by name; with the explanation of ``methods``
+    (its ``forward_passes``: those of the pass)."""
+    (embeddings1, embeddings2), passes = explainer.embed_faces([face1, face2], methods, peers.values())
+    explanation = explainer.assemble(face1, face2, embeddings1, embeddings2, methods=methods)
+    maps: dict[int | str, tuple[np.ndarray, np.ndarray]] = dict(explanation.maps)
+    for count in budgets:
+        maps[budget_name(count)] = explainer.assemble(
+            face1, face2, embeddings1, embeddings2, methods=(4,), count=count).maps[4]
+    maps |= explainer.peer_maps(embeddings1, embeddings2, peers)
+    return maps, dataclasses.replace(explanation, forward_passes=passes)
+
+
 def faithfulness_experiment(
     explainer: XMapExplainer,
     pairs: Iterable[tuple[int, np.ndarray, np.ndarray, bool]],
     *,
     methods: Iterable[int] = METHODS,
+    peers: Mapping[str, PeerDesign] | None = None,
+    budgets: Iterable[int] = (),
     seeds: int = 3,
     steps: int = 20,
     block: int = 8,
     batch_size: int = 128,
     progress: Callable[[FaithfulnessResult], None] | None = None,
 ) -> FaithfulnessResult:
-    """Deletion and insertion curves of each method's maps and of the baselines on ``(index, face1, face2,
-    genuine)`` pairs. The maps come from ``explainer`` (its cache spares the occlusions of known faces); the
+    """Deletion and insertion curves of each method's maps, of method 4 on the first ``budgets`` masks of its
+    design, of the ``peers`` (:mod:`xfv.xmaps.peers`, by name) and of the baselines on ``(index, face1, face2,
+    genuine)`` pairs. The maps come from ``explainer`` (its cache spares the masked faces of known faces); the
     curves' images take ``steps - 1`` batched forward passes per order, mode and face. ``seeds`` random orders
     per pair, seeded by the pair's index. ``progress(result)`` after every pair."""
     methods = check_methods(methods)
+    peers = dict(peers or {})
+    budgets = check_budgets(budgets, explainer.coalitions.masks, methods)
     if not isinstance(seeds, (int, np.integer)) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}.")
     fill = COLORS[explainer.occlusion.color] or 0  # the occlusion colour; black for noise
     result = FaithfulnessResult(steps, check_block(block), [])
     for index, face1, face2, genuine in pairs:
-        explanation = explainer.explain(face1, face2, methods=methods)
+        maps, _ = explainer_maps(explainer, face1, face2, methods=methods, peers=peers, budgets=budgets)
         orders = {
-            f"method {m}": tuple(evidence_order(explanation.map(m, i), genuine, block) for i in (1, 2))
-            for m in methods
+            f"method {name}" if isinstance(name, int) else name: tuple(
+                evidence_order(m, genuine, block) for m in pair_maps)
+            for name, pair_maps in maps.items()
         }
         orders |= baseline_orders(face1, face2, [index * 1000 + k for k in range(seeds)], block)
         curves = pair_curves(

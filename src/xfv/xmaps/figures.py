@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from xfv.xmaps.experiments import CutPasteResult
+from xfv.xmaps.experiments import RESPONSIVE, CutPasteResult
 from xfv.xmaps.explainer import Explanation
 
+BASELINE_ORDERS = ("random", "centre", "edge")
 METHOD_TITLES = {
     1: "method 1 (Eq. 6)",
     2: "method 2 (Eq. 7)",
@@ -47,13 +48,21 @@ def _outline(face: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _explainer_label(name: int | str) -> str:
+    return f"method {name}" if isinstance(name, int) else name
+
+
 def cut_paste_figure(result: CutPasteResult, colormap: str = "red-green") -> Figure:
-    """Example composites (region outlined) with their maps, and the mean pixel AUC per method and region."""
+    """Example composites (region outlined) with their maps of methods 1-4, and the mean pixel AUC per explainer
+    and region: over the cases the model responded to (the paste lowered the distance by more than
+    :data:`RESPONSIVE`, the headline), and over all cases."""
     examples = result.examples
-    methods = sorted({r.method for r in result.records})
+    methods = sorted(examples[0].explanation.maps) if examples else []
+    names = list(dict.fromkeys(r.method for r in result.records))
     columns = 2 + len(methods)
-    figure = Figure(figsize=(1.6 * columns + 3.6, 1.6 * max(len(examples), 2) + 0.4), layout="constrained")
-    grid = figure.add_gridspec(max(len(examples), 1), columns + 2)
+    figure = Figure(figsize=(1.6 * columns + 3.6 + 0.25 * len(names), 1.6 * max(len(examples), 2) + 0.4),
+                    layout="constrained")
+    grid = figure.add_gridspec(max(len(examples), 2), columns + 2)
     for row, example in enumerate(examples):
         e = example.explanation
         _show(
@@ -64,19 +73,29 @@ def cut_paste_figure(result: CutPasteResult, colormap: str = "red-green") -> Fig
         _show(figure.add_subplot(grid[row, 1]), e.face2, "image 2 (source)")
         for column, method in enumerate(methods, start=2):
             _show(figure.add_subplot(grid[row, column]), e.blend(method, 1, colormap), METHOD_TITLES[method])
-    axis = figure.add_subplot(grid[:, columns:])
-    regions = sorted({r.region for r in result.records})
-    width = 0.8 / len(methods)
-    for k, method in enumerate(methods):
-        means = [
-            np.mean([r.auc for r in result.records if r.method == method and r.region == g]) for g in regions
-        ]
-        axis.bar(np.arange(len(regions)) + k * width, means, width, label=f"method {method}")
-    axis.axhline(0.5, color="gray", linewidth=0.8, linestyle="--")
-    axis.set_xticks(np.arange(len(regions)) + width * (len(methods) - 1) / 2, regions)
-    axis.set_ylim(0, 1)
-    axis.set_ylabel("mean pixel ROC-AUC (pasted region = positive)")
-    axis.legend(fontsize=8)
+    rows = max(len(examples), 2)
+    regions = list(dict.fromkeys(r.region for r in result.records))
+    width = 0.8 / len(names)
+    panels = (("responsive", lambda r: r.distance_before - r.distance_after > RESPONSIVE,
+               f"cases with effect > {RESPONSIVE}"), ("all", lambda r: True, "all cases"))
+    for panel, (_, keep, title) in enumerate(panels):
+        axis = figure.add_subplot(grid[panel * rows // 2 : (panel + 1) * rows // 2, columns:])
+        for k, name in enumerate(names):
+            means = []
+            for g in regions:
+                aucs = [r.auc for r in result.records if r.method == name and r.region == g and keep(r)]
+                means.append(np.mean(aucs) if aucs else np.nan)
+            axis.bar(np.arange(len(regions)) + k * width, means, width, label=_explainer_label(name))
+        axis.axhline(0.5, color="gray", linewidth=0.8, linestyle="--")
+        counts = [sum(1 for r in result.records if r.method == names[0] and r.region == g and keep(r))
+                  for g in regions]
+        axis.set_xticks(np.arange(len(regions)) + width * (len(names) - 1) / 2,
+                        [f"{g} ({n})" for g, n in zip(regions, counts)])
+        axis.set_ylim(0, 1)
+        axis.set_title(title, fontsize=8)
+        axis.set_ylabel("mean pixel ROC-AUC")
+        if panel == 1:
+            axis.legend(fontsize=6, ncol=2, loc="lower right")
     figure.suptitle(f"Cut-and-paste on {result.summary()['pairs']} imposter pairs", fontsize=9)
     return figure
 
@@ -108,7 +127,7 @@ def faithfulness_figure(summary: dict) -> Figure:
             axis = axes[row, column]
             for name, order in entry["orders"].items():
                 curve = np.asarray(order[f"{mode}_curve"])
-                style = "-" if name.startswith("method") else "--"
+                style = "-" if name.startswith("method") else "--" if name in BASELINE_ORDERS else ":"
                 axis.plot(np.linspace(0, 1, len(curve)), curve, style, label=name, linewidth=1.2)
             axis.axvline(summary["start_fraction"], color="grey", linewidth=0.6)
             score = "similarity" if label == "genuine" else "distance"
