@@ -10,7 +10,7 @@ One real LFW pair (the first genuine pair, aligned by the model's own pipeline),
   final map, every map (methods 1-4, final, bit-identical to ``explain``);
 - ``explain`` of this checkout (the stream's last item, without the partial fits): its total;
 - with ``--main DIR`` (a checkout of today's main with its own ``.venv``, run as a subprocess): today's
-  ``explain`` total on the same pair.
+  ``explain`` total on the same pair, and the largest difference between its maps and the stream's final maps.
 
 Round 1 of each is cold (one-time costs of the process: the masks' pixels, the fits' operators, the engine's first
 runs); the table shows round 1 and the best of the later rounds. Machine load is printed before and after each
@@ -46,13 +46,16 @@ explainer = XMapExplainer(create_model(sys.argv[1]), cache=None)
 print("ready", flush=True)
 for line in sys.stdin:
     started = time.perf_counter()
-    explainer.explain(faces["face1"], faces["face2"], methods=(1, 2, 3, 4))
+    explanation = explainer.explain(faces["face1"], faces["face2"], methods=(1, 2, 3, 4))
     print(time.perf_counter() - started, flush=True)
+    np.savez(sys.argv[3], **{f"{m}-{i}": explanation.map(m, i) for m in (1, 2, 3, 4) for i in (1, 2)})
 """
 
 
-def stream_times(explainer: XMapExplainer, face1: np.ndarray, face2: np.ndarray, until: str) -> dict[str, float]:
-    """Seconds from the start of the stream's computation to its first map, method 4's final map and every map."""
+def stream_times(explainer: XMapExplainer, face1: np.ndarray, face2: np.ndarray, until: str,
+                 finals: dict) -> dict[str, float]:
+    """Seconds from the start of the stream's computation to its first map, method 4's final map and every map
+    (the final maps go to ``finals``)."""
     times: dict[str, float] = {}
     started = time.perf_counter()
     stream = explainer.stream(face1, face2, methods=METHODS)
@@ -65,6 +68,7 @@ def stream_times(explainer: XMapExplainer, face1: np.ndarray, face2: np.ndarray,
             times["method 4 final"] = now
         if not explanation.partial:
             times["all maps"] = now
+            finals.update({f"{m}-{i}": explanation.map(m, i) for m in METHODS for i in (1, 2)})
         if until == "first" and "first map" in times or until == "method4" and "method 4 final" in times:
             stream.close()
             break
@@ -94,11 +98,13 @@ def main() -> None:
         folder = tempfile.mkdtemp(prefix="bench-stream-")
         np.savez(f"{folder}/faces.npz", face1=face1, face2=face2)
         worker = subprocess.Popen(
-            [str(Path(args.main) / ".venv" / "bin" / "python"), "-c", MAIN_WORKER, args.model, f"{folder}/faces.npz"],
+            [str(Path(args.main) / ".venv" / "bin" / "python"), "-c", MAIN_WORKER, args.model, f"{folder}/faces.npz",
+             f"{folder}/main_maps.npz"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(Path(args.main) / "src")})
         assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
     explainers = {p: XMapExplainer(m, cache=None) for p, m in models.items()}
+    finals: dict[str, dict] = {p: {} for p in models}
     rounds: list[dict] = []
     for number in range(1, args.rounds + 1):
         figures: dict[str, object] = {"load before": load()}
@@ -110,7 +116,7 @@ def main() -> None:
             started = time.perf_counter()
             explainer.model.embed(np.stack([face1, face2]))
             figures[f"{precision} verdict"] = time.perf_counter() - started
-            figures[f"{precision} stream"] = stream_times(explainer, face1, face2, args.until)
+            figures[f"{precision} stream"] = stream_times(explainer, face1, face2, args.until, finals[precision])
             if args.until == "all":
                 started = time.perf_counter()
                 explainer.explain(face1, face2, methods=METHODS)
@@ -143,6 +149,12 @@ def main() -> None:
         if args.main and stream_all[0] is not None and today[0] is not None:
             ratios = [t / s for t, s in zip(today, stream_all) if t is not None and s is not None]
             print(f"    today's explain / stream's all maps: {' / '.join(f'{r:.2f}x' for r in ratios)}")
+    if worker is not None and args.until == "all":
+        with np.load(f"{folder}/main_maps.npz") as today_maps:
+            for precision, maps in finals.items():
+                difference = max(float(np.abs(maps[key] - today_maps[key]).max()) for key in today_maps.files)
+                print(f"  {precision} stream's final maps vs today's explain: largest |difference| {difference:.3g}"
+                      + (" (bit-identical)" if difference == 0 else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(rounds, indent=2))
 
