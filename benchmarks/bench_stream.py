@@ -31,25 +31,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engines import LFW, build, lfw_pairs, load
+from bench_engines import LFW, MAIN_WORKER, build, lfw_pairs, load
 
 from xfv.xmaps import XMapExplainer
 from xfv.xmaps.explainer import FINAL
 
 METHODS = (1, 2, 3, 4)
-MAIN_WORKER = """
-import sys, time, numpy as np
-from xfv.models import create_model
-from xfv.xmaps import XMapExplainer
-faces = np.load(sys.argv[2])
-explainer = XMapExplainer(create_model(sys.argv[1]), cache=None)
-print("ready", flush=True)
-for line in sys.stdin:
-    started = time.perf_counter()
-    explanation = explainer.explain(faces["face1"], faces["face2"], methods=(1, 2, 3, 4))
-    print(time.perf_counter() - started, flush=True)
-    np.savez(sys.argv[3], **{f"{m}-{i}": explanation.map(m, i) for m in (1, 2, 3, 4) for i in (1, 2)})
-"""
 
 
 def stream_times(explainer: XMapExplainer, face1: np.ndarray, face2: np.ndarray, until: str,
@@ -96,7 +83,7 @@ def main() -> None:
     worker = None
     if args.main:
         folder = tempfile.mkdtemp(prefix="bench-stream-")
-        np.savez(f"{folder}/faces.npz", face1=face1, face2=face2)
+        np.savez(f"{folder}/faces.npz", face1=face1[None], face2=face2[None])  # pair 0 of bench_engines' worker
         worker = subprocess.Popen(
             [str(Path(args.main) / ".venv" / "bin" / "python"), "-c", MAIN_WORKER, args.model, f"{folder}/faces.npz",
              f"{folder}/main_maps.npz"],
