@@ -474,19 +474,14 @@ class XMapExplainer:
 
     def _partial(self, face1: np.ndarray, face2: np.ndarray, jobs1: dict[str, _Job], jobs2: dict[str, _Job],
                  methods: tuple[int, ...], stage: str, done: int, total: int, started: float) -> Explanation:
-        """The explanation the embeddings so far give: method 4 on the masks both faces have, methods 1-3 on the
-        patch sizes both faces have."""
+        """The explanation the embeddings so far give: method 4 on the masks embedded so far (a prefix of the
+        design, the same for both faces: every step embeds both), methods 1-3 on the patch sizes done."""
         embedded1, embedded2 = ({key: job.embeddings[:job.filled] for key, job in jobs.items() if job.filled}
                                 for jobs in (jobs1, jobs2))
-        key = self.design_key(self.coalitions)
-        count = min(jobs1[key].filled, jobs2[key].filled) if key in jobs1 else None
         sizes = [p for p in self.occlusion.patch_sizes
                  if all(self.occlusion.cache_key(p) in jobs and jobs[self.occlusion.cache_key(p)].complete
                         for jobs in (jobs1, jobs2))]
-        if count == 0:
-            embedded1.pop(key, None), embedded2.pop(key, None)
-        explanation = self.assemble(face1, face2, embedded1, embedded2, methods=methods, count=count or None,
-                                    patch_sizes=sizes)
+        explanation = self.assemble(face1, face2, embedded1, embedded2, methods=methods, patch_sizes=sizes)
         return dataclasses.replace(explanation, stage=stage, forward_passes=done, total_passes=total,
                                    timings={"elapsed": time.perf_counter() - started})
 
