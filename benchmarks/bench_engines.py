@@ -59,8 +59,10 @@ print("ready", flush=True)
 for line in sys.stdin:
     i = int(line)
     started = time.perf_counter()
-    explainer.explain(faces["face1"][i], faces["face2"][i], methods=(1, 2, 3, 4))
+    explanation = explainer.explain(faces["face1"][i], faces["face2"][i], methods=(1, 2, 3, 4))
     print(time.perf_counter() - started, flush=True)
+    if len(sys.argv) > 3:  # the maps, for a comparison (bench_stream.py)
+        np.savez(sys.argv[3], **{f"{m}-{k}": explanation.map(m, k) for m in (1, 2, 3, 4) for k in (1, 2)})
 """
 
 

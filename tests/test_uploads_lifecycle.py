@@ -278,3 +278,79 @@ def test_obama_and_biden_through_the_web_name_three_faces_as_the_cli_does(sample
     with make_client(sample_factory, tmp_path, upload_model="dlib") as client:
         verdict = upload(client, "/api/verify", group.read_bytes(), single.read_bytes(), model="dlib").json()
     assert verdict["faces_found"] == [3, 1] and verdict["notes"] == ["image1: 3 faces found, using the largest."]
+
+
+# -- partial maps while the X-Maps are computed --------------------------------------------------------------------
+def wait_for_state(client, upload_id: str, ready, timeout: float = 60) -> dict:
+    """Poll the upload's state until ``ready(state)``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/uploads/{upload_id}").json()
+        if ready(state):
+            return state
+        time.sleep(0.02)
+    raise AssertionError(f"upload {upload_id} never reached the state asked for: {state}")
+
+
+def test_partial_maps_are_served_as_they_improve_and_only_the_final_ones_are_stored(fresh_sample, tmp_path,
+                                                                                     monkeypatch):
+    slow_down_lbp(monkeypatch)
+    with make_client(fresh_sample, tmp_path) as client:
+        body = upload(client, "/api/explain", photo(SAME[0]), photo(SAME[1])).json()
+        assert body["cancel"] == f"/api/uploads/{body['id']}/task"
+        state = wait_for_state(client, body["id"], lambda s: "4-1" in s["map_states"])
+        assert state["task"]["state"] == "running" and state["map_states"]["4-1"]["state"] == "partial"
+        stage = state["map_states"]["4-1"]["stage"]
+        assert re.fullmatch(r"(32|64|128|256|512) of 1058 masks", stage), stage
+        assert state["eta_seconds"] > 0 and "1-1" not in state["map_states"]  # method 4 first
+        png = client.get(f"/api/uploads/{body['id']}/xmaps/4/1.png")
+        partial = client.get(f"/api/uploads/{body['id']}/xmaps/4/1.npy")
+        for response in (png, partial):
+            assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+            assert response.headers["x-xmap-state"] == "partial"
+            assert re.fullmatch(r"(32|64|128|256|512|1058) of 1058 masks|final", response.headers["x-xmap-stage"])
+        assert Image.open(io.BytesIO(png.content)).size == (112, 112)
+        assert row_counts(fresh_sample, body["id"], body["task"]["id"])[1] == 0  # nothing stored while partial
+        assert client.get(f"/api/uploads/{body['id']}/xmaps/1/1.png").status_code == 404  # methods 1-3: not yet
+        # methods 1-3 arrive coarse first: 28 px patches alone
+        state = wait_for_state(client, body["id"], lambda s: "1-1" in s["map_states"] or s["task"]["state"] != "running")
+        if state["task"]["state"] == "running":
+            assert state["map_states"]["4-1"] == {"state": "final", "stage": "final"}
+            assert state["map_states"]["1-1"]["stage"] in ("28 px patches", "28, 14 px patches")
+        assert wait_for(client, body["task"]["id"])["state"] == "done"
+        state = client.get(f"/api/uploads/{body['id']}").json()
+        assert state["map_states"] == {f"{m}-{i}": {"state": "final", "stage": "final"} for m in METHODS for i in (1, 2)}
+        assert state["eta_seconds"] is None
+        final = client.get(f"/api/uploads/{body['id']}/xmaps/4/1.npy")
+        assert final.headers["x-xmap-state"] == "final" and final.headers["cache-control"] == "no-store"
+        early, late = (np.load(io.BytesIO(r.content)) for r in (partial, final))
+        assert early.shape == late.shape == (112, 112) and not np.array_equal(early, late)
+        assert np.corrcoef(early.ravel(), late.ravel())[0, 1] > 0  # a coarse version of the same map
+        assert len(client.app.state.services.partials) == 0  # dropped once the final maps are stored
+
+
+def test_cancel_stops_the_task_between_batches_and_stores_nothing(fresh_sample, tmp_path, monkeypatch):
+    slow_down_lbp(monkeypatch)
+    with make_client(fresh_sample, tmp_path) as client:
+        body = upload(client, "/api/explain", photo(SAME[0]), photo(SAME[1])).json()
+        wait_for_state(client, body["id"], lambda s: "4-1" in s["map_states"])
+        runner = client.app.state.services.tasks
+        answer = client.delete(body["cancel"])
+        assert answer.status_code == 200
+        state = answer.json()
+        assert state["task"]["state"] == "cancelled" and "nothing unfinished was stored" in state["task"]["error"]
+        assert state["map_states"] == {} and state["eta_seconds"] is None
+        assert runner.pool.admitted == 0  # the worker has stopped: no thread computes for it any more
+        done = state["task"]["done"]
+        time.sleep(0.3)
+        assert client.get(f"/api/tasks/{body['task']['id']}").json()["done"] == done  # quiet
+        assert row_counts(fresh_sample, body["id"], body["task"]["id"]) == (1, 0, 1)  # upload kept, no map stored
+        assert client.get(f"/api/uploads/{body['id']}/xmaps/4/1.png").status_code == 404
+        assert len(client.app.state.services.partials) == 0
+        with fresh_sample() as session:
+            assert session.get(TaskRecord, body["task"]["id"]).state == "cancelled"
+        # tried again, it runs to the end; a second cancel of an ended task changes nothing
+        retried = client.post(f"/api/tasks/{body['task']['id']}/retry").json()
+        assert wait_for(client, retried["id"])["state"] == "done"
+        assert client.delete(body["cancel"]).json()["task"]["state"] == "done"
+        assert row_counts(fresh_sample, body["id"], retried["id"])[1] > 0

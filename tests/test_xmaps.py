@@ -59,6 +59,10 @@ class ConstantToy(EmbeddingModel):
 
 @pytest.fixture()
 def toy_pair() -> tuple[np.ndarray, np.ndarray]:
+    return toy_faces()
+
+
+def toy_faces() -> tuple[np.ndarray, np.ndarray]:
     """Grey faces; A is white in face 1 and black in face 2, B is white in both."""
     face1 = np.full((112, 112, 3), 128, dtype=np.uint8)
     face2 = face1.copy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -276,6 +277,36 @@ def test_explain_writes_maps_pngs_and_json(run_cli, face_files, tmp_path):
     assert_figure_png(out / "overview.png")
     for name in [f"method{m}_image{i}.png" for m in (1, 2, 3, 4) for i in (1, 2)]:
         assert (out / name).stat().st_size > 0
+
+
+def test_explain_stream_writes_each_partial_map_as_it_arrives_and_ends_with_the_same_maps(run_cli, face_files,
+                                                                                          tmp_path):
+    options = ("--aligned", "--model", "lbp", "--patch-sizes", "14,28", "--stride", "7", "--no-cache")
+    code, stdout, _ = run_cli("explain", *face_files, *options, "--out", str(tmp_path / "s"), "--stream", "--json")
+    assert code == 0
+    *lines, summary = [json.loads(line) for line in stdout.splitlines()]
+    masks = [f"method 4: {n} of 1058 masks" for n in (32, 64, 128, 256, 512, 1058)]
+    assert [line["stage"] for line in lines] == ["original faces", *masks, "methods 1-3: 28 px patches", "final"]
+    assert lines[0]["maps"] == {} and lines[1]["maps"] == {"4": "32 of 1058 masks"}
+    assert lines[-2]["maps"] == {"1": "28 px patches", "2": "28 px patches", "3": "28 px patches", "4": "final"}
+    assert [line["forward_passes"] for line in lines][-1] == summary["forward_passes"] == 2 * (1 + 196 + 144 + 1058)
+    seconds = [line["seconds"] for line in lines]
+    assert seconds == sorted(seconds) and summary["seconds"] == seconds[-1]
+    code, _, _ = run_cli("explain", *face_files, *options, "--out", str(tmp_path / "e"), "--json")
+    with np.load(tmp_path / "s" / "maps.npz") as streamed, np.load(tmp_path / "e" / "maps.npz") as explained:
+        assert sorted(streamed.files) == sorted(explained.files) and len(streamed.files) == 8
+        for name in streamed.files:
+            np.testing.assert_array_equal(streamed[name], explained[name])
+    for name in streamed.files:
+        assert (tmp_path / "s" / f"{name}.png").read_bytes() == (tmp_path / "e" / f"{name}.png").read_bytes()
+    # as text: the verdict first, then one timed line per stage, then the summary
+    code, stdout, _ = run_cli("explain", *face_files, *options, "--methods", "4", "--out", str(tmp_path / "t"),
+                              "--stream")
+    lines = stdout.splitlines()
+    assert code == 0 and len(lines) == 1 + 7 + 1
+    assert re.fullmatch(r" *[0-9.]+ s  method 4: 32 of 1058 masks \(66 of 2118 passes\): method 4: 32 of 1058 masks",
+                        lines[2]), lines[2]
+    assert lines[-2].endswith("final (2118 of 2118 passes): method 4: final") and "2118 forward passes" in lines[-1]
 
 
 def test_explain_reuses_the_cache_unless_told_not_to(run_cli, face_files, tmp_path):

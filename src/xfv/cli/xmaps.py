@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,7 +22,14 @@ from xfv.faces.detection import DETECTORS
 from xfv.jobs.embeddings import dataset_detector
 from xfv.jobs.verify import PHOTO_DETECTOR
 from xfv.models import EmbeddingModel
-from xfv.xmaps import PATCH_METHODS, CoalitionDesign, OcclusionCache, OcclusionConfig, XMapExplainer
+from xfv.xmaps import (
+    PATCH_METHODS,
+    CoalitionDesign,
+    Explanation,
+    OcclusionCache,
+    OcclusionConfig,
+    XMapExplainer,
+)
 from xfv.xmaps.blend import COLORMAPS
 from xfv.xmaps.experiments import REGIONS, RESPONSIVE, cut_paste_experiment, sensitivity_experiment
 from xfv.xmaps.faithfulness import FaithfulnessResult, faithfulness_experiment
@@ -47,6 +54,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_batch_argument(explain)
     explain.add_argument("--out", default="xmaps", help="output folder (default ./xmaps)")
     explain.add_argument("--json", action="store_true", help="print a JSON summary")
+    explain.add_argument(
+        "--stream", action="store_true",
+        help="write each map as soon as a partial version exists and print a line per stage (method 4 on growing "
+             "numbers of masks, then methods 1-3 by patch size; with --json one JSON line per stage)",
+    )
     explain.set_defaults(handler=run_explain)
 
     experiment = subparsers.add_parser("experiment", help="the paper's X-Map experiments")
@@ -268,15 +280,17 @@ def run_explain(args: argparse.Namespace) -> int:
     occlusion = _occlusion(args)
     faces, verdict = common.verify_photos(args, model)
     explainer = _explainer(args, model, occlusion)
-    explanation = explainer.explain(
-        faces[0].crop, faces[1].crop, methods=args.methods, progress=_progress_bar(args, "explain")
-    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    crops = faces[0].crop, faces[1].crop
+    if args.stream:
+        if not args.json:
+            print(common.verdict_line(verdict), flush=True)
+        explanation = _write_stream(explainer.stream(*crops, methods=args.methods), out, args)
+    else:
+        explanation = explainer.explain(*crops, methods=args.methods, progress=_progress_bar(args, "explain"))
+        _write_maps(explanation, out, args.colormap)
     keys = [(m, i) for m in explanation.maps for i in (1, 2)]
-    np.savez(out / "maps.npz", **{f"method{m}_image{i}": explanation.map(m, i) for m, i in keys})
-    for m, i in keys:
-        Image.fromarray(explanation.blend(m, i, args.colormap)).save(out / f"method{m}_image{i}.png")
     overview_figure(explanation, args.colormap).savefig(out / "overview.png", dpi=150)
     summary = {
         **verdict.to_dict(),
@@ -291,14 +305,48 @@ def run_explain(args: argparse.Namespace) -> int:
         "out": str(out),
     }
     if args.json:
-        print_json(summary)
+        if args.stream:
+            print(json.dumps(summary), flush=True)  # the last of the JSON lines
+        else:
+            print_json(summary)
     else:
-        print(common.verdict_line(verdict))
+        if not args.stream:
+            print(common.verdict_line(verdict))
         print(
             f"{explanation.forward_passes} forward passes in {explanation.timings['total']:.1f} s; "
             f"wrote maps.npz, {len(keys)} X-Maps and overview.png to {out}"
         )
     return 0
+
+
+def _write_maps(explanation: Explanation, out: Path, colormap: str, methods: Iterable[int] | None = None) -> None:
+    """maps.npz with every map so far, and the PNGs of ``methods`` (default: all)."""
+    keys = [(m, i) for m in explanation.maps for i in (1, 2)]
+    np.savez(out / "maps.npz", **{f"method{m}_image{i}": explanation.map(m, i) for m, i in keys})
+    for m, i in keys:
+        if methods is None or m in methods:
+            Image.fromarray(explanation.blend(m, i, colormap)).save(out / f"method{m}_image{i}.png")
+
+
+def _write_stream(stream: Iterator[Explanation], out: Path, args: argparse.Namespace) -> Explanation:
+    """Write each explanation of the stream as it arrives (the PNGs of the maps it changed) and say its stage and
+    the seconds since the X-Map computation started; returns the final explanation."""
+    written: dict[int, str] = {}
+    for explanation in stream:
+        changed = [m for m, stage in explanation.stages.items() if written.get(m) != stage]
+        _write_maps(explanation, out, args.colormap, changed)
+        written.update(explanation.stages)
+        seconds = explanation.timings["elapsed" if explanation.partial else "total"]
+        stages = {m: explanation.stages[m] for m in sorted(explanation.stages)}
+        if args.json:
+            line = {"stage": explanation.stage, "seconds": round(seconds, 3), "forward_passes":
+                    explanation.forward_passes, "total_passes": explanation.total_passes, "maps": stages}
+            print(json.dumps(line), flush=True)
+        else:
+            maps = "; ".join(f"method {m}: {stage}" for m, stage in stages.items()) or "no map yet"
+            print(f"{seconds:7.2f} s  {explanation.stage} ({explanation.forward_passes} of "
+                  f"{explanation.total_passes} passes): {maps}", flush=True)
+    return explanation
 
 
 def _pair_faces(

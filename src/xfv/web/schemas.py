@@ -214,7 +214,7 @@ class ErrorOut(BaseModel):
 
 class TaskOut(BaseModel):
     id: str
-    state: Literal["queued", "running", "done", "error"]
+    state: Literal["queued", "running", "done", "error", "cancelled"]
     done: int
     total: int
     error: str | None
@@ -248,11 +248,24 @@ class VerifyOut(BaseModel):
                                                   "C-Score's probability that the decision is right, docs/quality.md)")
 
 
+class MapState(BaseModel):
+    state: Literal["partial", "final"] = Field(description="partial: a later version will replace it")
+    stage: str = Field(description="what the map is built on so far, e.g. '64 of 1058 masks' (method 4), "
+                                   "'28, 14 px patches' (methods 1-3), or 'final'")
+
+
 class ExplainOut(VerifyOut):
     id: str
     faces: list[str]
     task: TaskOut
-    xmaps: dict[str, str] = Field(description="'<method>-<image>' -> blended PNG (ready when the task is done)")
+    xmaps: dict[str, str] = Field(description="'<method>-<image>' -> blended PNG (served once listed in map_states)")
+    map_states: dict[str, MapState] = Field(
+        default_factory=dict, description="'<method>-<image>' -> the state of each map that exists so far: method 4 "
+        "first, fitted on more and more masks, then methods 1-3 patch size by patch size; the PNG/npy routes serve "
+        "the latest version")
+    eta_seconds: float | None = Field(None, description="seconds until every map is final, at the rate so far "
+                                                        "(None before the first batch and once the task ended)")
+    cancel: str = Field(description="DELETE this URL to stop the X-Map task (it ends 'cancelled', nothing stored)")
     expires_at: datetime = Field(description="when the upload and everything derived from it are deleted (UTC), "
                                              "unless DELETE /api/uploads/{id} does it before")
 

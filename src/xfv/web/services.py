@@ -72,6 +72,7 @@ from xfv.store.uploads import (
     upload_task_key,
 )
 from xfv.web.core.config import Settings
+from xfv.web.partials import PartialMaps
 from xfv.web.schemas import CostEstimate, TaskOut, XMapStatus
 from xfv.web.tasks import BoundedPool, Task, TaskRunner, Work
 from xfv.xmaps import METHODS, Progress, blend, colorize
@@ -197,7 +198,9 @@ class Services:
         self.uploads = BoundedPool("upload", settings.upload_workers, settings.upload_queue, settings.retry_after)
         self.tasks = TaskRunner(factory, BoundedPool("task", settings.task_workers, settings.task_queue,
                                                      settings.retry_after), self._work_for,
-                                stall_seconds=settings.task_stall_seconds, write_deadline=WRITE_DEADLINE)
+                                stall_seconds=settings.task_stall_seconds, write_deadline=WRITE_DEADLINE,
+                                on_end=lambda task: self.partials.drop(upload_of_task(task.key)))
+        self.partials = PartialMaps()
         self._views: dict[tuple, CalibrationView] = {}
         self._compute_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -319,6 +322,16 @@ class Services:
         if expired:
             raise NotFoundError(f"No uploaded pair {upload_id!r} (it had expired).")
 
+    def cancel_upload_task(self, upload_id: str) -> UploadRecord:
+        """Stop the upload's X-Map task before its next batch (it ends ``cancelled``; its partial maps are dropped,
+        nothing of them stored); the upload and its verdict stay, and the task can be tried again."""
+        with self.factory() as session:
+            upload = self.upload(session, upload_id)
+        if upload.task_id:
+            self.tasks.stop(upload.task_id)
+        self.partials.drop(upload_id)
+        return upload
+
     def expire_uploads(self) -> int:
         """Delete expired uploads (and all but the newest ``uploads_kept``) with everything derived from them."""
         with transaction(self.factory) as session:
@@ -330,6 +343,7 @@ class Services:
         """Stop the uploads' running tasks, forget finished ones, and leave no trace of the rows in the files."""
         for upload_id in uploads:
             self.tasks.cancel(upload_task_key(upload_id))
+            self.partials.drop(upload_id)
         self.tasks.forget(tasks)
         if uploads:
             scrub(self.factory)
@@ -345,14 +359,18 @@ class Services:
         return partial(self._explain_stored_pair, int(pair_id), model_name)
 
     def _explain_upload(self, upload_id: str, progress: Progress) -> dict:
-        """An upload's X-Maps, its occlusions embedded in memory only; the maps written with retries."""
+        """An upload's X-Maps, its occlusions embedded in memory only, each partial version published in
+        :attr:`partials` as it arrives (:meth:`~xfv.xmaps.XMapExplainer.stream`); only the final maps are written
+        (with retries)."""
         with self.factory() as session:
             upload = self.upload(session, upload_id)
             model_name, face1, face2 = upload.model, png_face(upload.face1), png_face(upload.face2)
         started = time.perf_counter()
         model = self.model(model_name)
-        explanation = make_explainer(model, disk_cache=False).explain(face1, face2, methods=METHODS,
-                                                                      progress=progress)
+        self.partials.start(upload_id)
+        for explanation in make_explainer(model, disk_cache=False).stream(face1, face2, methods=METHODS,
+                                                                          progress=progress):
+            self.partials.publish(upload_id, explanation)  # the final one too, until it is stored
         maps = {(m, i, 0): explanation.map(m, i) for m in METHODS for i in (1, 2)}
         maps |= {(m, i, p): explanation.scale_map(m, i, p) for m in METHODS for i in (1, 2)
                  for p in explanation.scale_maps[m]}

@@ -6,7 +6,7 @@ instead of waiting behind them. :class:`TaskRunner` runs keyed tasks in such a p
 the ``tasks`` table, so that a task is still listed after a restart and an unfinished one is queued again.
 Every task ends: its work's failure, or a failed write of its end, makes it ``error`` with the reason (logged);
 one that makes no progress for a while is reported as failed; a task can be cancelled between two batches of
-its work, and tried again.
+its work (``cancelled``), and tried again.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from xfv.xmaps import Progress
 
 log = logging.getLogger(__name__)
 
-State = Literal["queued", "running", "done", "error"]
+State = Literal["queued", "running", "done", "error", "cancelled"]
 Work = Callable[[Progress], dict]
 
 
@@ -98,6 +98,7 @@ class Task:
     result: dict = field(default_factory=dict)
     updated: float = field(default_factory=time.monotonic, repr=False, compare=False)
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    ended: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
 
 class TaskCancelled(XfvError):
@@ -126,12 +127,14 @@ class TaskRunner:
     The work gets a ``progress(done, total)`` callback to call between batches: it records the progress and
     raises :class:`TaskCancelled` once the task is cancelled (a place to publish partial results too). A task
     running without progress for ``stall_seconds`` reads as ``error``; :meth:`retry` starts it again. The end of
-    a task is written with retries for ``write_deadline`` seconds.
+    a task is written with retries for ``write_deadline`` seconds; then ``on_end(task)`` is called (e.g. to drop
+    what the task published in memory).
     """
 
     def __init__(self, factory: sessionmaker[Session], pool: BoundedPool, work_for: Callable[[str], Work], *,
-                 stall_seconds: float = 120.0, write_deadline: float = 8.0) -> None:
-        self._factory, self.pool, self._work_for = factory, pool, work_for
+                 stall_seconds: float = 120.0, write_deadline: float = 8.0,
+                 on_end: Callable[[Task], None] | None = None) -> None:
+        self._factory, self.pool, self._work_for, self._on_end = factory, pool, work_for, on_end
         self.stall_seconds, self.write_deadline = stall_seconds, write_deadline
         self._live: dict[str, Task] = {}
         self._by_key: dict[str, str] = {}
@@ -214,6 +217,17 @@ class TaskRunner:
         if task is not None:
             task.cancelled.set()
 
+    def stop(self, task_id: str, wait: float = 10.0) -> Task | None:
+        """Cancel an unfinished task: it stops before its next batch and ends ``cancelled`` (kept, to be read and
+        tried again); waits up to ``wait`` s for that. None if the task is not running here."""
+        with self._lock:
+            task = self._live.get(task_id)
+        if task is None:
+            return None
+        task.cancelled.set()
+        task.ended.wait(wait)
+        return self._as_seen(task)
+
     def forget(self, task_ids: list[str]) -> None:
         """Drop finished tasks from memory (their records are deleted elsewhere, e.g. with an upload)."""
         with self._lock:
@@ -240,12 +254,13 @@ class TaskRunner:
             self._write(task)
             task.result = self._work_for(task.key)(progress)
             task.state = "done"
+        except TaskCancelled:
+            task.state, task.error = "cancelled", "Cancelled before the end; nothing unfinished was stored."
         except Exception as error:  # reported to the polling page and logged, never lost in a thread
             task.error = describe(error)
             task.state = "error"
-            if not isinstance(error, TaskCancelled):
-                log.warning("task %s (%s) failed: %s", task.id, task.key, task.error,
-                            exc_info=None if isinstance(error, (XfvError, *TRANSIENT_ERRORS)) else error)
+            log.warning("task %s (%s) failed: %s", task.id, task.key, task.error,
+                        exc_info=None if isinstance(error, (XfvError, *TRANSIENT_ERRORS)) else error)
         finally:
             self._end(task)
 
@@ -258,13 +273,16 @@ class TaskRunner:
             log.error("task %s (%s) ended %s, but that could not be written to the database: %s", task.id, task.key,
                       task.state, reason)
         with self._lock:
-            self._live.pop(task.id, None)
+            kept = self._live.pop(task.id, None) is not None  # not forgotten by cancel() (its upload deleted)
             if self._by_key.get(task.key) == task.id:
                 del self._by_key[task.key]
-            if not task.cancelled.is_set():
+            if kept:
                 self._finished[task.id] = task
                 while len(self._finished) > FINISHED_KEPT:
                     self._finished.popitem(last=False)
+        task.ended.set()
+        if self._on_end is not None:
+            self._on_end(task)
 
     def _write(self, task: Task) -> None:
         with transaction(self._factory) as session:
@@ -272,7 +290,7 @@ class TaskRunner:
 
     @staticmethod
     def _update(session: Session, task: Task) -> None:
-        finished = utcnow() if task.state in ("done", "error") else None
+        finished = utcnow() if task.state in ("done", "error", "cancelled") else None
         session.execute(update(TaskRecord).where(TaskRecord.id == task.id).values(
             state=task.state, done=task.done, total=task.total, error=task.error, result=task.result,
             finished_at=finished))

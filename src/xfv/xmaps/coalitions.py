@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from xfv.xmaps.occlusion import IMAGE_SIZE
 
@@ -181,7 +182,8 @@ class CoalitionDesign:
                 penalty[1:, 1:] += self.smoothing * basis.T @ _grid_laplacian(self.side) @ basis
             gram = design.T @ design + penalty
             gram[np.diag_indices_from(gram)] += RIDGE * np.trace(gram) / len(gram)  # the free parts overlap
-            operators[count] = basis @ np.linalg.solve(gram, design.T)[1:]
+            with threadpool_limits(1, user_api="blas"):  # a small system: threads only contend (20x slower loaded)
+                operators[count] = basis @ np.linalg.solve(gram, design.T)[1:]
         return operators[count]
 
 

@@ -90,17 +90,19 @@ async function pollTask(taskId, onProgress, interval = 400) {
     const task = await fetchJSON(`/api/tasks/${taskId}`);
     onProgress(task.done, task.total);
     if (task.state === "done") return task;
-    if (task.state === "error") throw new Error(task.error);
+    if (task.state === "error" || task.state === "cancelled") throw new Error(task.error);
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
 }
 
-function showProgress(box, done, total) {
+// etaSeconds: the time left at the rate so far (null: not known yet).
+function showProgress(box, done, total, etaSeconds = null) {
   box.hidden = false;
   const share = total ? done / total : 0;
   box.querySelector(".bar").style.width = `${(100 * share).toFixed(1)}%`;
+  const left = etaSeconds === null ? "" : `, ${etaSeconds < 1 ? "under a second" : `about ${duration(etaSeconds)}`} left`;
   box.querySelector(".text").textContent = total
-    ? `computing X-Maps: ${done.toLocaleString("en")} / ${total.toLocaleString("en")} images embedded` : "starting…";
+    ? `computing X-Maps: ${done.toLocaleString("en")} / ${total.toLocaleString("en")} images embedded${left}` : "starting…";
 }
 
 // "4,234 forward passes, about 45 s at 94 passes/s measured on this server": what a map job will cost.

@@ -49,23 +49,44 @@ function showVerdict(answer) {
     `(kept until ${new Date(answer.expires_at).toLocaleString()}, then deleted)`;
 }
 
-// Poll the X-Map task; on failure say why and offer to try again (a new task for the same pair).
+// Poll the upload's state: each map is shown as soon as a first version exists and refined in place (method 4 on
+// more and more masks, then methods 1-3 patch size by patch size), with the time left and a Cancel button. On
+// failure or cancel say so and offer to try again (a new task for the same pair).
 async function follow(taskId) {
   const progress = document.getElementById("progress");
   const failed = document.getElementById("task-error");
+  const cancel = document.getElementById("cancel");
   failed.hidden = true;
   showProgress(progress, 0, 0);
-  try {
-    await pollTask(taskId, (done, total) => showProgress(progress, done, total));
-  } catch (e) {
+  cancel.hidden = false;
+  cancel.disabled = false;
+  for (;;) {
+    let state;
+    try {
+      state = await fetchJSON(`/api/uploads/${current.id}`);
+    } catch (e) {
+      state = { task: { state: "error", error: e.message }, map_states: {} };
+    }
+    if (!current || state.id !== undefined && state.id !== current.id) return;  // another pair since
+    current.task = state.task;
+    current.states = state.map_states;
+    if (state.task.state === "running" || state.task.state === "queued") {
+      showProgress(progress, state.task.done, state.task.total, state.eta_seconds);
+      showMaps();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      continue;
+    }
     progress.hidden = true;
-    failed.querySelector(".error").textContent = `The X-Maps could not be computed: ${e.message}`;
-    failed.hidden = false;
+    cancel.hidden = true;
+    showMaps();
+    if (state.task.state !== "done") {
+      failed.querySelector(".error").textContent = state.task.state === "cancelled"
+        ? "Cancelled: the X-Maps were stopped before they were complete; nothing of them was kept."
+        : `The X-Maps could not be computed: ${state.task.error}`;
+      failed.hidden = false;
+    }
     return;
   }
-  progress.hidden = true;
-  current.ready = true;
-  showMaps();
 }
 
 // Method 4 uses no patches: only its final map exists.
@@ -76,30 +97,53 @@ function syncScale() {
   controls.scale.title = patchless ? "method 4 uses no patches: one map" : "";
 }
 
-function mapUrl(image, suffix, kind) {
+// version: the map's stage, so that a refined map gets a new URL (the server never lets them be cached).
+function mapUrl(image, suffix, kind, version) {
   const params = new URLSearchParams();
   if (controls.scale.value) params.set("scale", controls.scale.value);
   if (kind) params.set("kind", kind);
+  if (version) params.set("v", version);
   const query = params.toString();
   return `/api/uploads/${current.id}/xmaps/${controls.method.value}/${image}.${suffix}${query ? `?${query}` : ""}`;
 }
 
+// The chosen method's map over both faces: its latest version (a partial one is replaced as it improves).
 function showMaps() {
   syncScale();
   document.getElementById("opacity-value").textContent = `${controls.opacity.value} %`;
-  if (!current || !current.ready) return;
+  const caption = document.getElementById("map-stage");
+  const state = current && current.states ? current.states[`${controls.method.value}-1`] : undefined;
+  for (const i of [1, 2]) document.querySelector(`#face${i} .raw`).hidden = !state;
+  if (!state) {
+    for (const i of [1, 2]) document.querySelector(`#face${i} .overlay`).hidden = true;
+    caption.textContent = current && current.task && ["running", "queued"].includes(current.task.state)
+      ? `Method ${controls.method.value}: not computed yet (method 4 comes first, then methods 1-3 from coarse to fine).` : "";
+    result.dataset.shown = "";
+    result.dataset.stage = "";
+    return;
+  }
+  const version = `${state.stage}`;
   for (const i of [1, 2]) {
     const overlay = document.querySelector(`#face${i} .overlay`);
-    overlay.src = mapUrl(i, "png");
-    overlay.hidden = false;
+    const src = mapUrl(i, "png", "", version);
+    if (overlay.getAttribute("src") !== src) {
+      overlay.onerror = () => { overlay.hidden = true; };  // a patch size not computed yet
+      overlay.onload = () => { overlay.hidden = false; };
+      overlay.src = src;
+    }
     overlay.style.opacity = controls.opacity.value / 100;
-    document.querySelector(`#face${i} .rawmap`).src = mapUrl(i, "png", "map");
+    const raw = document.querySelector(`#face${i} .rawmap`);
+    const rawSrc = mapUrl(i, "png", "map", version);
+    if (raw.getAttribute("src") !== rawSrc) raw.src = rawSrc;
     document.querySelector(`#downloads .png[data-image="${i}"]`).href = mapUrl(i, "png");
     document.querySelector(`#downloads .npy[data-image="${i}"]`).href = mapUrl(i, "npy");
   }
+  caption.textContent = state.state === "final" ? "" : `Partial map (${state.stage}); it is refined as the computation goes on.`;
   document.getElementById("report").href = `/api/uploads/${current.id}/report.json`;
-  document.getElementById("downloads").hidden = false;
-  result.dataset.shown = `${controls.method.value}/${controls.scale.value || "final"}`;
+  document.getElementById("downloads").hidden = current.task.state !== "done";
+  // what is shown once everything is stored (the report lists every map): e.g. "4/final"
+  result.dataset.shown = current.task.state === "done" ? `${controls.method.value}/${controls.scale.value || "final"}` : "";
+  result.dataset.stage = state.stage;
 }
 
 uploadForm.addEventListener("submit", async (event) => {
@@ -114,7 +158,7 @@ uploadForm.addEventListener("submit", async (event) => {
   document.getElementById("status").hidden = true;
   try {
     const answer = await fetchJSON("/api/explain", { method: "POST", body: new FormData(uploadForm) });
-    current = { ...answer, ready: false };
+    current = { ...answer, states: {} };
     showVerdict(answer);
     answer.faces.forEach((url, index) => {
       document.querySelector(`#face${index + 1} .base`).src = url;
@@ -142,6 +186,16 @@ document.getElementById("retry").addEventListener("click", async () => {
     await follow(task.id);
   } catch (e) {
     document.getElementById("task-error").querySelector(".error").textContent = e.message;
+  }
+});
+
+document.getElementById("cancel").addEventListener("click", async (event) => {
+  event.target.disabled = true;
+  try {
+    await fetchJSON(current.cancel, { method: "DELETE" });  // the polling loop then reports the cancel
+  } catch (e) {
+    document.getElementById("task-error").querySelector(".error").textContent = e.message;
+    document.getElementById("task-error").hidden = false;
   }
 });
 

@@ -9,6 +9,7 @@ and a full pool answers 503 with ``Retry-After`` at once. Every answer about an 
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, timedelta
 from typing import Annotated, Literal
 
@@ -20,9 +21,11 @@ from xfv.errors import NotFoundError, TooLargeError
 from xfv.store.models import UploadRecord
 from xfv.store.uploads import upload_map
 from xfv.web.api.deps import PNG, UPLOAD_ERRORS, HexId, ImageIndex, Method, Scale, ServicesDep, SessionDep
-from xfv.web.schemas import TEXT, ExplainOut, ReportOut, TaskOut, VerifyOut
+from xfv.web.partials import eta_seconds, map_state
+from xfv.web.schemas import TEXT, ExplainOut, MapState, ReportOut, TaskOut, VerifyOut
 from xfv.web.services import Services, png_face, render_map
 from xfv.xmaps import DESCRIPTIONS, METHODS
+from xfv.xmaps.explainer import FINAL
 
 router = APIRouter(tags=["uploads"])
 ModelField = Annotated[str | None, Form(max_length=100, pattern=TEXT, description="model name; default: the configured one")]
@@ -51,6 +54,12 @@ def _explain_out(upload: UploadRecord, services: Services) -> ExplainOut:
         raise NotFoundError(f"The X-Map task of upload {upload.id!r} has expired; upload the pair again.")
     created = upload.created_at if upload.created_at.tzinfo else upload.created_at.replace(tzinfo=UTC)
     faces = upload.faces or {}
+    stages, eta = {}, None
+    if task.state == "done":
+        stages = dict.fromkeys(METHODS, FINAL)
+    elif (progress := services.partials.get(upload.id)) is not None and task.state == "running":
+        stages = progress.stages
+        eta = eta_seconds(task.done, task.total, time.monotonic() - progress.started)
     return ExplainOut(
         id=upload.id, model=upload.model, distance=upload.distance, threshold=upload.threshold,
         prediction=upload.prediction, confidence=upload.confidence, calibration=upload.calibration,
@@ -59,6 +68,9 @@ def _explain_out(upload: UploadRecord, services: Services) -> ExplainOut:
         reading=None if upload.confidence is None else confidence_reading(upload.confidence),
         faces=[f"/api/uploads/{upload.id}/faces/{i}.png" for i in (1, 2)], task=TaskOut.of(task),
         xmaps={f"{m}-{i}": f"/api/uploads/{upload.id}/xmaps/{m}/{i}.png" for m in METHODS for i in (1, 2)},
+        map_states={f"{m}-{i}": MapState(state=map_state(stage), stage=stage)  # type: ignore[arg-type]
+                    for m, stage in sorted(stages.items()) for i in (1, 2)},
+        eta_seconds=None if eta is None else round(eta, 1), cancel=f"/api/uploads/{upload.id}/task",
         expires_at=created + timedelta(hours=services.settings.upload_ttl_hours),
     )
 
@@ -87,6 +99,14 @@ def delete_upload(upload_id: HexId, services: ServicesDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.delete("/uploads/{upload_id}/task", response_model=ExplainOut)
+def cancel_upload_task(upload_id: HexId, services: ServicesDep) -> ExplainOut:
+    """Stop the upload's X-Map task before its next batch: it ends ``cancelled``, its partial maps are dropped and
+    nothing of them is stored; the upload and its verdict stay (``POST /api/tasks/{id}/retry`` starts it again).
+    A task that already ended is left as it is."""
+    return _explain_out(services.cancel_upload_task(upload_id), services)
+
+
 @router.get("/uploads/{upload_id}/faces/{image}.png", response_class=Response, responses=PNG)
 def upload_face(upload_id: HexId, image: ImageIndex, session: SessionDep, services: ServicesDep) -> Response:
     """The aligned face crop that was compared (stored as PNG; the photo itself is not kept)."""
@@ -98,18 +118,25 @@ def upload_face(upload_id: HexId, image: ImageIndex, session: SessionDep, servic
 def upload_xmap(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep, services: ServicesDep,
                 kind: Literal["blend", "map"] = Query("blend", description="blend: over the face; map: colours only"),
                 scale: Scale = 0) -> Response:
+    """The map blended over the face (or alone): the final one once stored, else the latest partial version
+    (``X-XMap-State: partial``, ``X-XMap-Stage``; never cached, as every answer about an upload)."""
     upload = services.upload(session, upload_id)
     face = png_face(upload.face1 if image == 1 else upload.face2)
-    xmap = _upload_map(session, upload_id, method, image, scale)
-    return Response(render_map(face, xmap, kind), media_type="image/png",
-                    headers=_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}{_suffix(scale, kind)}.png"))
+    xmap, headers = _upload_map(session, services, upload_id, method, image, scale)
+    return Response(render_map(face, xmap, kind), media_type="image/png", headers={
+        **headers, **_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}{_suffix(scale, kind)}.png")})
 
 
-def _upload_map(session, upload_id: str, method: int, image: int, scale: int = 0) -> np.ndarray:
+def _upload_map(session, services: Services, upload_id: str, method: int, image: int,
+                scale: int = 0) -> tuple[np.ndarray, dict[str, str]]:
+    """The stored map, else the latest partial one in memory, with headers that say which."""
     xmap = upload_map(session, upload_id, method, image, scale)
     if xmap is not None:
-        return xmap
-    if scale and upload_map(session, upload_id, method, image) is not None:
+        return xmap, {"X-XMap-State": "final", "X-XMap-Stage": FINAL}
+    if (latest := services.partials.latest(upload_id, method, image, scale)) is not None:
+        xmap, stage = latest
+        return xmap, {"X-XMap-State": map_state(stage), "X-XMap-Stage": stage}
+    if scale and (method == 4 or upload_map(session, upload_id, method, image) is not None):
         raise NotFoundError(f"Upload {upload_id!r} has no map of scale {scale} for method {method} (method 4 has "
                             "only its final map; the patch sizes are 7, 14 and 28).")
     raise NotFoundError(f"The X-Maps of upload {upload_id!r} are not ready yet; poll its task.")
@@ -123,12 +150,14 @@ def _suffix(scale: int, kind: str = "blend") -> str:
             responses={200: {"content": {"application/octet-stream": {}}}})
 def upload_xmap_array(upload_id: HexId, method: Method, image: ImageIndex, session: SessionDep,
                       services: ServicesDep, scale: Scale = 0) -> Response:
-    """The normalised map as a NumPy ``.npy`` file (float32 112 x 112 in [-1, 1])."""
+    """The normalised map as a NumPy ``.npy`` file (float32 112 x 112 in [-1, 1]); the latest partial version
+    while the task runs, as the PNG route."""
     services.upload(session, upload_id)
     buffer = io.BytesIO()
-    np.save(buffer, _upload_map(session, upload_id, method, image, scale).astype(np.float32), allow_pickle=False)
-    return Response(buffer.getvalue(), media_type="application/octet-stream",
-                    headers=_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}{_suffix(scale)}.npy"))
+    xmap, headers = _upload_map(session, services, upload_id, method, image, scale)
+    np.save(buffer, xmap.astype(np.float32), allow_pickle=False)
+    return Response(buffer.getvalue(), media_type="application/octet-stream", headers={
+        **headers, **_attachment(f"xmap-{upload_id[:8]}-m{method}-{image}{_suffix(scale)}.npy")})
 
 
 @router.get("/uploads/{upload_id}/report.json", response_model=ReportOut)
