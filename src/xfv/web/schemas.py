@@ -13,7 +13,7 @@ SORT_PATTERN = r"^-?(" + "|".join(sorted(SORT_COLUMNS)) + r")$"
 # MODEL:FIELD:VALUE, each field with the values it takes (the schema documents them, the route checks them).
 WHERE_VALUES = {"prediction": "same|different", "correct": "true|false",
                 "confidence_min": r"0(\.[0-9]+)?|1(\.0+)?", "confidence_max": r"0(\.[0-9]+)?|1(\.0+)?",
-                "quality_min": r"-?[01](\.[0-9]+)?", "quality_max": r"-?[01](\.[0-9]+)?"}
+                "quality_min": r"-?(0(\.[0-9]+)?|1(\.0+)?)", "quality_max": r"-?(0(\.[0-9]+)?|1(\.0+)?)"}
 WHERE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*:(" + "|".join(
     f"{field}:({WHERE_VALUES[field]})" for field in MODEL_FILTERS) + r")$"
 MODEL_LIST = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*(,[A-Za-z0-9][A-Za-z0-9_.+-]*)+$"  # two or more model names

@@ -34,7 +34,8 @@ function confidenceTitle(confidence) {
 const LIKELY_WRONG = "more likely wrong than right";
 
 // ``faceFound`` false: a face was not found, so the number does not hold (it is calibrated on found faces).
-function confidenceView(confidence, faceFound = true, lostImages = []) {
+// ``compact`` (table cells): below 0.5 the words "likely wrong" on a line of their own; the tooltip says it all.
+function confidenceView(confidence, faceFound = true, lostImages = [], compact = false) {
   if (confidence === null || confidence === undefined) return document.createTextNode("–");
   const share = Math.max(0, Math.min(1, (confidence - 0.5) / 0.5));
   const fill = el("span", { class: "fill" }, "★★★★★");
@@ -49,7 +50,7 @@ function confidenceView(confidence, faceFound = true, lostImages = []) {
   const classes = ["confidence", faceFound === false ? "unreliable" : "", wrong ? "likely-wrong" : ""];
   const view = el("span", { class: classes.filter(Boolean).join(" "), title },
     el("span", { class: "stars", "aria-hidden": "true" }, "☆☆☆☆☆", fill), ` ${formatConfidence(confidence)}`);
-  if (wrong) view.append(el("span", { class: "reading" }, `: ${LIKELY_WRONG}`));
+  if (wrong) view.append(compact ? el("span", { class: "reading compact" }, "likely wrong") : el("span", { class: "reading" }, `: ${LIKELY_WRONG}`));
   if (faceFound === false) view.prepend(el("span", { class: "face-flag" }, "⚠ "));
   return view;
 }

@@ -258,7 +258,7 @@ function renderRow(item) {
       prediction: () => el("span", { class: r.correct ? "ok" : "wrong" }, `${r.prediction} ${r.correct ? "✓" : "✗"}`),
       distance: () => r.distance.toFixed(4),
       threshold: () => r.threshold.toFixed(4),
-      confidence: () => (r.confidence === null ? "–" : confidenceView(r.confidence, r.face_found, lost)),
+      confidence: () => (r.confidence === null ? "–" : confidenceView(r.confidence, r.face_found, lost, true)),
     };
     modelColumns.forEach((c, i) => {
       const td = el("td", { "data-model": model, "data-col": c.key }, content[c.key]());
