@@ -93,7 +93,7 @@ def test_the_explain_page_shows_a_partial_map_refines_it_to_the_final_one_and_ca
         driver.quit()
 
 
-def test_the_viewer_shows_a_partial_map_of_a_stored_pair_then_the_final_one(tmp_path_factory, tmp_path,
+def test_the_viewer_shows_a_partial_map_of_a_stored_pair_then_the_final_one_and_cancels(tmp_path_factory, tmp_path,
                                                                            monkeypatch):
     import httpx
     from conftest_web import SAMPLE
@@ -140,5 +140,23 @@ def test_the_viewer_shows_a_partial_map_of_a_stored_pair_then_the_final_one(tmp_
             assert not driver.find_element(By.ID, "progress").is_displayed() and not pending.is_displayed()
             assert httpx.get(f"{server.url}/api/pairs/{pair_id}/xmaps/lbp").json()["ready"]
             driver.save_screenshot(str(shots / "viewer-stream-final.png"))
+
+            # Cancel: the work stops, the page says so and offers to start again, nothing is stored
+            other = next(item["id"] for item in items if item["id"] != pair_id
+                         and not httpx.get(f"{server.url}/api/pairs/{item['id']}/xmaps/lbp").json()["ready"])
+            driver.get(f"{server.url}/viewer/{other}?model=lbp&method=4")
+            viewer, pending = driver.find_element(By.ID, "viewer"), driver.find_element(By.ID, "pending")
+            wait(driver, lambda d: pending.is_displayed())
+            pending.find_element(By.CSS_SELECTOR, "button.compute").click()
+            wait(driver, lambda d: PARTIAL.fullmatch(viewer.get_attribute("data-stage") or ""), 60)
+            driver.find_element(By.ID, "cancel").click()
+            wait(driver, lambda d: pending.is_displayed() and "Cancelled" in pending.text, 30)
+            assert pending.find_element(By.CSS_SELECTOR, "button.compute").is_enabled()  # to start again
+            assert not driver.find_element(By.ID, "progress").is_displayed()
+            assert driver.find_element(By.ID, "map-stage").text == "" and viewer.get_attribute("data-shown") == ""
+            state = httpx.get(f"{server.url}/api/pairs/{other}/xmaps/lbp").json()
+            assert state["task"] is None and not state["ready"] and state["map_states"] == {}
+            assert httpx.get(f"{server.url}/api/pairs/{other}/xmaps/lbp/4/1.png").status_code == 404
+            driver.save_screenshot(str(shots / "viewer-cancelled.png"))
     finally:
         driver.quit()
