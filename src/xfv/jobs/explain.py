@@ -6,6 +6,7 @@ Used by ``xfv precompute`` and by the web app's on-demand X-Maps alike, so both 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +89,13 @@ def aligned_face(root: str | Path, relative: str, model: EmbeddingModel, *, data
 
 
 def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingModel, *,
-                 explainer: XMapExplainer | None = None, progress: Progress | None = None) -> None:
-    """Compute and store all X-Maps of one pair (methods, scales), in one transaction (replacing old ones)."""
+                 explainer: XMapExplainer | None = None, progress: Progress | None = None,
+                 publish: Callable[[Explanation], None] | None = None) -> None:
+    """Compute and store all X-Maps of one pair (methods, scales), in one transaction (replacing old ones).
+
+    ``publish``: called with each explanation of :meth:`~xfv.xmaps.XMapExplainer.stream` as it arrives (partial
+    ones, then the final one, before it is stored), e.g. to show maps while they are computed; only the final maps
+    are stored, the same as without it."""
     with factory() as session:
         pair = session.get(Pair, pair_id)
         if pair is None:
@@ -98,7 +104,11 @@ def explain_pair(factory: sessionmaker[Session], pair_id: int, model: EmbeddingM
     started = time.perf_counter()
     face1, face2 = aligned_face(root, path1, model), aligned_face(root, path2, model)
     explainer = explainer or make_explainer(model)
-    explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
+    if publish is None:
+        explanation = explainer.explain(face1, face2, methods=METHODS, progress=progress)
+    else:
+        for explanation in explainer.stream(face1, face2, methods=METHODS, progress=progress):
+            publish(explanation)
     with transaction(factory) as session:
         record = session.scalar(select(ModelRecord).where(ModelRecord.name == model.name))
         if record is None or record.fingerprint != model.fingerprint:

@@ -141,12 +141,26 @@ class CostEstimate(BaseModel):
     measured_at: str | None = Field(None, description="when the speed was measured (ISO 8601, UTC)")
 
 
+class MapState(BaseModel):
+    state: Literal["partial", "final"] = Field(description="partial: a later version will replace it")
+    stage: str = Field(description="what the map is built on so far, e.g. '64 of 1058 masks' (method 4), "
+                                   "'28, 14 px patches' (methods 1-3), or 'final'")
+
+
 class XMapStatus(BaseModel):
     model: str
     ready: bool
     methods: list[int]
     task: TaskOut | None = None
-    urls: dict[str, str] = Field(default_factory=dict, description="'<method>-<image>' -> blended PNG")
+    urls: dict[str, str] = Field(default_factory=dict, description="'<method>-<image>' -> blended PNG (stored, or "
+                                                                  "the latest version while the task runs)")
+    map_states: dict[str, MapState] = Field(
+        default_factory=dict, description="'<method>-<image>' -> the state of each map that exists so far (stored "
+        "maps are final; while the task runs: method 4 first, then methods 1-3 from coarse to fine)")
+    eta_seconds: float | None = Field(None, description="seconds until every map is final, at the rate so far "
+                                                        "(None when no task runs, and before its first batch)")
+    cancel: str | None = Field(None, description="DELETE this URL to stop the running task (it ends 'cancelled', "
+                                                 "nothing stored)")
     estimate: CostEstimate | None = Field(None, description="the cost of computing them, while they are not stored")
 
 
@@ -246,12 +260,6 @@ class VerifyOut(BaseModel):
     reading: str | None = Field(None, description="the confidence in words where the number alone could mislead: "
                                                   "'more likely wrong than right' below 0.5 (the quality-aware "
                                                   "C-Score's probability that the decision is right, docs/quality.md)")
-
-
-class MapState(BaseModel):
-    state: Literal["partial", "final"] = Field(description="partial: a later version will replace it")
-    stage: str = Field(description="what the map is built on so far, e.g. '64 of 1058 masks' (method 4), "
-                                   "'28, 14 px patches' (methods 1-3), or 'final'")
 
 
 class ExplainOut(VerifyOut):

@@ -72,10 +72,11 @@ from xfv.store.uploads import (
     upload_task_key,
 )
 from xfv.web.core.config import Settings
-from xfv.web.partials import PartialMaps
+from xfv.web.partials import PartialMaps, map_states
 from xfv.web.schemas import CostEstimate, TaskOut, XMapStatus
 from xfv.web.tasks import BoundedPool, Task, TaskRunner, Work
 from xfv.xmaps import METHODS, Progress, blend, colorize
+from xfv.xmaps.explainer import FINAL
 
 log = logging.getLogger(__name__)
 WRITE_DEADLINE = 4.0  # seconds a task's final writes are retried while the database is out of reach
@@ -199,7 +200,7 @@ class Services:
         self.tasks = TaskRunner(factory, BoundedPool("task", settings.task_workers, settings.task_queue,
                                                      settings.retry_after), self._work_for,
                                 stall_seconds=settings.task_stall_seconds, write_deadline=WRITE_DEADLINE,
-                                on_end=lambda task: self.partials.drop(upload_of_task(task.key)))
+                                on_end=lambda task: self.partials.drop(task.key))
         self.partials = PartialMaps()
         self._views: dict[tuple, CalibrationView] = {}
         self._compute_lock = threading.Lock()
@@ -329,7 +330,7 @@ class Services:
             upload = self.upload(session, upload_id)
         if upload.task_id:
             self.tasks.stop(upload.task_id)
-        self.partials.drop(upload_id)
+        self.partials.drop(upload_task_key(upload_id))
         return upload
 
     def expire_uploads(self) -> int:
@@ -343,7 +344,7 @@ class Services:
         """Stop the uploads' running tasks, forget finished ones, and leave no trace of the rows in the files."""
         for upload_id in uploads:
             self.tasks.cancel(upload_task_key(upload_id))
-            self.partials.drop(upload_id)
+            self.partials.drop(upload_task_key(upload_id))
         self.tasks.forget(tasks)
         if uploads:
             scrub(self.factory)
@@ -367,10 +368,11 @@ class Services:
             model_name, face1, face2 = upload.model, png_face(upload.face1), png_face(upload.face2)
         started = time.perf_counter()
         model = self.model(model_name)
-        self.partials.start(upload_id)
+        key = upload_task_key(upload_id)
+        self.partials.start(key)
         for explanation in make_explainer(model, disk_cache=False).stream(face1, face2, methods=METHODS,
                                                                           progress=progress):
-            self.partials.publish(upload_id, explanation)  # the final one too, until it is stored
+            self.partials.publish(key, explanation)  # the final one too, until it is stored
         maps = {(m, i, 0): explanation.map(m, i) for m in METHODS for i in (1, 2)}
         maps |= {(m, i, p): explanation.scale_map(m, i, p) for m in METHODS for i in (1, 2)
                  for p in explanation.scale_maps[m]}
@@ -393,7 +395,10 @@ class Services:
                 raise NotFoundError(f"No pair with id {pair_id}.")
             for image in (pair.image1, pair.image2):
                 served_path(pair.dataset.root, image.path)
-        explain_pair(self.factory, pair_id, self.model(model_name), progress=progress)
+        key = xmap_task_key(pair_id, model_name)
+        self.partials.start(key)
+        explain_pair(self.factory, pair_id, self.model(model_name), progress=progress,
+                     publish=partial(self.partials.publish, key))
         return {"pair": pair_id, "model": model_name}
 
     def calibration_view(self, session: Session, dataset_name: str, model_name: str) -> CalibrationView:
@@ -446,16 +451,33 @@ class Services:
         return self.tasks.submit(xmap_task_key(pair_id, model_name))
 
     def xmap_status(self, session: Session, pair_id: int, model_name: str) -> XMapStatus:
-        """Which of the pair's X-Maps are stored for the model, the task computing them, if any, and while they
-        are not stored, what computing them will cost."""
+        """Which of the pair's X-Maps are stored for the model, the task computing them, if any (with the maps it
+        has so far, partial or final, and the time left), and while they are not stored, what computing them will
+        cost."""
         record = get_model(session, model_name)
         maps = stored_xmaps(session, pair_id, record)
-        task = self.tasks.running(xmap_task_key(pair_id, model_name))
-        urls = {f"{m}-{i}": f"/api/pairs/{pair_id}/xmaps/{model_name}/{m}/{i}.png" for (m, i) in sorted(maps)}
+        key = xmap_task_key(pair_id, model_name)
+        task = self.tasks.running(key)
+        stages, eta = self.partials.running(key, task)
+        stages = dict.fromkeys(sorted({m for m, _ in maps}), FINAL) if not stages and maps else stages
+        urls = {f"{m}-{i}": f"/api/pairs/{pair_id}/xmaps/{model_name}/{m}/{i}.png"
+                for (m, i) in sorted(set(maps) | {(m, i) for m in stages for i in (1, 2)})}
         ready = len(maps) == 2 * len(METHODS)
         return XMapStatus(model=model_name, ready=ready, methods=sorted({m for m, _ in maps}),
                           task=TaskOut.of(task) if task else None, urls=urls,
+                          map_states=map_states(stages),  # type: ignore[arg-type]
+                          eta_seconds=None if eta is None else round(eta, 1),
+                          cancel=f"/api/pairs/{pair_id}/xmaps/{model_name}/task",
                           estimate=None if ready else self.estimate(session, record))
+
+    def cancel_pair_task(self, pair_id: int, model_name: str) -> Task | None:
+        """Stop the task computing the pair's X-Maps with the model before its next batch (it ends ``cancelled``;
+        its partial maps are dropped, nothing of them stored); None when none is running."""
+        key = xmap_task_key(pair_id, model_name)
+        task = self.tasks.running(key)
+        stopped = self.tasks.stop(task.id) if task is not None else None
+        self.partials.drop(key)
+        return stopped
 
     def estimate(self, session: Session, record: ModelRecord) -> CostEstimate:
         """The cost of a pair's X-Maps with the model: both faces' passes at the speed last measured here (by an

@@ -85,17 +85,6 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-// Poll /api/tasks/{id} until done; onProgress(done, total) along the way.
-async function pollTask(taskId, onProgress, interval = 400) {
-  for (;;) {
-    const task = await fetchJSON(`/api/tasks/${taskId}`);
-    onProgress(task.done, task.total);
-    if (task.state === "done") return task;
-    if (task.state === "error" || task.state === "cancelled") throw new Error(task.error);
-    await new Promise((resolve) => setTimeout(resolve, interval));
-  }
-}
-
 // etaSeconds: the time left at the rate so far (null: not known yet).
 function showProgress(box, done, total, etaSeconds = null) {
   box.hidden = false;

@@ -55,10 +55,12 @@ function setOpacity() {
   for (const img of document.querySelectorAll(".overlay")) img.style.opacity = controls.opacity.value / 100;
 }
 
-function mapUrl(model, method, image, suffix, kind) {
+// version: a partial map's stage, so that a refined map gets a new URL (the server never lets them be cached).
+function mapUrl(model, method, image, suffix, kind, version) {
   const params = new URLSearchParams();
   if (controls.scale.value) params.set("scale", controls.scale.value);
   if (kind) params.set("kind", kind);
+  if (version) params.set("v", version);
   const query = params.toString();
   return `/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}/${method}/${image}.${suffix}${query ? `?${query}` : ""}`;
 }
@@ -120,37 +122,94 @@ function syncScale() {
   controls.scale.title = patchless ? "method 4 uses no patches: one map" : "";
 }
 
-// Start computing a model's X-Maps (after the user asked) and wait for them, with progress.
-async function computeMaps(model) {
-  let status = await fetchJSON(`/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}`, { method: "POST" });
-  if (!status.ready && status.task) {
-    showProgress(progress, 0, 0);
-    progress.querySelector(".text").textContent = `${model}: starting…`;
-    await pollTask(status.task.id, (done, total) => {
-      showProgress(progress, done, total);
-      progress.querySelector(".text").textContent = `${model}: ${progress.querySelector(".text").textContent}`;
-    });
-    status = await fetchJSON(`/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}`);
+// Start computing a model's X-Maps (after the user asked) and follow them: every status polled goes to onStatus (the
+// maps so far, partial or final: method 4 first, then methods 1-3 from coarse to fine), with the time left and a
+// Cancel button. Resolves once they are stored (or another update() took over), rejects if the task failed or was
+// cancelled (nothing of it is kept).
+async function computeMaps(model, token, onStatus = () => {}) {
+  const url = `/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}`;
+  let status = await fetchJSON(url, { method: "POST" });
+  const cancel = document.getElementById("cancel");
+  showProgress(progress, 0, 0);
+  progress.querySelector(".text").textContent = `${model}: starting…`;
+  cancel.hidden = false;
+  cancel.disabled = false;
+  cancel.onclick = () => {
+    cancel.disabled = true;  // the polling below then reports the cancel
+    fetchJSON(status.cancel, { method: "DELETE" }).catch((e) => { document.getElementById("error").textContent = e.message; });
+  };
+  let task = status.task;
+  while (!status.ready && status.task && ["queued", "running"].includes(status.task.state) && token === generation) {
+    task = status.task;
+    showProgress(progress, task.done, task.total, status.eta_seconds);
+    progress.querySelector(".text").textContent = `${model}: ${progress.querySelector(".text").textContent}`;
+    onStatus(status);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    status = await fetchJSON(url);
   }
+  if (token !== generation) return status;  // a newer update() follows the task now
   progress.hidden = true;
-  return status;
+  cancel.hidden = true;
+  if (status.ready) return status;
+  onStatus({ ...status, map_states: {} });  // the partial maps are gone
+  const ended = status.task || (task ? await fetchJSON(`/api/tasks/${task.id}`) : { state: "error", error: "no task" });
+  throw new Error(ended.state === "cancelled"
+    ? "Cancelled: the X-Maps were stopped before they were complete; nothing of them was kept."
+    : `The X-Maps could not be computed: ${ended.error}`);
 }
 
 // A stored pair's maps, or what computing them costs and a button that starts it; resolves once they are stored.
-function whenStored(model, status, box, short = false) {
+// While they are computed, onStatus gets each status (see computeMaps); after a cancel or a failure the button
+// starts them again.
+function whenStored(model, status, box, { short = false, token = generation, onStatus } = {}) {
   if (status.ready) return Promise.resolve(status);
-  if (status.task) return computeMaps(model); // already running (another visitor, or an earlier click)
+  if (status.task) return computeMaps(model, token, onStatus); // already running (another visitor, or an earlier click)
   box.hidden = false;
-  box.querySelector(".estimate").textContent = short ? `Not stored yet: ${estimateText(status.estimate, true)}.`
+  const cost = short ? `Not stored yet: ${estimateText(status.estimate, true)}.`
     : `The X-Maps of ${model} for this pair are not stored yet. Computing them: ${estimateText(status.estimate)}.`;
+  box.querySelector(".estimate").textContent = cost;
   const button = box.querySelector(".compute");
   button.disabled = false;
   return new Promise((resolve, reject) => {
     button.onclick = () => {
       button.disabled = true;
-      computeMaps(model).then((done) => { box.hidden = true; resolve(done); }, reject);
+      box.hidden = Boolean(onStatus);  // the maps themselves show the progress
+      computeMaps(model, token, onStatus).then((done) => { box.hidden = true; resolve(done); }, (e) => {
+        if (!/^(Cancelled|The X-Maps could not)/.test(e.message)) { reject(e); return; }
+        box.querySelector(".estimate").textContent = `${e.message} ${cost}`;
+        box.hidden = false;
+        button.disabled = false;
+      });
     };
   });
+}
+
+// While the model's X-Maps are computed: the chosen method's latest map over both faces, replaced in place as it
+// improves, and what it is built on so far.
+function showPartial(model, method, status) {
+  const caption = document.getElementById("map-stage");
+  const state = status.map_states[`${method}-1`];
+  for (const i of [1, 2]) {
+    const face = document.getElementById(`face${i}`);
+    const overlay = face.querySelector(".overlay");
+    const raw = face.querySelector(".rawmap");
+    if (!state) {
+      overlay.removeAttribute("src");
+      raw.removeAttribute("src");
+      continue;
+    }
+    for (const [img, src] of [[overlay, mapUrl(model, method, i, "png", "", state.stage)],
+      [raw, mapUrl(model, method, i, "png", "map", state.stage)]]) {
+      if (img.getAttribute("src") === src) continue;
+      img.onerror = () => { img.hidden = true; };  // a patch size not computed yet
+      img.onload = () => { img.hidden = false; };
+      img.src = src;
+    }
+  }
+  caption.textContent = !state
+    ? (status.task ? `Method ${method}: not computed yet (method 4 comes first, then methods 1-3 from coarse to fine).` : "")
+    : state.state === "final" ? "" : `Partial map (${state.stage}); it is refined as the computation goes on.`;
+  root.dataset.stage = state ? state.stage : "";
 }
 
 async function showSingle(token) {
@@ -168,14 +227,21 @@ async function showSingle(token) {
   pending.hidden = true;
   const status = await fetchJSON(`/api/pairs/${pairId}/xmaps/${encodeURIComponent(model)}`);
   if (token !== generation) return;
-  await whenStored(model, status, pending);
+  await whenStored(model, status, pending, { token, onStatus: (s) => showPartial(model, method, s) });
   if (token !== generation) return;
   for (const i of [1, 2]) {
     const face = document.getElementById(`face${i}`);
+    for (const img of face.querySelectorAll(".overlay, .rawmap")) {
+      img.onerror = null;
+      img.onload = null;
+      img.hidden = false;
+    }
     face.querySelector(".overlay").src = mapUrl(model, method, i, "png");
     face.querySelector(".rawmap").src = mapUrl(model, method, i, "png", "map");
     face.querySelector(".npy").href = mapUrl(model, method, i, "npy");
   }
+  document.getElementById("map-stage").textContent = "";
+  root.dataset.stage = "final";
   root.dataset.shown = `${model}/${method}/${scaleName()}`;
 }
 
@@ -229,7 +295,7 @@ async function showComparison(token) {
   setOpacity();
   const shown = [];
   await Promise.all(comparison.models.map(async (view) => {
-    await whenStored(view.model, view.xmaps, cells[view.model], true);
+    await whenStored(view.model, view.xmaps, cells[view.model], { short: true, token });
     if (token !== generation) return;
     for (const i of [1, 2]) {
       cells[`${view.model}-${i}`].stack.querySelector(".overlay").src = view.maps[i];
@@ -255,6 +321,8 @@ async function update() {
   writeUrl();
   const token = ++generation;
   root.dataset.shown = "";
+  root.dataset.stage = "";
+  document.getElementById("map-stage").textContent = "";
   const models = shownModels();
   const comparing = models.length > 1;
   document.getElementById("single").hidden = comparing;

@@ -9,7 +9,6 @@ and a full pool answers 503 with ``Retry-After`` at once. Every answer about an 
 from __future__ import annotations
 
 import io
-import time
 from datetime import UTC, timedelta
 from typing import Annotated, Literal
 
@@ -19,10 +18,10 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from xfv.confidence import confidence_reading
 from xfv.errors import NotFoundError, TooLargeError
 from xfv.store.models import UploadRecord
-from xfv.store.uploads import upload_map
+from xfv.store.uploads import upload_map, upload_task_key
 from xfv.web.api.deps import PNG, UPLOAD_ERRORS, HexId, ImageIndex, Method, Scale, ServicesDep, SessionDep
-from xfv.web.partials import eta_seconds, map_state
-from xfv.web.schemas import TEXT, ExplainOut, MapState, ReportOut, TaskOut, VerifyOut
+from xfv.web.partials import map_states
+from xfv.web.schemas import TEXT, ExplainOut, ReportOut, TaskOut, VerifyOut
 from xfv.web.services import Services, png_face, render_map
 from xfv.xmaps import DESCRIPTIONS, METHODS
 from xfv.xmaps.explainer import FINAL
@@ -54,12 +53,9 @@ def _explain_out(upload: UploadRecord, services: Services) -> ExplainOut:
         raise NotFoundError(f"The X-Map task of upload {upload.id!r} has expired; upload the pair again.")
     created = upload.created_at if upload.created_at.tzinfo else upload.created_at.replace(tzinfo=UTC)
     faces = upload.faces or {}
-    stages, eta = {}, None
+    stages, eta = services.partials.running(upload_task_key(upload.id), task)
     if task.state == "done":
         stages = dict.fromkeys(METHODS, FINAL)
-    elif (progress := services.partials.get(upload.id)) is not None and task.state == "running":
-        stages = progress.stages
-        eta = eta_seconds(task.done, task.total, time.monotonic() - progress.started)
     return ExplainOut(
         id=upload.id, model=upload.model, distance=upload.distance, threshold=upload.threshold,
         prediction=upload.prediction, confidence=upload.confidence, calibration=upload.calibration,
@@ -68,8 +64,7 @@ def _explain_out(upload: UploadRecord, services: Services) -> ExplainOut:
         reading=None if upload.confidence is None else confidence_reading(upload.confidence),
         faces=[f"/api/uploads/{upload.id}/faces/{i}.png" for i in (1, 2)], task=TaskOut.of(task),
         xmaps={f"{m}-{i}": f"/api/uploads/{upload.id}/xmaps/{m}/{i}.png" for m in METHODS for i in (1, 2)},
-        map_states={f"{m}-{i}": MapState(state=map_state(stage), stage=stage)  # type: ignore[arg-type]
-                    for m, stage in sorted(stages.items()) for i in (1, 2)},
+        map_states=map_states(stages),  # type: ignore[arg-type]
         eta_seconds=None if eta is None else round(eta, 1), cancel=f"/api/uploads/{upload.id}/task",
         expires_at=created + timedelta(hours=services.settings.upload_ttl_hours),
     )
@@ -130,12 +125,9 @@ def upload_xmap(upload_id: HexId, method: Method, image: ImageIndex, session: Se
 def _upload_map(session, services: Services, upload_id: str, method: int, image: int,
                 scale: int = 0) -> tuple[np.ndarray, dict[str, str]]:
     """The stored map, else the latest partial one in memory, with headers that say which."""
-    xmap = upload_map(session, upload_id, method, image, scale)
-    if xmap is not None:
-        return xmap, {"X-XMap-State": "final", "X-XMap-Stage": FINAL}
-    if (latest := services.partials.latest(upload_id, method, image, scale)) is not None:
-        xmap, stage = latest
-        return xmap, {"X-XMap-State": map_state(stage), "X-XMap-Stage": stage}
+    stored = upload_map(session, upload_id, method, image, scale)
+    if (served := services.partials.version(upload_task_key(upload_id), method, image, scale, stored)) is not None:
+        return served
     if scale and (method == 4 or upload_map(session, upload_id, method, image) is not None):
         raise NotFoundError(f"Upload {upload_id!r} has no map of scale {scale} for method {method} (method 4 has "
                             "only its final map; the patch sizes are 7, 14 and 28).")
